@@ -1,10 +1,14 @@
 //! The command line: parses arguments and wires the pipeline stages together.
 //! No stage logic lives here.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::plan::{PlanOptions, RemoteCalls};
+use crate::{CompileOptions, Compiled, codegen, diff, package, parse};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
 /// invocations of cloud functions (AWS Lambda or any Lambda-compatible endpoint).
@@ -55,7 +59,12 @@ pub struct CompileArgs {
     pub annotations: bool,
 
     /// Output root; each FILE gets its own directory below it.
-    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "lambada-out")]
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "DIR",
+        default_value = "lambada-out"
+    )]
     pub out: PathBuf,
 
     /// Which calls cross the network: `driver` (only calls from the rewritten program;
@@ -170,13 +179,6 @@ pub struct RunArgs {
     pub program_args: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RemoteCalls {
-    Driver,
-    All,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
@@ -190,6 +192,155 @@ pub fn main() -> ExitCode {
             eprintln!("lambada: error: this command is not available yet");
             ExitCode::from(2)
         }
-        None => ExitCode::from(2),
+        None => compile_command(&cli.compile, &cli.deploy),
     }
+}
+
+/// Exit statuses: 0 success, 1 the work failed, 2 bad usage or bad input.
+const BAD_INPUT: u8 = 2;
+const FAILED: u8 = 1;
+
+fn compile_command(args: &CompileArgs, deploy: &DeployArgs) -> ExitCode {
+    if !args.local {
+        let target = deploy
+            .endpoint
+            .as_deref()
+            .map_or("AWS".to_owned(), |e| format!("the endpoint {e}"));
+        eprintln!(
+            "lambada: error: deploying to {target} is not available yet; remote mode needs --endpoint or AWS credentials and will deploy there once it exists. Use --local to rewrite and package without deploying."
+        );
+        return ExitCode::from(BAD_INPUT);
+    }
+    if !package::is_valid_prefix(&args.prefix) {
+        eprintln!(
+            "lambada: error: --prefix {:?} may only contain letters, digits, '-' and '_' (Lambda function names)",
+            args.prefix
+        );
+        return ExitCode::from(BAD_INPUT);
+    }
+    let compiled = match compile_all(args) {
+        Ok(compiled) => compiled,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let mut written = Vec::new();
+    for item in &compiled {
+        match package::write(&item.output, &args.out) {
+            Ok(dir) => written.push(dir),
+            Err(err) => {
+                eprintln!(
+                    "lambada: error: cannot write {}: {err}",
+                    args.out.join(&item.output.name).display()
+                );
+                return ExitCode::from(FAILED);
+            }
+        }
+    }
+    print_results(args, &compiled, &written);
+    ExitCode::SUCCESS
+}
+
+/// Reads and compiles every file before anything is written, so bad input anywhere
+/// leaves no output at all.
+fn compile_all(args: &CompileArgs) -> Result<Vec<Compiled>, String> {
+    let options = CompileOptions {
+        plan: PlanOptions {
+            annotations: args.annotations,
+            remote_calls: args.remote_calls,
+        },
+        prefix: args.prefix.clone(),
+        local_modules: true,
+    };
+    let mut compiled: Vec<Compiled> = Vec::new();
+    for file in &args.files {
+        let source = parse::read(file).map_err(|e| e.to_string())?;
+        if let Some(other) = compiled.iter().find(|c| c.output.name == source.module) {
+            return Err(format!(
+                "{}: error: {} also has module name `{}`; their outputs would both go to {}",
+                file.display(),
+                other.parsed.source.path.display(),
+                source.module,
+                args.out.join(&source.module).display()
+            ));
+        }
+        compiled.push(crate::compile(source, &options).map_err(|e| e.to_string())?);
+    }
+    Ok(compiled)
+}
+
+fn print_results(args: &CompileArgs, compiled: &[Compiled], written: &[PathBuf]) {
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    if args.format == Format::Json {
+        let reports: Vec<&crate::report::Report> = compiled.iter().map(|c| &c.report).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("reports serialise")
+        );
+        return;
+    }
+    for (item, dir) in compiled.iter().zip(written) {
+        if !args.quiet {
+            for warning in &item.report.warnings {
+                eprintln!(
+                    "{}:{}: warning: {}",
+                    item.parsed.source.path.display(),
+                    warning.line,
+                    warning.message
+                );
+            }
+        }
+        if args.debug {
+            print!("{}", item.report.to_text());
+        }
+        if args.diff {
+            let diff = review_diff(item);
+            if color {
+                print!("{}", diff::colorize(&diff));
+            } else {
+                print!("{diff}");
+            }
+        }
+        if !args.quiet {
+            let moved: Vec<&str> = item.plan.moved().map(|(u, _)| u.name.as_str()).collect();
+            let kept = item.plan.units.len() - moved.len();
+            let driver = dir.join(format!("{}.py", item.output.name));
+            eprintln!(
+                "{}: {} moved ({}), {kept} kept local -> {}\n  run it: python3 {}",
+                item.parsed.source.path.display(),
+                moved.len(),
+                if moved.is_empty() {
+                    "-".to_owned()
+                } else {
+                    moved.join(", ")
+                },
+                dir.display(),
+                driver.display()
+            );
+        }
+    }
+}
+
+/// The driver and every handler module, each diffed against the original program.
+fn review_diff(item: &Compiled) -> String {
+    let original = &item.parsed.source.text;
+    let source_name = item.parsed.source.path.display().to_string();
+    let mut out = String::new();
+    for (path, bytes) in &item.output.files {
+        let is_driver = path == Path::new(&format!("{}.py", item.output.name));
+        let is_handler = path.file_name().is_some_and(|n| n == codegen::HANDLER_FILE);
+        if !(is_driver || is_handler) {
+            continue;
+        }
+        let generated = String::from_utf8_lossy(bytes);
+        let new_name = format!("{}/{}", item.output.name, path.display());
+        out.push_str(&diff::unified(
+            &source_name,
+            &new_name,
+            original,
+            &generated,
+        ));
+    }
+    out
 }

@@ -1,1 +1,198 @@
-//! codegen stage.
+//! Stage 5: every line of Python that lambada writes comes from a template under
+//! `templates/`, compiled into the binary: stubs for moved functions and methods, the
+//! handler module of each package, the header of generated files, and the runtime
+//! module, copied as it is.
+
+use std::sync::LazyLock;
+
+use minijinja::{Environment, context};
+
+use crate::analysis::{MethodFacts, MethodKind, ModuleFacts, Params, StatementKind};
+use crate::parse::ParsedModule;
+use crate::plan::Move;
+
+/// The runtime module, copied next to the driver and into every package.
+pub const RUNTIME_MODULE: &str = include_str!("../templates/lambada_runtime.py");
+pub const RUNTIME_FILE: &str = "lambada_runtime.py";
+pub const HANDLER_FILE: &str = "lambada_handler.py";
+pub const HANDLER: &str = "lambada_handler.handler";
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    let templates = [
+        ("header.py.j2", include_str!("../templates/header.py.j2")),
+        (
+            "function_stub.py.j2",
+            include_str!("../templates/function_stub.py.j2"),
+        ),
+        (
+            "method_stub.py.j2",
+            include_str!("../templates/method_stub.py.j2"),
+        ),
+        ("handler.py.j2", include_str!("../templates/handler.py.j2")),
+    ];
+    for (name, source) in templates {
+        env.add_template(name, source)
+            .expect("the templates compiled into lambada are valid");
+    }
+    env
+});
+
+fn render(name: &str, ctx: minijinja::Value) -> String {
+    TEMPLATES
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .expect("the templates compiled into lambada render with the values lambada gives them")
+}
+
+/// The first line of every generated Python file.
+pub fn header(source_file: &str) -> String {
+    render("header.py.j2", context! { source => source_file })
+}
+
+/// `return _lambada.invoke("f", (a, b, *rest), {"k": k, **kw}, globals())`
+pub fn function_stub(key: &str, params: &Params) -> String {
+    render(
+        "function_stub.py.j2",
+        context! { key, args => positional_args(params), kwargs => keyword_args(params) },
+    )
+}
+
+/// The stub of one method of a proxy class.
+pub fn method_stub(class: &str, method: &MethodFacts) -> String {
+    let static_class = (method.kind == MethodKind::Static).then_some(class);
+    render(
+        "method_stub.py.j2",
+        context! {
+            static_class,
+            receiver => method.receiver.as_deref().unwrap_or("self"),
+            method => method.remote_name(),
+            args => positional_args(&method.params),
+            kwargs => keyword_args(&method.params),
+        },
+    )
+}
+
+/// The parameters that are passed by position, as a Python tuple display.
+fn positional_args(params: &Params) -> String {
+    let mut items: Vec<String> = params.positional.clone();
+    if let Some(vararg) = &params.vararg {
+        items.push(format!("*{vararg}"));
+    }
+    match items.as_slice() {
+        [] => "()".to_owned(),
+        [one] => format!("({one},)"),
+        many => format!("({})", many.join(", ")),
+    }
+}
+
+/// The parameters that are passed by keyword, as a Python dict display.
+fn keyword_args(params: &Params) -> String {
+    let mut items: Vec<String> = params
+        .keyword_only
+        .iter()
+        .map(|name| format!("\"{name}\": {name}"))
+        .collect();
+    if let Some(kwarg) = &params.kwarg {
+        items.push(format!("**{kwarg}"));
+    }
+    format!("{{{}}}", items.join(", "))
+}
+
+/// What a package's handler module is made of.
+pub struct HandlerModule<'a> {
+    pub key: &'a str,
+    pub function_name: &'a str,
+    pub movement: &'a Move,
+}
+
+/// The handler module of a package: the slice of the program, verbatim, then the
+/// entry point.
+pub fn handler_module(
+    parsed: &ParsedModule,
+    facts: &ModuleFacts,
+    module: &HandlerModule,
+) -> String {
+    let source_file = file_name(parsed);
+    let (future, segments): (Vec<usize>, Vec<usize>) = module
+        .movement
+        .slice
+        .iter()
+        .partition(|&&i| facts.statements[i].kind == StatementKind::FutureImport);
+    let text_of = |indices: Vec<usize>| -> Vec<String> {
+        indices
+            .into_iter()
+            .map(|i| parsed.text(facts.statements[i].range).to_owned())
+            .collect()
+    };
+    let target = if module.movement.invokes.contains(module.key) {
+        format!("_lambada_{}", module.key)
+    } else {
+        module.key.to_owned()
+    };
+    let mut text = render(
+        "handler.py.j2",
+        context! {
+            header => header(&source_file),
+            future_imports => text_of(future),
+            segments => text_of(segments),
+            invokes => module.movement.invokes.iter().cloned().collect::<Vec<_>>(),
+            target,
+            key => module.key.to_owned(),
+            function_name => module.function_name.to_owned(),
+        },
+    );
+    text.push('\n');
+    text
+}
+
+pub fn file_name(parsed: &ParsedModule) -> String {
+    parsed
+        .source
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("{}.py", parsed.source.module))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(
+        positional: &[&str],
+        vararg: Option<&str>,
+        kw: &[&str],
+        kwarg: Option<&str>,
+    ) -> Params {
+        Params {
+            positional: positional.iter().map(|s| s.to_string()).collect(),
+            vararg: vararg.map(str::to_owned),
+            keyword_only: kw.iter().map(|s| s.to_string()).collect(),
+            kwarg: kwarg.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn stub_forwards_every_parameter_by_its_kind() {
+        assert_eq!(
+            function_stub(
+                "area",
+                &params(&["a", "b"], Some("rest"), &["scale"], Some("opts"))
+            ),
+            r#"return _lambada.invoke("area", (a, b, *rest), {"scale": scale, **opts}, globals())"#
+        );
+    }
+
+    #[test]
+    fn one_positional_parameter_is_a_one_tuple() {
+        assert_eq!(
+            function_stub("fib", &params(&["x"], None, &[], None)),
+            r#"return _lambada.invoke("fib", (x,), {}, globals())"#
+        );
+        assert_eq!(
+            function_stub("now", &params(&[], None, &[], None)),
+            r#"return _lambada.invoke("now", (), {}, globals())"#
+        );
+    }
+}

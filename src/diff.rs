@@ -1,1 +1,67 @@
-//! diff stage.
+//! Review: unified diffs of what lambada generated against what it came from.
+
+use similar::TextDiff;
+
+/// A unified diff of `old` (at path `old_name`) against `new`, with three lines of
+/// context; empty when the texts are equal.
+pub fn unified(old_name: &str, new_name: &str, old: &str, new: &str) -> String {
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .missing_newline_hint(true)
+        .to_string()
+}
+
+/// Colours a unified diff for a terminal: additions green, removals red, hunk headers cyan.
+pub fn colorize(diff: &str) -> String {
+    const GREEN: &str = "\x1b[32m";
+    const RED: &str = "\x1b[31m";
+    const CYAN: &str = "\x1b[36m";
+    const BOLD: &str = "\x1b[1m";
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(diff.len() + diff.len() / 4);
+    for line in diff.split_inclusive('\n') {
+        let colour = if line.starts_with("+++") || line.starts_with("---") {
+            Some(BOLD)
+        } else if line.starts_with('+') {
+            Some(GREEN)
+        } else if line.starts_with('-') {
+            Some(RED)
+        } else if line.starts_with("@@") {
+            Some(CYAN)
+        } else {
+            None
+        };
+        match colour {
+            Some(colour) => {
+                let body = line.trim_end_matches('\n');
+                out.push_str(colour);
+                out.push_str(body);
+                out.push_str(RESET);
+                out.push_str(&line[body.len()..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_shows_only_changed_lines_with_context() {
+        let diff = unified("a.py", "b.py", "x = 1\ny = 2\n", "x = 1\ny = 3\n");
+        assert!(diff.starts_with("--- a.py\n+++ b.py\n"), "{diff}");
+        assert!(diff.contains("-y = 2\n+y = 3\n"), "{diff}");
+        assert!(diff.contains(" x = 1\n"), "{diff}");
+    }
+
+    #[test]
+    fn colour_wraps_each_changed_line() {
+        let coloured = colorize("-a\n+b\n c\n");
+        assert_eq!(coloured, "\x1b[31m-a\x1b[0m\n\x1b[32m+b\x1b[0m\n c\n");
+    }
+}

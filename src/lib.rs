@@ -14,4 +14,65 @@ pub mod host;
 pub mod package;
 pub mod parse;
 pub mod plan;
+pub mod report;
 pub mod rewrite;
+
+use std::path::Path;
+
+/// Everything the compiler produces for one program, in memory.
+#[derive(Debug)]
+pub struct Compiled {
+    pub parsed: parse::ParsedModule,
+    pub plan: plan::Plan,
+    pub output: package::Output,
+    pub report: report::Report,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    pub plan: plan::PlanOptions,
+    /// Prefix of every cloud function name.
+    pub prefix: String,
+    /// Look for local modules beside the file (off for library sources, where every
+    /// sibling would count).
+    pub local_modules: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error(transparent)]
+    Input(#[from] parse::InputError),
+    #[error("{path}: {source}")]
+    Rewrite {
+        path: std::path::PathBuf,
+        source: rewrite::OverlapError,
+    },
+}
+
+/// The whole pipeline for one source file: parse, analyse, plan, rewrite, generate,
+/// package, all in memory. Nothing is written.
+pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compiled, CompileError> {
+    let parsed = parse::parse(source)?;
+    let dir = parsed.source.path.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
+    let facts = analysis::analyse(&parsed, dir.filter(|_| options.local_modules));
+    let plan = plan::plan(&facts, options.plan);
+    let driver =
+        rewrite::driver(&parsed, &facts, &plan).map_err(|source| CompileError::Rewrite {
+            path: parsed.source.path.clone(),
+            source,
+        })?;
+    let output = package::build(&parsed, &facts, &plan, driver, &options.prefix);
+    let report = report::build(&parsed, &facts, &plan, &options.prefix);
+    Ok(Compiled {
+        parsed,
+        plan,
+        output,
+        report,
+    })
+}

@@ -1,1 +1,300 @@
-//! package stage.
+//! Stage 6: the output directory, built in memory, then written all at once.
+//!
+//! For `app.py`: the rewritten driver, the runtime module, the local modules, one
+//! package per cloud function (`functions/<key>/` and a deterministic
+//! `functions/<key>.zip`), and the manifest `lambada.json`. Same input, same bytes:
+//! entries are sorted, zip timestamps and permissions fixed, maps ordered.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+
+use crate::analysis::ModuleFacts;
+use crate::codegen::{self, HandlerModule};
+use crate::parse::ParsedModule;
+use crate::plan::{Decision, Plan, RemoteCalls, UnitKind};
+
+pub const MANIFEST_FILE: &str = "lambada.json";
+
+/// The files of one program's output directory, relative to it.
+#[derive(Debug)]
+pub struct Output {
+    /// The directory name under the output root: the module name.
+    pub name: String,
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
+    pub manifest: Manifest,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub lambada: u32,
+    pub module: String,
+    pub transport: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub remote_calls: RemoteCalls,
+    pub functions: BTreeMap<String, FunctionEntry>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kept_local: BTreeMap<String, KeptLocal>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct FunctionEntry {
+    pub kind: UnitKind,
+    pub function_name: String,
+    pub handler: String,
+    pub memory: u32,
+    pub timeout: u32,
+    pub globals_read: Vec<String>,
+    pub globals_written: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zip: Option<String>,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct KeptLocal {
+    pub reason: String,
+    pub line: usize,
+}
+
+/// The Lambda function name of a moved unit: `<prefix><module>-<key>`, valid for
+/// Lambda (`[A-Za-z0-9_-]{1,64}`) and stable across runs.
+pub fn function_name(prefix: &str, module: &str, key: &str) -> String {
+    let name = format!("{prefix}{module}-{key}");
+    if name.len() <= 64 {
+        return name;
+    }
+    // Too long: keep a readable start and make it unique with a hash of the whole.
+    let digest = Sha256::digest(name.as_bytes());
+    let suffix: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{suffix}", &name[..64 - 9])
+}
+
+/// True when `prefix` keeps function names valid for Lambda.
+pub fn is_valid_prefix(prefix: &str) -> bool {
+    prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Builds the whole output of one program in memory.
+pub fn build(
+    parsed: &ParsedModule,
+    facts: &ModuleFacts,
+    plan: &Plan,
+    driver: String,
+    prefix: &str,
+) -> Output {
+    let module = &facts.module;
+    let mut files: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    let mut manifest = Manifest {
+        lambada: 1,
+        module: module.clone(),
+        transport: "inprocess".into(),
+        endpoint: None,
+        region: None,
+        remote_calls: plan.options.remote_calls,
+        functions: BTreeMap::new(),
+        kept_local: BTreeMap::new(),
+    };
+    let entries: BTreeMap<String, FunctionEntry> = plan
+        .moved()
+        .map(|(unit, movement)| {
+            let entry = FunctionEntry {
+                kind: unit.kind,
+                function_name: function_name(prefix, module, &unit.name),
+                handler: codegen::HANDLER.into(),
+                memory: movement.memory,
+                timeout: movement.timeout,
+                globals_read: movement.globals_read.iter().cloned().collect(),
+                globals_written: movement.globals_written.iter().cloned().collect(),
+                code_sha256: None,
+                zip: None,
+                line: unit.line,
+            };
+            (unit.name.clone(), entry)
+        })
+        .collect();
+
+    for (unit, movement) in plan.moved() {
+        let key = &unit.name;
+        let entry = &entries[key];
+        let mut package: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let handler = codegen::handler_module(
+            parsed,
+            facts,
+            &HandlerModule {
+                key,
+                function_name: &entry.function_name,
+                movement,
+            },
+        );
+        package.insert(codegen::HANDLER_FILE.into(), handler.into_bytes());
+        package.insert(
+            codegen::RUNTIME_FILE.into(),
+            codegen::RUNTIME_MODULE.as_bytes().to_vec(),
+        );
+        let package_manifest = Manifest {
+            functions: movement
+                .invokes
+                .iter()
+                .chain(std::iter::once(key))
+                .filter_map(|k| entries.get(k).map(|e| (k.clone(), e.clone())))
+                .collect(),
+            kept_local: BTreeMap::new(),
+            ..manifest.clone()
+        };
+        package.insert(MANIFEST_FILE.into(), to_json(&package_manifest));
+        for local in &facts.local_modules {
+            if movement.local_modules.contains(&local.name) {
+                for (path, bytes) in &local.files {
+                    package.insert(path_key(path), bytes.clone());
+                }
+            }
+        }
+        let zip = zip_bytes(&package);
+        let mut entry = entry.clone();
+        entry.code_sha256 = Some(code_sha256(&zip));
+        entry.zip = Some(format!("functions/{key}.zip"));
+        manifest.functions.insert(key.clone(), entry);
+        files.insert(PathBuf::from(format!("functions/{key}.zip")), zip);
+        for (name, bytes) in package {
+            files.insert(PathBuf::from(format!("functions/{key}/{name}")), bytes);
+        }
+    }
+    for unit in &plan.units {
+        if let Decision::KeptLocal { reason } = &unit.decision {
+            manifest.kept_local.insert(
+                unit.name.clone(),
+                KeptLocal {
+                    reason: reason.clone(),
+                    line: unit.line,
+                },
+            );
+        }
+    }
+    for local in &facts.local_modules {
+        for (path, bytes) in &local.files {
+            files.insert(path.clone(), bytes.clone());
+        }
+    }
+    files.insert(PathBuf::from(format!("{module}.py")), driver.into_bytes());
+    files.insert(
+        PathBuf::from(codegen::RUNTIME_FILE),
+        codegen::RUNTIME_MODULE.as_bytes().to_vec(),
+    );
+    files.insert(PathBuf::from(MANIFEST_FILE), to_json(&manifest));
+    Output {
+        name: module.clone(),
+        files,
+        manifest,
+    }
+}
+
+fn path_key(path: &Path) -> String {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+pub fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("manifests serialise");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// A zip whose bytes depend only on the files: sorted entries, the zip format's
+/// earliest timestamp (1980-01-01), fixed permissions and compression level.
+pub fn zip_bytes(files: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    for (name, bytes) in files {
+        writer
+            .start_file(name.as_str(), options)
+            .and_then(|()| writer.write_all(bytes).map_err(Into::into))
+            .expect("writing a zip into memory cannot fail");
+    }
+    writer
+        .finish()
+        .expect("writing a zip into memory cannot fail")
+        .into_inner()
+}
+
+/// What Lambda reports as CodeSha256: base64 of the SHA-256 of the zip bytes.
+pub fn code_sha256(zip: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip))
+}
+
+/// Writes an output under `root/<name>`, atomically: everything goes to a temporary
+/// directory beside it, which then replaces the old output in one rename.
+pub fn write(output: &Output, root: &Path) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(root)?;
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{}.", output.name))
+        .tempdir_in(root)?;
+    for (path, bytes) in &output.files {
+        let target = staging.path().join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(target, bytes)?;
+    }
+    let destination = root.join(&output.name);
+    let staged = staging.keep();
+    if destination.exists() {
+        let old = tempfile::Builder::new()
+            .prefix(&format!(".{}.old.", output.name))
+            .tempdir_in(root)?
+            .keep();
+        std::fs::rename(&destination, old.join("previous"))?;
+        std::fs::rename(&staged, &destination)?;
+        std::fs::remove_dir_all(&old)?;
+    } else {
+        std::fs::rename(&staged, &destination)?;
+    }
+    Ok(destination)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zips_are_deterministic() {
+        let files: BTreeMap<String, Vec<u8>> = [("b.py", "x = 1\n"), ("a.py", "y = 2\n")]
+            .into_iter()
+            .map(|(n, t)| (n.to_owned(), t.as_bytes().to_vec()))
+            .collect();
+        let first = zip_bytes(&files);
+        assert_eq!(first, zip_bytes(&files));
+        assert_eq!(code_sha256(&first), code_sha256(&zip_bytes(&files)));
+    }
+
+    #[test]
+    fn function_names_are_valid_for_lambda() {
+        assert_eq!(function_name("", "app", "fib"), "app-fib");
+        let long = function_name(
+            "project-",
+            "a_module_with_a_rather_long_name",
+            "and_a_function_with_a_long_name_too",
+        );
+        assert!(long.len() <= 64, "{long}");
+        assert!(
+            long.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+    }
+}

@@ -1,1 +1,486 @@
-//! plan stage.
+//! Stage 3: decide, for every top-level function and class, whether it moves to the
+//! cloud or stays in the program, always with a reason that points at a line; and for
+//! what moves, which slice of the program its package holds and which globals travel
+//! with each call.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::analysis::{
+    ClassFacts, EffectKind, FunctionFacts, ModuleFacts, NameKind, StatementKind, is_builtin,
+};
+
+/// Lambda's defaults are 128 MB and 3 s; a FaaSified function is usually real work,
+/// so it gets 30 s unless `@cloudfunction(duration=...)` says otherwise.
+pub const DEFAULT_MEMORY_MB: u32 = 128;
+pub const DEFAULT_TIMEOUT_S: u32 = 30;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoteCalls {
+    /// Only the rewritten program's calls are invocations; calls inside a cloud
+    /// function run in the same cloud function.
+    Driver,
+    /// Every call to a moved function is an invocation, recursion included.
+    All,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PlanOptions {
+    /// Move only functions decorated with `@cloudfunction`.
+    pub annotations: bool,
+    pub remote_calls: RemoteCalls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnitKind {
+    Function,
+    Class,
+}
+
+/// A top-level function or class and what happens to it.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub name: String,
+    pub kind: UnitKind,
+    pub line: usize,
+    pub decision: Decision,
+}
+
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Moved(Move),
+    KeptLocal { reason: String },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Move {
+    pub memory: u32,
+    pub timeout: u32,
+    /// Module variables the package's code reads: sent with every call.
+    pub globals_read: BTreeSet<String>,
+    /// Module variables the package's code assigns through `global`: sent back.
+    pub globals_written: BTreeSet<String>,
+    /// Top-level statements copied into the package, in source order.
+    pub slice: Vec<usize>,
+    /// Local modules the package carries.
+    pub local_modules: BTreeSet<String>,
+    /// With `--remote-calls all`: moved functions the slice calls, which the package
+    /// rebinds to invocation stubs.
+    pub invokes: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub options: PlanOptions,
+    /// In source order.
+    pub units: Vec<Unit>,
+}
+
+impl Plan {
+    pub fn moved(&self) -> impl Iterator<Item = (&Unit, &Move)> {
+        self.units.iter().filter_map(|unit| match &unit.decision {
+            Decision::Moved(m) => Some((unit, m)),
+            Decision::KeptLocal { .. } => None,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Unit> {
+        self.units.iter().find(|u| u.name == name)
+    }
+
+    pub fn is_moved(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|u| matches!(u.decision, Decision::Moved(_)))
+    }
+}
+
+pub fn plan(facts: &ModuleFacts, options: PlanOptions) -> Plan {
+    let mut planner = Planner {
+        facts,
+        options,
+        reasons: BTreeMap::new(),
+        tied: BTreeSet::new(),
+    };
+    planner.decide();
+    let mut units: Vec<Unit> = facts
+        .functions
+        .iter()
+        .filter(|f| is_definition(facts, &f.name, f.stmt))
+        .map(|f| planner.unit(&f.name, UnitKind::Function, f.line))
+        .chain(
+            facts
+                .classes
+                .iter()
+                .filter(|c| is_definition(facts, &c.name, c.stmt))
+                .map(|c| planner.unit(&c.name, UnitKind::Class, c.line)),
+        )
+        .collect();
+    units.sort_by_key(|u| u.line);
+    let mut plan = Plan { options, units };
+    if options.remote_calls == RemoteCalls::All {
+        add_invocations(&mut plan, facts);
+    }
+    plan
+}
+
+/// A def or class whose name is bound only by itself: one that is redefined or
+/// assigned elsewhere is left alone (its name does not reliably mean it).
+fn is_definition(facts: &ModuleFacts, name: &str, stmt: usize) -> bool {
+    facts
+        .names
+        .get(name)
+        .is_some_and(|n| n.statements == [stmt])
+}
+
+struct Planner<'f> {
+    facts: &'f ModuleFacts,
+    options: PlanOptions,
+    /// Units kept local, with the reason.
+    reasons: BTreeMap<String, String>,
+    /// Units among them that must run in this process (stdin, argv, global random
+    /// state), which ties whatever uses them to this process too.
+    tied: BTreeSet<String>,
+}
+
+impl Planner<'_> {
+    fn function(&self, name: &str) -> Option<&FunctionFacts> {
+        self.facts.functions.iter().find(|f| f.name == name)
+    }
+
+    fn class(&self, name: &str) -> Option<&ClassFacts> {
+        self.facts.classes.iter().find(|c| c.name == name)
+    }
+
+    fn decide(&mut self) {
+        for (name, effects) in self
+            .facts
+            .functions
+            .iter()
+            .map(|f| (&f.name, &f.effects))
+            .chain(self.facts.classes.iter().map(|c| (&c.name, &c.effects)))
+        {
+            if let Some(reason) = local_effect(effects) {
+                self.reasons.insert(name.clone(), reason);
+                self.tied.insert(name.clone());
+            }
+        }
+        for function in &self.facts.functions {
+            if let Some(reason) = self.function_reason(function) {
+                self.reasons.entry(function.name.clone()).or_insert(reason);
+            }
+        }
+        for class in &self.facts.classes {
+            if let Some(reason) = self.class_reason(class) {
+                self.reasons.entry(class.name.clone()).or_insert(reason);
+            }
+        }
+        for (name, stmt) in self
+            .facts
+            .functions
+            .iter()
+            .map(|f| (&f.name, f.stmt))
+            .chain(self.facts.classes.iter().map(|c| (&c.name, c.stmt)))
+        {
+            if !is_definition(self.facts, name, stmt) {
+                let lines: Vec<String> = self.facts.names[name]
+                    .statements
+                    .iter()
+                    .map(|&i| self.facts.statements[i].line.to_string())
+                    .collect();
+                self.reasons.entry(name.clone()).or_insert(format!(
+                    "`{name}` is bound more than once at module level (lines {})",
+                    lines.join(", ")
+                ));
+            }
+        }
+        self.propagate_process_ties();
+        self.settle_class_hierarchies();
+    }
+
+    fn function_reason(&self, function: &FunctionFacts) -> Option<String> {
+        if self.options.annotations && function.cloudfunction.is_none() {
+            return Some("not decorated with @cloudfunction (--annotations)".to_owned());
+        }
+        if function.is_async {
+            return Some(format!("async def (line {})", function.line));
+        }
+        if let Some(line) = function.yield_line {
+            return Some(format!("generator (yield at line {line})"));
+        }
+        None
+    }
+
+    fn class_reason(&self, class: &ClassFacts) -> Option<String> {
+        if self.options.annotations {
+            return Some("classes move only without --annotations".to_owned());
+        }
+        if let Some((reason, line)) = class.blockers.first() {
+            return Some(format!("{reason} (line {line})"));
+        }
+        for base in &class.bases {
+            if base == "object" {
+                continue;
+            }
+            if self.class(base).is_none() {
+                return Some(if looks_like_exception(base) {
+                    format!("exception class (inherits from {base}); exceptions travel as values")
+                } else {
+                    format!("inherits from {base}, which is not a class of this program")
+                });
+            }
+        }
+        None
+    }
+
+    /// A function or class that uses one tied to this process is tied to it too.
+    fn propagate_process_ties(&mut self) {
+        loop {
+            let mut changed = false;
+            for (name, uses) in self.references() {
+                if self.tied.contains(&name) {
+                    continue;
+                }
+                let tie = uses.into_iter().find(|(used, _)| self.tied.contains(used));
+                if let Some((used, line)) = tie {
+                    let root = &self.reasons[&used];
+                    // Replaces a weaker reason (a generator that calls input() is tied).
+                    self.reasons.insert(
+                        name.clone(),
+                        format!("calls {used}() at line {line}, which {root}"),
+                    );
+                    self.tied.insert(name);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// For every function and class, the module functions and classes it uses.
+    fn references(&self) -> Vec<(String, Vec<(String, usize)>)> {
+        let units = self
+            .facts
+            .functions
+            .iter()
+            .map(|f| (&f.name, &f.free))
+            .chain(self.facts.classes.iter().map(|c| (&c.name, &c.free)));
+        units
+            .map(|(name, free)| {
+                let uses = free
+                    .iter()
+                    .filter(|(used, _)| {
+                        *used != name
+                            && (self.function(used).is_some() || self.class(used).is_some())
+                    })
+                    .map(|(used, line)| (used.clone(), *line))
+                    .collect();
+                (name.clone(), uses)
+            })
+            .collect()
+    }
+
+    /// A proxy class inherits the remote methods of its bases, so a class moves only if
+    /// its program bases move, and a base moves only if all its subclasses do.
+    fn settle_class_hierarchies(&mut self) {
+        loop {
+            let mut changed = false;
+            for class in &self.facts.classes {
+                if self.reasons.contains_key(&class.name) {
+                    continue;
+                }
+                let local_base = class
+                    .bases
+                    .iter()
+                    .find(|b| self.class(b).is_some() && self.reasons.contains_key(*b));
+                if let Some(base) = local_base {
+                    self.reasons.insert(
+                        class.name.clone(),
+                        format!("its base class {base} stays local"),
+                    );
+                    changed = true;
+                    continue;
+                }
+                let local_subclass = self.facts.classes.iter().find(|sub| {
+                    sub.bases.contains(&class.name) && self.reasons.contains_key(&sub.name)
+                });
+                if let Some(sub) = local_subclass {
+                    self.reasons.insert(
+                        class.name.clone(),
+                        format!(
+                            "its subclass {} (line {}) stays local and would inherit remote methods",
+                            sub.name, sub.line
+                        ),
+                    );
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    fn unit(&self, name: &str, kind: UnitKind, line: usize) -> Unit {
+        let decision = match self.reasons.get(name) {
+            Some(reason) => Decision::KeptLocal {
+                reason: reason.clone(),
+            },
+            None => Decision::Moved(self.movement(name, kind)),
+        };
+        Unit {
+            name: name.to_owned(),
+            kind,
+            line,
+            decision,
+        }
+    }
+
+    fn movement(&self, name: &str, kind: UnitKind) -> Move {
+        let stmt = match kind {
+            UnitKind::Function => self.function(name).map(|f| f.stmt),
+            UnitKind::Class => self.class(name).map(|c| c.stmt),
+        }
+        .expect("units come from the facts");
+        let mut movement = slice(self.facts, stmt);
+        let annotation = self.function(name).and_then(|f| f.cloudfunction);
+        movement.memory = annotation
+            .and_then(|a| a.memory)
+            .unwrap_or(DEFAULT_MEMORY_MB);
+        movement.timeout = annotation
+            .and_then(|a| a.duration)
+            .unwrap_or(DEFAULT_TIMEOUT_S);
+        movement
+    }
+}
+
+fn local_effect(effects: &[(EffectKind, usize)]) -> Option<String> {
+    effects
+        .iter()
+        .find(|(kind, _)| kind.needs_local_process())
+        .map(|(kind, line)| format!("{} at line {line}", kind.describe()))
+}
+
+fn looks_like_exception(base: &str) -> bool {
+    let last = base.rsplit('.').next().unwrap_or(base);
+    last.ends_with("Error")
+        || last.ends_with("Exception")
+        || last.ends_with("Warning")
+        || matches!(
+            last,
+            "BaseException"
+                | "Exception"
+                | "KeyboardInterrupt"
+                | "StopIteration"
+                | "SystemExit"
+                | "GeneratorExit"
+        )
+}
+
+/// The statements a package needs to run the definition at `root`, and the globals
+/// that travel with each call.
+pub fn slice(facts: &ModuleFacts, root: usize) -> Move {
+    let mut movement = Move::default();
+    let mut included: BTreeSet<usize> = BTreeSet::new();
+    let mut pending: Vec<usize> = vec![root];
+    let mut stars_added = false;
+    while let Some(index) = pending.pop() {
+        if !included.insert(index) {
+            continue;
+        }
+        let stmt = &facts.statements[index];
+        if stmt.kind == StatementKind::Function || stmt.kind == StatementKind::Class {
+            if let Some(f) = facts.functions.iter().find(|f| f.stmt == index) {
+                movement
+                    .globals_written
+                    .extend(f.globals_written.iter().cloned());
+            }
+            if let Some(c) = facts.classes.iter().find(|c| c.stmt == index) {
+                movement
+                    .globals_written
+                    .extend(c.globals_written.iter().cloned());
+            }
+        }
+        for need in &stmt.needs {
+            match facts.names.get(need) {
+                Some(name) => match name.kind {
+                    NameKind::Import
+                    | NameKind::Function
+                    | NameKind::Class
+                    | NameKind::Constant => pending.extend(&name.statements),
+                    NameKind::Variable | NameKind::MainOnly => {
+                        movement.globals_read.insert(need.clone());
+                        pending.extend(name.initial);
+                    }
+                },
+                None if is_builtin(need) => {}
+                None => {
+                    // Perhaps from a `from x import *`: bring those along.
+                    if !stars_added {
+                        stars_added = true;
+                        pending.extend(facts.imports.iter().filter(|i| i.star).map(|i| i.stmt));
+                    }
+                }
+            }
+        }
+    }
+    for import in &facts.imports {
+        if let Some(local) = &import.local
+            && included.contains(&import.stmt)
+        {
+            add_local_module(facts, local, &mut movement.local_modules);
+        }
+    }
+    // `from __future__` imports apply to the whole file the slice is copied into.
+    included.extend(
+        facts
+            .statements
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == StatementKind::FutureImport)
+            .map(|(i, _)| i),
+    );
+    movement.slice = included.into_iter().collect();
+    movement
+}
+
+fn add_local_module(facts: &ModuleFacts, name: &str, into: &mut BTreeSet<String>) {
+    if !into.insert(name.to_owned()) {
+        return;
+    }
+    if let Some(module) = facts.local_modules.iter().find(|m| m.name == name) {
+        for imported in &module.imports {
+            add_local_module(facts, imported, into);
+        }
+    }
+}
+
+/// `--remote-calls all`: a package rebinds every moved function its slice defines to
+/// an invocation stub, so calls between them (recursion included) cross the network.
+fn add_invocations(plan: &mut Plan, facts: &ModuleFacts) {
+    let moved_functions: BTreeMap<usize, String> = plan
+        .units
+        .iter()
+        .filter(|u| u.kind == UnitKind::Function && matches!(u.decision, Decision::Moved(_)))
+        .filter_map(|u| {
+            facts
+                .functions
+                .iter()
+                .find(|f| f.name == u.name)
+                .map(|f| (f.stmt, f.name.clone()))
+        })
+        .collect();
+    for unit in &mut plan.units {
+        if let Decision::Moved(movement) = &mut unit.decision {
+            movement.invokes = movement
+                .slice
+                .iter()
+                .filter_map(|stmt| moved_functions.get(stmt).cloned())
+                .collect();
+        }
+    }
+}

@@ -1,1 +1,1073 @@
-//! analysis stage.
+//! Stage 2: what the compiler must know about a module.
+//!
+//! [`analyse`] walks the parsed module once and returns [`ModuleFacts`]: its top-level
+//! statements and what each binds and needs, its imports (and the local modules among
+//! them), every top-level function and class with its free names, calls, global
+//! writes and effects, and where generated code can be inserted. It decides nothing:
+//! deciding what moves is the plan's job.
+
+mod effects;
+mod modules;
+mod scope;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use ruff_python_ast::{self as ast, Decorator, Expr, Parameters, Stmt};
+use ruff_text_size::{Ranged, TextRange, TextSize};
+
+pub use effects::{Effect, EffectKind};
+pub use modules::LocalModule;
+pub use scope::is_builtin;
+
+use crate::parse::ParsedModule;
+use scope::{Resolver, ScopeFacts};
+
+/// Everything later stages need to know about one module.
+#[derive(Debug)]
+pub struct ModuleFacts {
+    pub module: String,
+    pub statements: Vec<Statement>,
+    pub functions: Vec<FunctionFacts>,
+    pub classes: Vec<ClassFacts>,
+    pub imports: Vec<ImportFacts>,
+    /// Every name bound at module level.
+    pub names: BTreeMap<String, NameFacts>,
+    /// Modules beside the file that the program imports, with their sources.
+    pub local_modules: Vec<LocalModule>,
+    /// Where the driver's header comment goes (after a shebang or coding line).
+    pub header_at: TextSize,
+    /// Where the runtime import goes (after the docstring and `__future__` imports).
+    pub runtime_import: InsertPoint,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct InsertPoint {
+    pub at: TextSize,
+    /// The insertion starts mid-line (after a statement followed by `;`), so it needs a
+    /// line break before it rather than after it.
+    pub mid_line: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Warning {
+    pub line: usize,
+    pub message: String,
+}
+
+/// A top-level statement of the module.
+#[derive(Debug)]
+pub struct Statement {
+    pub range: TextRange,
+    pub line: usize,
+    pub kind: StatementKind,
+    /// Module names the statement binds.
+    pub binds: BTreeSet<String>,
+    /// Module names (or builtins) the statement needs when it runs, including, for a
+    /// def or class, everything its body loads.
+    pub needs: BTreeSet<String>,
+    /// The statement can be copied into a package: running it has no effect beyond
+    /// binding names (imports, defs, classes, constant assignments).
+    pub copyable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementKind {
+    Docstring,
+    FutureImport,
+    Import,
+    Function,
+    Class,
+    Assignment,
+    /// `if __name__ == "__main__":` — never travels.
+    MainGuard,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameKind {
+    Import,
+    Function,
+    Class,
+    /// Bound once to a value built only from literals and other constants, never
+    /// rebound: its statement is copied into packages, its value never sent.
+    Constant,
+    /// Anything else bound at module level: its current value travels with each call.
+    Variable,
+    /// Bound only inside the `__main__` block.
+    MainOnly,
+}
+
+#[derive(Debug)]
+pub struct NameFacts {
+    pub kind: NameKind,
+    /// Indices into `statements` of every top-level statement binding the name.
+    pub statements: Vec<usize>,
+    /// The one statement that gives a variable its initial value, when copying it into a
+    /// package is harmless (a literal, possibly mutable).
+    pub initial: Option<usize>,
+    /// Functions and classes that assign it through `global`.
+    pub written_by: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+pub struct ImportFacts {
+    pub stmt: usize,
+    pub line: usize,
+    /// The imported module, dotted, with leading dots for relative imports.
+    pub module: String,
+    pub names: Vec<String>,
+    pub star: bool,
+    pub future: bool,
+    /// The name of the local module (a file beside the program) this imports, if any.
+    pub local: Option<String>,
+}
+
+/// A parameter list, as the stub must forward it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Params {
+    /// Positional-only and positional-or-keyword parameters, in order.
+    pub positional: Vec<String>,
+    pub vararg: Option<String>,
+    pub keyword_only: Vec<String>,
+    pub kwarg: Option<String>,
+}
+
+/// Where a body is replaced by a stub: the range, and what goes before the stub.
+#[derive(Debug, Clone)]
+pub struct StubSite {
+    pub range: TextRange,
+    /// Text put before the stub: empty when replacing statements, a line break and the
+    /// indentation when appending after a lone docstring.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct CloudAnnotation {
+    pub memory: Option<u32>,
+    pub duration: Option<u32>,
+}
+
+#[derive(Debug)]
+pub struct FunctionFacts {
+    pub name: String,
+    pub stmt: usize,
+    pub line: usize,
+    pub is_async: bool,
+    /// Line of the first `yield` directly in the body: the function is a generator.
+    pub yield_line: Option<usize>,
+    pub params: Params,
+    pub stub: StubSite,
+    /// Set when decorated with `@cloudfunction` (bare or with arguments).
+    pub cloudfunction: Option<CloudAnnotation>,
+    pub decorators: Vec<String>,
+    /// Module-level names the body loads (not decorators or defaults), with their line.
+    pub free: BTreeMap<String, usize>,
+    pub calls: BTreeSet<String>,
+    pub globals_written: BTreeSet<String>,
+    pub effects: Vec<(EffectKind, usize)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    Instance,
+    Class,
+    Static,
+    PropertyGet,
+    PropertySet,
+    PropertyDelete,
+}
+
+#[derive(Debug)]
+pub struct MethodFacts {
+    pub name: String,
+    pub line: usize,
+    pub kind: MethodKind,
+    /// Parameters after `self`/`cls` (all of them for a staticmethod).
+    pub params: Params,
+    /// The name of the receiver parameter (`self`, `cls`), absent for staticmethods.
+    pub receiver: Option<String>,
+    pub stub: StubSite,
+}
+
+impl MethodFacts {
+    /// The method name sent to the cloud function: property setters and deleters are
+    /// told apart from the getter.
+    pub fn remote_name(&self) -> String {
+        match self.kind {
+            MethodKind::PropertySet => format!("{}.setter", self.name),
+            MethodKind::PropertyDelete => format!("{}.deleter", self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ClassFacts {
+    pub name: String,
+    pub stmt: usize,
+    pub line: usize,
+    /// The base classes as written (`Account`, `abc.ABC`).
+    pub bases: Vec<String>,
+    pub methods: Vec<MethodFacts>,
+    pub free: BTreeMap<String, usize>,
+    pub calls: BTreeSet<String>,
+    pub globals_written: BTreeSet<String>,
+    pub effects: Vec<(EffectKind, usize)>,
+    /// Why a proxy could not stand in for this class, if anything prevents it.
+    pub blockers: Vec<(String, usize)>,
+}
+
+/// The name under which generated code imports the runtime module.
+pub const RUNTIME_ALIAS: &str = "_lambada";
+
+/// Analyses a parsed module. `dir` is the directory of the file, where local modules
+/// live; without it no local modules are looked for.
+pub fn analyse(parsed: &ParsedModule, dir: Option<&Path>) -> ModuleFacts {
+    Analyser::new(parsed).run(dir)
+}
+
+struct Analyser<'p> {
+    parsed: &'p ParsedModule,
+    import_map: HashMap<String, String>,
+    facts: ModuleFacts,
+}
+
+impl<'p> Analyser<'p> {
+    fn new(parsed: &'p ParsedModule) -> Self {
+        Self {
+            parsed,
+            import_map: HashMap::new(),
+            facts: ModuleFacts {
+                module: parsed.source.module.clone(),
+                statements: Vec::new(),
+                functions: Vec::new(),
+                classes: Vec::new(),
+                imports: Vec::new(),
+                names: BTreeMap::new(),
+                local_modules: Vec::new(),
+                header_at: TextSize::default(),
+                runtime_import: InsertPoint {
+                    at: TextSize::default(),
+                    mid_line: false,
+                },
+                warnings: Vec::new(),
+            },
+        }
+    }
+
+    fn line(&self, offset: TextSize) -> usize {
+        self.parsed.line(offset)
+    }
+
+    fn run(mut self, dir: Option<&Path>) -> ModuleFacts {
+        let body = &self.parsed.ast.body;
+        // Imports first: resolving `sys.stdout` or `rnd.random` in any function needs them.
+        for stmt in body {
+            collect_import_aliases(stmt, &mut self.import_map);
+        }
+        for (index, stmt) in body.iter().enumerate() {
+            self.statement(index, stmt);
+        }
+        if let Some(dir) = dir {
+            self.facts.local_modules = modules::discover(dir, &mut self.facts.imports);
+        }
+        self.classify_names();
+        self.facts.header_at = header_position(&self.parsed.source.text);
+        self.facts.runtime_import = self.runtime_import_position();
+        self.facts
+    }
+
+    fn statement(&mut self, index: usize, stmt: &Stmt) {
+        let resolver = Resolver {
+            imports: &self.import_map,
+        };
+        let scope = scope::module_statement(stmt, &resolver);
+        let kind = self.statement_kind(index, stmt);
+        let line = self.line(stmt.start());
+        let copyable = match kind {
+            StatementKind::Import
+            | StatementKind::FutureImport
+            | StatementKind::Function
+            | StatementKind::Class => true,
+            StatementKind::Assignment => is_constant_assignment(stmt, &self.import_map),
+            StatementKind::MainGuard | StatementKind::Docstring => false,
+            StatementKind::Other => is_definitions_only(stmt, &self.import_map),
+        };
+        match stmt {
+            Stmt::FunctionDef(def) => self.function(index, def),
+            Stmt::ClassDef(class) => self.class(index, class),
+            Stmt::Import(_) | Stmt::ImportFrom(_) => self.import(index, stmt),
+            _ => {}
+        }
+        if let Stmt::ImportFrom(import) = stmt
+            && import.names.iter().any(|alias| alias.name.as_str() == "*")
+        {
+            self.facts.warnings.push(Warning {
+                line,
+                message: format!(
+                    "`from {} import *` hides which names it brings; every package that uses an unknown name gets this import",
+                    import.module.as_ref().map(|m| m.as_str()).unwrap_or(".")
+                ),
+            });
+        }
+        self.facts.statements.push(Statement {
+            range: stmt.range(),
+            line,
+            kind,
+            binds: scope.bound,
+            needs: scope.free.into_keys().collect(),
+            copyable,
+        });
+    }
+
+    fn statement_kind(&self, index: usize, stmt: &Stmt) -> StatementKind {
+        match stmt {
+            Stmt::Expr(expr) if index == 0 && expr.value.is_string_literal_expr() => {
+                StatementKind::Docstring
+            }
+            Stmt::ImportFrom(import)
+                if import
+                    .module
+                    .as_ref()
+                    .is_some_and(|m| m.as_str() == "__future__") =>
+            {
+                StatementKind::FutureImport
+            }
+            Stmt::Import(_) | Stmt::ImportFrom(_) => StatementKind::Import,
+            Stmt::FunctionDef(_) => StatementKind::Function,
+            Stmt::ClassDef(_) => StatementKind::Class,
+            Stmt::Assign(_) | Stmt::AnnAssign(_) | Stmt::AugAssign(_) | Stmt::TypeAlias(_) => {
+                StatementKind::Assignment
+            }
+            Stmt::If(if_stmt) if is_main_guard(&if_stmt.test) => StatementKind::MainGuard,
+            _ => StatementKind::Other,
+        }
+    }
+
+    fn import(&mut self, index: usize, stmt: &Stmt) {
+        let line = self.line(stmt.start());
+        match stmt {
+            Stmt::Import(import) => {
+                for alias in &import.names {
+                    self.facts.imports.push(ImportFacts {
+                        stmt: index,
+                        line,
+                        module: alias.name.to_string(),
+                        names: Vec::new(),
+                        star: false,
+                        future: false,
+                        local: None,
+                    });
+                }
+            }
+            Stmt::ImportFrom(import) => {
+                let module = format!(
+                    "{}{}",
+                    ".".repeat(import.level as usize),
+                    import.module.as_ref().map(|m| m.as_str()).unwrap_or("")
+                );
+                self.facts.imports.push(ImportFacts {
+                    stmt: index,
+                    line,
+                    future: module == "__future__",
+                    star: import.names.iter().any(|a| a.name.as_str() == "*"),
+                    names: import.names.iter().map(|a| a.name.to_string()).collect(),
+                    module,
+                    local: None,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn scope_of(&self, def: &ast::StmtFunctionDef) -> ScopeFacts {
+        let resolver = Resolver {
+            imports: &self.import_map,
+        };
+        scope::function_scope(def, &resolver)
+    }
+
+    fn lines_of_free(&self, scope: &ScopeFacts) -> BTreeMap<String, usize> {
+        scope
+            .free
+            .iter()
+            .map(|(name, at)| (name.clone(), self.line(*at)))
+            .collect()
+    }
+
+    fn lines_of_effects(&self, scope: &ScopeFacts) -> Vec<(EffectKind, usize)> {
+        scope
+            .effects
+            .iter()
+            .map(|effect| (effect.kind, self.line(effect.at)))
+            .collect()
+    }
+
+    fn function(&mut self, index: usize, def: &ast::StmtFunctionDef) {
+        let scope = self.scope_of(def);
+        let decorators = def
+            .decorator_list
+            .iter()
+            .map(|d| self.parsed.text(d.expression.range()).to_owned())
+            .collect();
+        let cloudfunction = def
+            .decorator_list
+            .iter()
+            .find_map(|d| self.cloud_annotation(d));
+        let facts = FunctionFacts {
+            name: def.name.to_string(),
+            stmt: index,
+            line: self.line(def.name.start()),
+            is_async: def.is_async,
+            yield_line: scope.first_yield.map(|at| self.line(at)),
+            params: params_of(&def.parameters, 0),
+            stub: self.stub_site(def),
+            cloudfunction,
+            decorators,
+            free: self.lines_of_free(&scope),
+            calls: scope.calls.clone(),
+            globals_written: scope.globals_written.clone(),
+            effects: self.lines_of_effects(&scope),
+        };
+        self.facts.functions.push(facts);
+    }
+
+    fn cloud_annotation(&mut self, decorator: &Decorator) -> Option<CloudAnnotation> {
+        let (callee, arguments) = match &decorator.expression {
+            Expr::Call(call) => (call.func.as_ref(), Some(&call.arguments)),
+            other => (other, None),
+        };
+        let named = match callee {
+            Expr::Name(name) => name.id.as_str() == "cloudfunction",
+            Expr::Attribute(attribute) => attribute.attr.as_str() == "cloudfunction",
+            _ => false,
+        };
+        if !named {
+            return None;
+        }
+        let mut annotation = CloudAnnotation {
+            memory: None,
+            duration: None,
+        };
+        for keyword in arguments.map(|a| &a.keywords[..]).unwrap_or_default() {
+            let Some(arg) = &keyword.arg else { continue };
+            let value = match &keyword.value {
+                Expr::NumberLiteral(number) => number
+                    .value
+                    .as_int()
+                    .and_then(|i| i.as_u64())
+                    .and_then(|i| u32::try_from(i).ok()),
+                _ => None,
+            };
+            let line = self.line(keyword.start());
+            match (arg.as_str(), value) {
+                ("memory", Some(mb)) => annotation.memory = Some(mb),
+                ("duration", Some(seconds)) => annotation.duration = Some(seconds),
+                ("memory" | "duration", None) => self.facts.warnings.push(Warning {
+                    line,
+                    message: format!(
+                        "@cloudfunction({arg}=...) must be a whole number written as a literal; using the default"
+                    ),
+                }),
+                _ => self.facts.warnings.push(Warning {
+                    line,
+                    message: format!(
+                        "@cloudfunction does not know `{arg}`; it takes memory= (MB) and duration= (seconds)"
+                    ),
+                }),
+            }
+        }
+        Some(annotation)
+    }
+
+    /// Where the body of a def is replaced by a stub. A leading docstring stays.
+    fn stub_site(&self, def: &ast::StmtFunctionDef) -> StubSite {
+        let body = &def.body;
+        let has_docstring =
+            matches!(body.first(), Some(Stmt::Expr(e)) if e.value.is_string_literal_expr());
+        let last = body.last().map_or(def.end(), Ranged::end);
+        match body.get(usize::from(has_docstring)) {
+            Some(first) => StubSite {
+                range: TextRange::new(first.start(), last),
+                prefix: String::new(),
+            },
+            None => {
+                // Only a docstring: the stub goes after it, on its own line.
+                let docstring = &body[0];
+                let same_line_as_def = self.line(docstring.start()) == self.line(def.name.start());
+                let prefix = if same_line_as_def {
+                    "; ".to_owned()
+                } else {
+                    format!("\n{}", self.indent_of(docstring.start()))
+                };
+                StubSite {
+                    range: TextRange::empty(docstring.end()),
+                    prefix,
+                }
+            }
+        }
+    }
+
+    fn indent_of(&self, offset: TextSize) -> &str {
+        let text = &self.parsed.source.text;
+        let start = self
+            .parsed
+            .lines
+            .line_start(self.parsed.lines.line_index(offset), text.as_str());
+        let line = &text[TextRange::new(start, offset)];
+        &line[..line.len() - line.trim_start().len()]
+    }
+
+    fn class(&mut self, index: usize, class: &ast::StmtClassDef) {
+        let mut blockers = Vec::new();
+        let mut methods = Vec::new();
+        let mut free = BTreeMap::new();
+        let mut calls = BTreeSet::new();
+        let mut globals_written = BTreeSet::new();
+        let mut effects = Vec::new();
+        let line = self.line(class.name.start());
+
+        for decorator in &class.decorator_list {
+            let text = self.parsed.text(decorator.expression.range());
+            if !matches!(text, "dataclass" | "dataclasses.dataclass") {
+                blockers.push((
+                    format!("decorated with @{text}, which a proxy class cannot reproduce"),
+                    self.line(decorator.start()),
+                ));
+            }
+        }
+        let mut bases = Vec::new();
+        if let Some(arguments) = &class.arguments {
+            if !arguments.keywords.is_empty() {
+                blockers.push((
+                    "has class keywords (a metaclass)".to_owned(),
+                    self.line(arguments.start()),
+                ));
+            }
+            for base in arguments.args.iter() {
+                match base {
+                    Expr::Name(_) | Expr::Attribute(_) => {
+                        bases.push(self.parsed.text(base.range()).to_owned());
+                    }
+                    _ => blockers.push((
+                        format!(
+                            "has a computed base class `{}`",
+                            self.parsed.text(base.range())
+                        ),
+                        self.line(base.start()),
+                    )),
+                }
+            }
+        }
+        for stmt in &class.body {
+            match stmt {
+                Stmt::FunctionDef(def) => {
+                    let scope = self.scope_of(def);
+                    for (name, at) in &scope.free {
+                        free.entry(name.clone()).or_insert(self.line(*at));
+                    }
+                    calls.extend(scope.calls.iter().cloned());
+                    globals_written.extend(scope.globals_written.iter().cloned());
+                    effects.extend(self.lines_of_effects(&scope));
+                    match self.method(def, &scope) {
+                        Ok(method) => methods.push(method),
+                        Err(blocker) => blockers.push(blocker),
+                    }
+                }
+                Stmt::ClassDef(nested) => blockers.push((
+                    format!("defines a nested class `{}`", nested.name),
+                    self.line(nested.start()),
+                )),
+                other => {
+                    // Class attributes: what they load counts as the class's needs.
+                    let resolver = Resolver {
+                        imports: &self.import_map,
+                    };
+                    let scope = scope::module_statement(other, &resolver);
+                    if scope.bound.contains("__slots__") {
+                        blockers.push((
+                            "defines __slots__, so its state is not in __dict__".to_owned(),
+                            self.line(other.start()),
+                        ));
+                    }
+                    for (name, at) in &scope.free {
+                        free.entry(name.clone()).or_insert(self.line(*at));
+                    }
+                }
+            }
+        }
+        if methods.is_empty() && blockers.is_empty() {
+            blockers.push(("has no methods to run remotely".to_owned(), line));
+        }
+        self.facts.classes.push(ClassFacts {
+            name: class.name.to_string(),
+            stmt: index,
+            line,
+            bases,
+            methods,
+            free,
+            calls,
+            globals_written,
+            effects,
+            blockers,
+        });
+    }
+
+    fn method(
+        &self,
+        def: &ast::StmtFunctionDef,
+        scope: &ScopeFacts,
+    ) -> Result<MethodFacts, (String, usize)> {
+        let name = def.name.to_string();
+        let line = self.line(def.name.start());
+        if FORBIDDEN_DUNDERS.contains(&name.as_str()) {
+            return Err((
+                format!("defines {name}, which changes how attributes or instances work"),
+                line,
+            ));
+        }
+        if def.is_async {
+            return Err((format!("method {name} is async"), line));
+        }
+        if let Some(at) = scope.first_yield
+            && name != "__iter__"
+        {
+            return Err((
+                format!(
+                    "method {name} is a generator (yield at line {})",
+                    self.line(at)
+                ),
+                line,
+            ));
+        }
+        let mut kind = MethodKind::Instance;
+        for decorator in &def.decorator_list {
+            let text = self.parsed.text(decorator.expression.range());
+            kind = match text {
+                "staticmethod" => MethodKind::Static,
+                "classmethod" => MethodKind::Class,
+                "property" | "functools.cached_property" | "cached_property" => {
+                    MethodKind::PropertyGet
+                }
+                _ if text.ends_with(".setter") => MethodKind::PropertySet,
+                _ if text.ends_with(".deleter") => MethodKind::PropertyDelete,
+                _ if text.ends_with(".getter") => MethodKind::PropertyGet,
+                _ => {
+                    return Err((
+                        format!("method {name} is decorated with @{text}"),
+                        self.line(decorator.start()),
+                    ));
+                }
+            };
+        }
+        let skip = usize::from(kind != MethodKind::Static);
+        let receiver = (skip == 1)
+            .then(|| {
+                def.parameters
+                    .posonlyargs
+                    .iter()
+                    .chain(&def.parameters.args)
+                    .next()
+                    .map(|p| p.name().to_string())
+            })
+            .flatten();
+        if skip == 1 && receiver.is_none() {
+            return Err((format!("method {name} takes no self parameter"), line));
+        }
+        Ok(MethodFacts {
+            name,
+            line,
+            kind,
+            params: params_of(&def.parameters, skip),
+            receiver,
+            stub: self.stub_site(def),
+        })
+    }
+
+    /// Decides for every module name what kind of binding it is.
+    fn classify_names(&mut self) {
+        let mut writers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for function in &self.facts.functions {
+            for name in &function.globals_written {
+                writers
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(function.name.clone());
+            }
+        }
+        for class in &self.facts.classes {
+            for name in &class.globals_written {
+                writers
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(class.name.clone());
+            }
+        }
+        let mut names: BTreeMap<String, NameFacts> = BTreeMap::new();
+        for (index, stmt) in self.facts.statements.iter().enumerate() {
+            for name in &stmt.binds {
+                let entry = names.entry(name.clone()).or_insert_with(|| NameFacts {
+                    kind: NameKind::Variable,
+                    statements: Vec::new(),
+                    initial: None,
+                    written_by: BTreeSet::new(),
+                });
+                entry.statements.push(index);
+            }
+        }
+        for (name, facts) in names.iter_mut() {
+            facts.written_by = writers.remove(name).unwrap_or_default();
+            let statements: Vec<&Statement> = facts
+                .statements
+                .iter()
+                .map(|&i| &self.facts.statements[i])
+                .collect();
+            let only = match statements.as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            };
+            facts.kind = if statements
+                .iter()
+                .all(|s| s.kind == StatementKind::MainGuard)
+            {
+                NameKind::MainOnly
+            } else if statements.iter().all(|s| {
+                s.kind == StatementKind::Import || (s.kind == StatementKind::Other && s.copyable)
+            }) {
+                // Imports, and `try`/`if` blocks that only import or define (an import
+                // with a fallback): copied into packages as they are.
+                NameKind::Import
+            } else {
+                match only.map(|s| s.kind) {
+                    Some(StatementKind::Function) if facts.written_by.is_empty() => {
+                        NameKind::Function
+                    }
+                    Some(StatementKind::Class) if facts.written_by.is_empty() => NameKind::Class,
+                    Some(StatementKind::Assignment)
+                        if facts.written_by.is_empty()
+                            && only.is_some_and(|s| s.copyable)
+                            && self.is_immutable_value(facts.statements[0]) =>
+                    {
+                        NameKind::Constant
+                    }
+                    _ => NameKind::Variable,
+                }
+            };
+            if facts.kind == NameKind::Variable {
+                facts.initial = only
+                    .filter(|s| s.kind == StatementKind::Assignment && s.copyable)
+                    .map(|_| facts.statements[0]);
+            }
+        }
+        demote_constants_with_variable_needs(&mut names, &self.facts.statements);
+        // Names written through `global` but never bound at module level are variables too.
+        for (name, written_by) in writers {
+            names.insert(
+                name,
+                NameFacts {
+                    kind: NameKind::Variable,
+                    statements: Vec::new(),
+                    initial: None,
+                    written_by,
+                },
+            );
+        }
+        self.facts.names = names;
+    }
+
+    fn is_immutable_value(&self, stmt_index: usize) -> bool {
+        let stmt = &self.parsed.ast.body[stmt_index];
+        match stmt {
+            Stmt::Assign(assign) => is_immutable_constant(&assign.value),
+            Stmt::AnnAssign(assign) => assign.value.as_deref().is_some_and(is_immutable_constant),
+            Stmt::TypeAlias(_) => true,
+            _ => false,
+        }
+    }
+
+    fn runtime_import_position(&self) -> InsertPoint {
+        let text = &self.parsed.source.text;
+        let leading = self
+            .facts
+            .statements
+            .iter()
+            .take_while(|s| {
+                matches!(
+                    s.kind,
+                    StatementKind::Docstring | StatementKind::FutureImport
+                )
+            })
+            .last();
+        let Some(last) = leading else {
+            return InsertPoint {
+                at: self.facts.header_at,
+                mid_line: false,
+            };
+        };
+        let end = last.range.end();
+        let rest_of_line = text[usize::from(end)..].split('\n').next().unwrap_or("");
+        let rest = rest_of_line.trim();
+        if rest.is_empty() || rest.starts_with('#') {
+            let next_line = usize::from(end) + rest_of_line.len();
+            if next_line < text.len() {
+                return InsertPoint {
+                    at: TextSize::try_from(next_line + 1).unwrap_or(end),
+                    mid_line: false,
+                };
+            }
+        }
+        InsertPoint {
+            at: end,
+            mid_line: true,
+        }
+    }
+}
+
+/// A constant, or a variable's copied initial value, may only need imports, builtins and
+/// other constants: anything else is not in the package when its statement runs there.
+fn demote_constants_with_variable_needs(
+    names: &mut BTreeMap<String, NameFacts>,
+    statements: &[Statement],
+) {
+    loop {
+        let settled = |name: &str, names: &BTreeMap<String, NameFacts>| match names.get(name) {
+            Some(facts) => matches!(facts.kind, NameKind::Constant | NameKind::Import),
+            None => is_builtin(name),
+        };
+        let mut changed = false;
+        let keys: Vec<String> = names.keys().cloned().collect();
+        for key in keys {
+            let facts = &names[&key];
+            let copied = match facts.kind {
+                NameKind::Constant => Some(facts.statements[0]),
+                NameKind::Variable => facts.initial,
+                _ => None,
+            };
+            let Some(index) = copied else { continue };
+            let ok = statements[index]
+                .needs
+                .iter()
+                .all(|need| need == &key || settled(need, names));
+            if !ok {
+                let facts = names.get_mut(&key).expect("key from the map");
+                if facts.kind == NameKind::Constant {
+                    facts.kind = NameKind::Variable;
+                    facts.initial = None;
+                } else {
+                    facts.initial = None;
+                }
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Dunder methods that change how attributes or instances work: a proxy holding the
+/// state in its `__dict__` cannot stand in for a class defining them.
+const FORBIDDEN_DUNDERS: &[&str] = &[
+    "__getattr__",
+    "__getattribute__",
+    "__setattr__",
+    "__delattr__",
+    "__new__",
+    "__del__",
+    "__init_subclass__",
+    "__class_getitem__",
+    "__set_name__",
+    "__get__",
+    "__set__",
+    "__delete__",
+    "__enter__",
+    "__exit__",
+    "__aenter__",
+    "__aexit__",
+    "__await__",
+    "__aiter__",
+    "__anext__",
+    "__next__",
+    "__reduce__",
+    "__reduce_ex__",
+    "__getstate__",
+    "__setstate__",
+    "__copy__",
+    "__deepcopy__",
+];
+
+fn params_of(parameters: &Parameters, skip: usize) -> Params {
+    Params {
+        positional: parameters
+            .posonlyargs
+            .iter()
+            .chain(&parameters.args)
+            .skip(skip)
+            .map(|p| p.name().to_string())
+            .collect(),
+        vararg: parameters.vararg.as_ref().map(|p| p.name.to_string()),
+        keyword_only: parameters
+            .kwonlyargs
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect(),
+        kwarg: parameters.kwarg.as_ref().map(|p| p.name.to_string()),
+    }
+}
+
+fn collect_import_aliases(stmt: &Stmt, map: &mut HashMap<String, String>) {
+    match stmt {
+        Stmt::Import(import) => {
+            for alias in &import.names {
+                match &alias.asname {
+                    Some(asname) => {
+                        map.insert(asname.to_string(), alias.name.to_string());
+                    }
+                    None => {
+                        let first = alias.name.split('.').next().unwrap_or_default();
+                        map.insert(first.to_owned(), first.to_owned());
+                    }
+                }
+            }
+        }
+        Stmt::ImportFrom(import) if import.level == 0 => {
+            let module = import.module.as_ref().map(|m| m.as_str()).unwrap_or("");
+            for alias in &import.names {
+                if alias.name.as_str() != "*" {
+                    let bound = alias.asname.as_ref().unwrap_or(&alias.name);
+                    map.insert(bound.to_string(), format!("{module}.{}", alias.name));
+                }
+            }
+        }
+        Stmt::Try(try_stmt) => {
+            for stmt in &try_stmt.body {
+                collect_import_aliases(stmt, map);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_main_guard(test: &Expr) -> bool {
+    let Expr::Compare(compare) = test else {
+        return false;
+    };
+    let [right] = &compare.comparators[..] else {
+        return false;
+    };
+    let is_name = |e: &Expr| matches!(e, Expr::Name(n) if n.id.as_str() == "__name__");
+    let is_main = |e: &Expr| matches!(e, Expr::StringLiteral(s) if s.value.to_str() == "__main__");
+    (is_name(&compare.left) && is_main(right)) || (is_main(&compare.left) && is_name(right))
+}
+
+/// A value built only from immutable literals: copying its statement is exact.
+fn is_immutable_constant(expr: &Expr) -> bool {
+    match expr {
+        Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::BytesLiteral(_)
+        | Expr::BooleanLiteral(_)
+        | Expr::NoneLiteral(_)
+        | Expr::EllipsisLiteral(_) => true,
+        Expr::Tuple(tuple) => tuple.elts.iter().all(is_immutable_constant),
+        Expr::UnaryOp(op) => is_immutable_constant(&op.operand),
+        Expr::BinOp(op) => is_immutable_constant(&op.left) && is_immutable_constant(&op.right),
+        // Other constants and module attributes (`math.pi`): what they name is checked
+        // when the statement's needs are resolved.
+        Expr::Name(_) | Expr::Attribute(_) => true,
+        _ => false,
+    }
+}
+
+/// A literal value, mutable or not: evaluating it has no effect.
+fn is_literal(expr: &Expr, imports: &HashMap<String, String>) -> bool {
+    match expr {
+        Expr::List(list) => list.elts.iter().all(|e| is_literal(e, imports)),
+        Expr::Set(set) => set.elts.iter().all(|e| is_literal(e, imports)),
+        Expr::Dict(dict) => dict.items.iter().all(|item| {
+            item.key.as_ref().is_none_or(|k| is_literal(k, imports))
+                && is_literal(&item.value, imports)
+        }),
+        Expr::Tuple(tuple) => tuple.elts.iter().all(|e| is_literal(e, imports)),
+        Expr::UnaryOp(op) => is_literal(&op.operand, imports),
+        Expr::BinOp(op) => is_literal(&op.left, imports) && is_literal(&op.right, imports),
+        Expr::Attribute(attribute) => {
+            matches!(attribute.value.as_ref(), Expr::Name(n) if imports.contains_key(n.id.as_str()))
+        }
+        Expr::Name(_) => true,
+        other => is_immutable_constant(other),
+    }
+}
+
+fn is_constant_assignment(stmt: &Stmt, imports: &HashMap<String, String>) -> bool {
+    let targets_are_names = |targets: &[Expr]| {
+        targets.iter().all(|t| match t {
+            Expr::Name(_) => true,
+            Expr::Tuple(tuple) => tuple.elts.iter().all(Expr::is_name_expr),
+            _ => false,
+        })
+    };
+    match stmt {
+        Stmt::Assign(assign) => {
+            targets_are_names(&assign.targets) && is_literal(&assign.value, imports)
+        }
+        Stmt::AnnAssign(assign) => {
+            assign.target.is_name_expr()
+                && assign
+                    .value
+                    .as_deref()
+                    .is_some_and(|v| is_literal(v, imports))
+        }
+        Stmt::TypeAlias(_) => true,
+        _ => false,
+    }
+}
+
+/// A compound statement (`try`/`if`) that only defines things, like
+/// `try: import x` / `except ImportError: x = None`, can travel as it is.
+fn is_definitions_only(stmt: &Stmt, imports: &HashMap<String, String>) -> bool {
+    let all = |body: &[Stmt]| body.iter().all(|s| is_definitions_only(s, imports));
+    match stmt {
+        Stmt::Import(_) | Stmt::ImportFrom(_) | Stmt::FunctionDef(_) | Stmt::ClassDef(_) => true,
+        Stmt::Pass(_) => true,
+        Stmt::Expr(expr) => expr.value.is_string_literal_expr(),
+        Stmt::Assign(_) | Stmt::AnnAssign(_) => is_constant_assignment(stmt, imports),
+        Stmt::Try(try_stmt) => {
+            all(&try_stmt.body)
+                && all(&try_stmt.orelse)
+                && all(&try_stmt.finalbody)
+                && try_stmt.handlers.iter().all(|h| {
+                    let ast::ExceptHandler::ExceptHandler(h) = h;
+                    all(&h.body)
+                })
+        }
+        Stmt::If(if_stmt) => {
+            !is_main_guard(&if_stmt.test)
+                && all(&if_stmt.body)
+                && if_stmt.elif_else_clauses.iter().all(|c| all(&c.body))
+        }
+        _ => false,
+    }
+}
+
+/// After a shebang and a coding declaration, which must stay on the first lines.
+fn header_position(text: &str) -> TextSize {
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').take(2).enumerate() {
+        let is_shebang = index == 0 && line.starts_with("#!");
+        let is_coding = line.starts_with('#')
+            && line.contains("coding")
+            && (line.contains("coding:") || line.contains("coding="));
+        if is_shebang || is_coding {
+            offset += line.len();
+        } else {
+            break;
+        }
+    }
+    TextSize::try_from(offset).unwrap_or_default()
+}

@@ -1,0 +1,111 @@
+//! Effects: what a piece of code does that ties it to this process or that the
+//! FaaSified program must reproduce (printing, reading stdin, process-wide state).
+
+use ruff_python_ast::{Expr, ExprAttribute, ExprCall};
+use ruff_text_size::TextSize;
+
+use super::scope::Resolver;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectKind {
+    /// `print(...)`, `sys.stdout.write(...)`, `sys.stderr.write(...)`: captured and replayed.
+    Prints,
+    /// `input()` or a read of `sys.stdin`: needs the user's terminal.
+    ReadsStdin,
+    /// A function of the `random` module that uses its hidden global generator: the
+    /// cloud function's generator is not the program's, so results would differ.
+    GlobalRandom,
+    /// `sys.argv`: the cloud function has no command line.
+    ReadsArgv,
+    /// `open()` of a relative path: the file is not in the cloud.
+    OpensLocalFile,
+}
+
+impl EffectKind {
+    /// Whether code with this effect must run in the program's own process.
+    pub fn needs_local_process(self) -> bool {
+        matches!(
+            self,
+            EffectKind::ReadsStdin | EffectKind::GlobalRandom | EffectKind::ReadsArgv
+        )
+    }
+
+    /// How a keep-local reason describes the effect.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EffectKind::Prints => "prints",
+            EffectKind::ReadsStdin => "calls input()",
+            EffectKind::GlobalRandom => "uses the random module's global generator",
+            EffectKind::ReadsArgv => "reads sys.argv",
+            EffectKind::OpensLocalFile => "opens a local file",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effect {
+    pub kind: EffectKind,
+    pub at: TextSize,
+}
+
+/// The qualified name an expression refers to, following imports:
+/// `np.random.rand` → `numpy.random.rand` after `import numpy as np`.
+pub fn qualified_name(expr: &Expr, resolver: &Resolver<'_>) -> Option<String> {
+    match expr {
+        Expr::Name(name) => Some(
+            resolver
+                .imports
+                .get(name.id.as_str())
+                .cloned()
+                .unwrap_or_else(|| name.id.to_string()),
+        ),
+        Expr::Attribute(attribute) => {
+            let base = qualified_name(&attribute.value, resolver)?;
+            Some(format!("{base}.{}", attribute.attr))
+        }
+        _ => None,
+    }
+}
+
+pub fn classify_call(call: &ExprCall, resolver: &Resolver<'_>) -> Option<EffectKind> {
+    let name = qualified_name(&call.func, resolver)?;
+    match name.as_str() {
+        "print"
+        | "sys.stdout.write"
+        | "sys.stderr.write"
+        | "sys.stdout.writelines"
+        | "sys.stderr.writelines"
+        | "pprint.pprint" => Some(EffectKind::Prints),
+        "input" => Some(EffectKind::ReadsStdin),
+        "open" | "io.open" if opens_relative_path(call) => Some(EffectKind::OpensLocalFile),
+        _ if uses_global_random(&name) => Some(EffectKind::GlobalRandom),
+        _ => None,
+    }
+}
+
+pub fn classify_load(attribute: &ExprAttribute, resolver: &Resolver<'_>) -> Option<EffectKind> {
+    let kind = match attribute.attr.as_str() {
+        "stdin" => EffectKind::ReadsStdin,
+        "argv" => EffectKind::ReadsArgv,
+        _ => return None,
+    };
+    (qualified_name(&attribute.value, resolver)? == "sys").then_some(kind)
+}
+
+fn uses_global_random(name: &str) -> bool {
+    match name.strip_prefix("random.") {
+        Some(function) => !matches!(function, "Random" | "SystemRandom") && !function.contains('.'),
+        None => false,
+    }
+}
+
+fn opens_relative_path(call: &ExprCall) -> bool {
+    match call.arguments.args.first() {
+        Some(Expr::StringLiteral(path)) => {
+            let path = path.value.to_str();
+            !path.starts_with('/') && !path.starts_with('~')
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,210 @@
+//! The analysis report (`--debug`, `--format json`): for every function and class,
+//! moved or kept local and why, what it uses, and what its package holds.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::analysis::{EffectKind, ModuleFacts, NameKind, Warning, is_builtin};
+use crate::package::function_name;
+use crate::parse::ParsedModule;
+use crate::plan::{Decision, Plan, UnitKind};
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub file: String,
+    pub module: String,
+    pub warnings: Vec<Warning>,
+    pub units: Vec<UnitReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnitReport {
+    pub name: String,
+    pub kind: UnitKind,
+    pub line: usize,
+    pub moved: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub free_names: Vec<String>,
+    pub calls: Vec<String>,
+    pub globals_read: Vec<String>,
+    pub globals_written: Vec<String>,
+    pub prints: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<PackageReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PackageReport {
+    pub function_name: String,
+    pub memory: u32,
+    pub timeout: u32,
+    /// The copied statements, as `line N: first line of the statement`.
+    pub contents: Vec<String>,
+    pub local_modules: Vec<String>,
+    pub invokes: Vec<String>,
+}
+
+pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &str) -> Report {
+    let units = plan
+        .units
+        .iter()
+        .map(|unit| {
+            let (free, calls, written, effects) = match unit.kind {
+                UnitKind::Function => {
+                    let f = facts.functions.iter().find(|f| f.name == unit.name);
+                    let f = f.expect("planned functions come from the facts");
+                    (&f.free, &f.calls, &f.globals_written, &f.effects)
+                }
+                UnitKind::Class => {
+                    let c = facts.classes.iter().find(|c| c.name == unit.name);
+                    let c = c.expect("planned classes come from the facts");
+                    (&c.free, &c.calls, &c.globals_written, &c.effects)
+                }
+            };
+            let module_name = |name: &String| facts.names.contains_key(name) || !is_builtin(name);
+            let free_names: Vec<String> = free.keys().filter(|n| module_name(n)).cloned().collect();
+            let variables: BTreeSet<String> = free_names
+                .iter()
+                .filter(|n| {
+                    facts
+                        .names
+                        .get(*n)
+                        .is_some_and(|f| matches!(f.kind, NameKind::Variable | NameKind::MainOnly))
+                })
+                .cloned()
+                .collect();
+            let (moved, reason, package, globals_read, globals_written) = match &unit.decision {
+                Decision::Moved(m) => (
+                    true,
+                    None,
+                    Some(PackageReport {
+                        function_name: function_name(prefix, &facts.module, &unit.name),
+                        memory: m.memory,
+                        timeout: m.timeout,
+                        contents: m
+                            .slice
+                            .iter()
+                            .map(|&i| {
+                                let stmt = &facts.statements[i];
+                                let text = parsed.text(stmt.range);
+                                let first = text.lines().next().unwrap_or_default();
+                                format!("line {}: {}", stmt.line, shorten(first, 72))
+                            })
+                            .collect(),
+                        local_modules: m.local_modules.iter().cloned().collect(),
+                        invokes: m.invokes.iter().cloned().collect(),
+                    }),
+                    m.globals_read.iter().cloned().collect(),
+                    m.globals_written.iter().cloned().collect(),
+                ),
+                Decision::KeptLocal { reason } => (
+                    false,
+                    Some(reason.clone()),
+                    None,
+                    variables.into_iter().collect(),
+                    written.iter().cloned().collect(),
+                ),
+            };
+            UnitReport {
+                name: unit.name.clone(),
+                kind: unit.kind,
+                line: unit.line,
+                moved,
+                reason,
+                free_names,
+                calls: calls.iter().filter(|n| module_name(n)).cloned().collect(),
+                globals_read,
+                globals_written,
+                prints: effects.iter().any(|(k, _)| *k == EffectKind::Prints),
+                package,
+            }
+        })
+        .collect();
+    Report {
+        file: parsed.source.path.display().to_string(),
+        module: facts.module.clone(),
+        warnings: facts.warnings.clone(),
+        units,
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+impl Report {
+    /// The report for people: one block per function or class.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{} (module {})", self.file, self.module);
+        for warning in &self.warnings {
+            let _ = writeln!(out, "  warning: line {}: {}", warning.line, warning.message);
+        }
+        for unit in &self.units {
+            let kind = match unit.kind {
+                UnitKind::Function => "function",
+                UnitKind::Class => "class",
+            };
+            match (&unit.package, &unit.reason) {
+                (Some(p), _) => {
+                    let _ = writeln!(
+                        out,
+                        "  {} ({kind}, line {}): moved to cloud function {} ({} MB, {} s)",
+                        unit.name, unit.line, p.function_name, p.memory, p.timeout
+                    );
+                }
+                (None, reason) => {
+                    let _ = writeln!(
+                        out,
+                        "  {} ({kind}, line {}): kept local: {}",
+                        unit.name,
+                        unit.line,
+                        reason.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+            let _ = writeln!(out, "      free names:      {}", list(&unit.free_names));
+            let _ = writeln!(out, "      calls:           {}", list(&unit.calls));
+            let _ = writeln!(out, "      globals read:    {}", list(&unit.globals_read));
+            let _ = writeln!(
+                out,
+                "      globals written: {}",
+                list(&unit.globals_written)
+            );
+            let _ = writeln!(
+                out,
+                "      prints:          {}",
+                if unit.prints { "yes" } else { "no" }
+            );
+            if let Some(p) = &unit.package {
+                let _ = writeln!(out, "      package:");
+                for line in &p.contents {
+                    let _ = writeln!(out, "        {line}");
+                }
+                if !p.local_modules.is_empty() {
+                    let _ = writeln!(out, "        local modules: {}", p.local_modules.join(", "));
+                }
+                if !p.invokes.is_empty() {
+                    let _ = writeln!(out, "        invokes remotely: {}", p.invokes.join(", "));
+                }
+            }
+        }
+        out
+    }
+}
