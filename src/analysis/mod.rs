@@ -1055,10 +1055,11 @@ fn is_definitions_only(stmt: &Stmt, imports: &HashMap<String, String>) -> bool {
     }
 }
 
-/// After a shebang and a coding declaration, which must stay on the first lines.
+/// After a byte-order mark, a shebang and a coding declaration, which must stay first.
 fn header_position(text: &str) -> TextSize {
-    let mut offset = 0;
-    for (index, line) in text.split_inclusive('\n').take(2).enumerate() {
+    let bom = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let mut offset = bom;
+    for (index, line) in text[bom..].split_inclusive('\n').take(2).enumerate() {
         let is_shebang = index == 0 && line.starts_with("#!");
         let is_coding = line.starts_with('#')
             && line.contains("coding")
