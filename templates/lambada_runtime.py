@@ -342,6 +342,9 @@ def _is_program_class(cls):
             module = sys.modules.get(module_name)
             path = getattr(module, "__file__", None)
             found = bool(path) and os.path.abspath(path).startswith(_HERE + os.sep)
+            # A package's own copy of a local module, run in-process, is not the module
+            # that import finds: it cannot be pickled by reference either.
+            found = found or (bool(path) and _walk(module, getattr(cls, "__qualname__", "")) is not cls)
         try:
             _program_class_cache[cls] = found
         except TypeError:
@@ -597,7 +600,9 @@ def _exception_fields(exc):
     for base, names in _EXTRA_EXCEPTION_ATTRS.items():
         if isinstance(exc, base):
             for name in names:
-                state[name] = getattr(exc, name, None)
+                value = getattr(exc, name, None)
+                if value is not None:  # OSError prints a filename2 of None as " -> None"
+                    state[name] = value
     wire_state = {}
     for name, value in state.items():
         try:
@@ -624,14 +629,36 @@ def _remote_traceback(exc):
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
+    # The program's classes print as the original program's (__main__) classes do, so the
+    # last line reads "AppError: ..." and not "lambada_handler.AppError: ...".
+    renamed = _program_exception_classes(exc)
     try:
+        for cls in renamed:
+            cls.__module__ = "__main__"
         text = "".join(traceback.format_exception(type(exc), exc, tb))
     except Exception:
         text = "%s: %s\n" % (type(exc).__name__, _safe_str(exc))
+    finally:
+        for cls, module_name in renamed.items():
+            cls.__module__ = module_name
     if len(text) > _MAX_TRACEBACK_CHARS:
         half = _MAX_TRACEBACK_CHARS // 2
         text = "%s\n  ... (%d characters left out) ...\n%s" % (text[:half], len(text) - 2 * half, text[-half:])
     return text
+
+
+def _program_exception_classes(exc):
+    """{class: module name} of the exceptions in the chain of ``exc`` that are classes of
+    the program's handler module."""
+    found = {}
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        cls = type(exc)
+        if _is_program_module_name(cls.__module__) and cls.__module__ != "__main__":
+            found[cls] = cls.__module__
+        exc = exc.__cause__ or exc.__context__
+    return found
 
 
 def _error_to_wire(exc):
