@@ -1181,6 +1181,10 @@ def _is_lazy_iterator(value):
 
 
 def _result_to_wire(ret, display, response):
+    t = type(ret)
+    if ret is None or t is str or t is bool or (t is int and -_INT_LIMIT <= ret < _INT_LIMIT):
+        response["ret"] = ret
+        return
     try:
         if _is_lazy_iterator(ret):
             items = []
