@@ -1052,7 +1052,7 @@ class _Handler:
                     _result_to_wire(ret, "%s()" % self.key, response)
             except BaseException as exc:
                 response = {"error": _error_to_wire(exc)}
-                if captured.tee:  # the function's log in a real Lambda
+                if captured.tee and not isinstance(exc, SystemExit):  # the function's log in Lambda
                     captured.err._tee.write(response["error"]["traceback"])
             try:
                 _globals_back(namespace, started, sent, response)

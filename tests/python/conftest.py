@@ -60,7 +60,7 @@ def build_layout(name, dest):
     """Copies runtime_fixtures/<name> to ``dest`` and puts the runtime module in place."""
     shutil.copytree(FIXTURES / name, dest)
     shutil.copy(RUNTIME, dest / "lambada_runtime.py")
-    for package in (dest / "functions").iterdir():
+    for package in (dest / "functions").iterdir() if (dest / "functions").is_dir() else ():
         if package.is_dir():
             shutil.copy(RUNTIME, package / "lambada_runtime.py")
     return dest
