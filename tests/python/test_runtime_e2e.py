@@ -1,0 +1,104 @@
+"""End to end on the in-process transport: each layout in runtime_fixtures/ is what the
+compiler generates for its original.py; both run under every installed Python 3.9-3.13 and
+must behave the same (stdout, stderr or the last traceback line, exit status)."""
+
+import re
+import sys
+
+import pytest
+
+from conftest import clean_env, interpreters, run_python
+
+PYTHONS = interpreters()
+DIFFERENTIAL = [
+    "fib_counter",
+    "fib_counter_all",
+    "mutable_globals",
+    "output",
+    "exceptions",
+    "uncaught_program",
+    "uncaught_stdlib",
+    "uncaught_builtin",
+    "system_exit",
+    "classes",
+    "values",
+]
+
+
+def normalised(text):
+    return re.sub(r"0x[0-9a-f]+", "0x…", text)
+
+
+def python_version(python):
+    version = next(v for v, p in PYTHONS.items() if p == python)
+    return tuple(int(part) for part in version.split("."))
+
+
+@pytest.mark.parametrize("python", sorted(PYTHONS.values()), ids=sorted(PYTHONS))
+@pytest.mark.parametrize("scenario", DIFFERENTIAL)
+def test_faasified_program_behaves_like_the_original(layout, scenario, python):
+    root = layout(scenario)
+    original = run_python(python, root, "original.py")
+    faasified = run_python(python, root, "app.py")
+    assert normalised(faasified.stdout) == normalised(original.stdout)
+    assert faasified.returncode == original.returncode, faasified.stderr
+    if "Traceback" not in original.stderr:
+        assert faasified.stderr == original.stderr
+        return
+    # An uncaught exception: the "Type: message" line ends both outputs.
+    assert faasified.stderr.splitlines()[-1] == original.stderr.splitlines()[-1]
+    if python_version(python) >= (3, 11):
+        assert "Remote traceback (cloud function app-check):" in faasified.stderr
+        assert "functions/check/lambada_handler.py" in faasified.stderr
+
+
+def test_seed_example_counter_survives_recursion(layout):
+    result = run_python(sys.executable, layout("fib_counter"), "app.py")
+    assert result.stdout.splitlines() == ["144 465", "5 480"]
+
+
+def test_values_that_cannot_travel_are_refused_before_sending(layout):
+    result = run_python(sys.executable, layout("travel_errors"), "app.py")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines == [
+        "TypeError: cannot send argument 'f' of consume(): objects of type 'generator' cannot travel "
+        "to a cloud function",
+        "TypeError: cannot send argument '*more' (item 1) of consume(): objects of type 'lock' cannot "
+        "travel to a cloud function",
+        "TypeError: cannot send argument 'key' of consume(): objects of type 'TextIOWrapper' cannot "
+        "travel to a cloud function",
+        "TypeError: cannot send argument 'f' of consume(): objects of type 'function' cannot travel to "
+        "a cloud function (<lambda> is not defined at module level)",
+        "TypeError: cannot send argument 'f' of consume(): objects of type 'lock' cannot travel to a "
+        "cloud function",
+        "ValueError: cannot send argument 'f' of consume(): the value contains a reference cycle or is "
+        "nested too deeply to travel to a cloud function",
+        "PayloadTooLargeError: cannot call cloud function app-consume: the request is 7340080 bytes, "
+        "over the 6291456-byte (6 MB) limit of a Lambda invocation; pass less data, e.g. a key of data "
+        "stored elsewhere",
+        "returned 5",
+        lines[8],
+        "TypeError: cannot send back the result of give(): objects of type 'lock' cannot travel from a "
+        "cloud function",
+        lines[10],
+    ]
+    # Iterators come back materialised, as iterators.
+    assert lines[8].startswith("returned <list_iterator object")
+    assert lines[10].startswith("returned <list_iterator object")
+
+
+def test_transport_can_be_forced_by_environment(layout):
+    result = run_python(sys.executable, layout("fib_counter"), "app.py", env=clean_env(LAMBADA_TRANSPORT="nope"))
+    assert result.returncode == 1
+    assert "Lambada.BadTransport" in result.stderr.splitlines()[-1]
+
+
+def test_missing_package_is_a_remote_error(layout):
+    root = layout("fib_counter")
+    (root / "functions" / "fib" / "lambada_handler.py").write_text("import no_such_dependency\n")
+    result = run_python(sys.executable, root, "app.py")
+    assert result.returncode == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("lambada_runtime.RemoteError: cloud function app-fib failed: Runtime.ImportModuleError:")
+    assert "No module named 'no_such_dependency'" in last
