@@ -137,6 +137,7 @@ pub fn handler_module(
             future_imports => text_of(future),
             segments => text_of(segments),
             invokes => module.movement.invokes.iter().cloned().collect::<Vec<_>>(),
+            placeholders => module.movement.placeholders.iter().cloned().collect::<Vec<_>>(),
             target,
             key => module.key.to_owned(),
             function_name => module.function_name.to_owned(),

@@ -67,6 +67,10 @@ pub struct Move {
     pub slice: Vec<usize>,
     /// Local modules the package carries.
     pub local_modules: BTreeSet<String>,
+    /// Module variables the slice's definitions need when the handler module is
+    /// imported (a default, an annotation) but whose value only arrives with a call:
+    /// bound to `None` until then.
+    pub placeholders: BTreeSet<String>,
     /// With `--remote-calls all`: moved functions the slice calls, which the package
     /// rebinds to invocation stubs.
     pub invokes: BTreeSet<String>,
@@ -209,6 +213,16 @@ impl Planner<'_> {
         }
         if let Some(line) = function.yield_line {
             return Some(format!("generator (yield at line {line})"));
+        }
+        if let Some(line) = self.facts.decorators.get(&function.name) {
+            return Some(format!(
+                "used as a decorator at line {line}; decorators run where functions are defined"
+            ));
+        }
+        if let Some(line) = function.returns_function {
+            return Some(format!(
+                "returns a function it defines (line {line}); a closure cannot travel"
+            ));
         }
         None
     }
@@ -383,51 +397,38 @@ fn looks_like_exception(base: &str) -> bool {
 
 /// The statements a package needs to run the definition at `root`, and the globals
 /// that travel with each call.
+///
+/// Besides what the definition uses, every package carries the program's classes and
+/// the functions it uses as values: instances and function references can arrive as
+/// arguments, and the package must be able to rebuild them.
 pub fn slice(facts: &ModuleFacts, root: usize) -> Move {
-    let mut movement = Move::default();
-    let mut included: BTreeSet<usize> = BTreeSet::new();
-    let mut pending: Vec<usize> = vec![root];
-    let mut stars_added = false;
-    while let Some(index) = pending.pop() {
-        if !included.insert(index) {
-            continue;
-        }
-        let stmt = &facts.statements[index];
-        if stmt.kind == StatementKind::Function || stmt.kind == StatementKind::Class {
-            if let Some(f) = facts.functions.iter().find(|f| f.stmt == index) {
-                movement
-                    .globals_written
-                    .extend(f.globals_written.iter().cloned());
-            }
-            if let Some(c) = facts.classes.iter().find(|c| c.stmt == index) {
-                movement
-                    .globals_written
-                    .extend(c.globals_written.iter().cloned());
-            }
-        }
-        for need in &stmt.needs {
-            match facts.names.get(need) {
-                Some(name) => match name.kind {
-                    NameKind::Import
-                    | NameKind::Function
-                    | NameKind::Class
-                    | NameKind::Constant => pending.extend(&name.statements),
-                    NameKind::Variable | NameKind::MainOnly => {
-                        movement.globals_read.insert(need.clone());
-                        pending.extend(name.initial);
-                    }
-                },
-                None if is_builtin(need) => {}
-                None => {
-                    // Perhaps from a `from x import *`: bring those along.
-                    if !stars_added {
-                        stars_added = true;
-                        pending.extend(facts.imports.iter().filter(|i| i.star).map(|i| i.stmt));
-                    }
-                }
-            }
-        }
-    }
+    let mut closure = Closure {
+        facts,
+        movement: Move::default(),
+        included: BTreeSet::new(),
+        stars_added: false,
+    };
+    closure.add(vec![root], true);
+    // The travellers' own variables are not sent with every call (they could be
+    // anything, and the root does not read them): they only get placeholders.
+    let travellers = facts
+        .classes
+        .iter()
+        .filter(|c| is_definition(facts, &c.name, c.stmt))
+        .map(|c| c.stmt)
+        .chain(
+            facts
+                .escaping_functions
+                .iter()
+                .flat_map(|name| facts.names[name].statements.iter().copied()),
+        )
+        .collect();
+    closure.add(travellers, false);
+    let Closure {
+        mut movement,
+        mut included,
+        ..
+    } = closure;
     for import in &facts.imports {
         if let Some(local) = &import.local
             && included.contains(&import.stmt)
@@ -446,6 +447,65 @@ pub fn slice(facts: &ModuleFacts, root: usize) -> Move {
     );
     movement.slice = included.into_iter().collect();
     movement
+}
+
+/// The statements reachable from some roots through what they need.
+struct Closure<'f> {
+    facts: &'f ModuleFacts,
+    movement: Move,
+    included: BTreeSet<usize>,
+    stars_added: bool,
+}
+
+impl Closure<'_> {
+    fn add(&mut self, mut pending: Vec<usize>, send_globals: bool) {
+        let facts = self.facts;
+        while let Some(index) = pending.pop() {
+            if !self.included.insert(index) {
+                continue;
+            }
+            let stmt = &facts.statements[index];
+            if send_globals {
+                let written = facts
+                    .functions
+                    .iter()
+                    .filter(|f| f.stmt == index)
+                    .map(|f| &f.globals_written)
+                    .chain(facts.classes.iter().filter(|c| c.stmt == index).map(|c| &c.globals_written));
+                for names in written {
+                    self.movement.globals_written.extend(names.iter().cloned());
+                }
+            }
+            for need in &stmt.needs {
+                match facts.names.get(need) {
+                    Some(name) => match name.kind {
+                        NameKind::Import
+                        | NameKind::Function
+                        | NameKind::Class
+                        | NameKind::Constant => pending.extend(&name.statements),
+                        NameKind::Variable | NameKind::MainOnly => {
+                            if send_globals {
+                                self.movement.globals_read.insert(need.clone());
+                            }
+                            match name.initial {
+                                Some(initial) => pending.push(initial),
+                                None => {
+                                    self.movement.placeholders.insert(need.clone());
+                                }
+                            }
+                        }
+                    },
+                    None if is_builtin(need) => {}
+                    None if !self.stars_added => {
+                        // Perhaps from a `from x import *`: bring those along.
+                        self.stars_added = true;
+                        pending.extend(facts.imports.iter().filter(|i| i.star).map(|i| i.stmt));
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
 }
 
 fn add_local_module(facts: &ModuleFacts, name: &str, into: &mut BTreeSet<String>) {

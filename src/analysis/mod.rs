@@ -35,6 +35,11 @@ pub struct ModuleFacts {
     pub names: BTreeMap<String, NameFacts>,
     /// Modules beside the file that the program imports, with their sources.
     pub local_modules: Vec<LocalModule>,
+    /// Module functions used as values somewhere (`map(f, xs)`, `handlers = {"a": f}`):
+    /// they may travel as arguments, so every package carries them.
+    pub escaping_functions: BTreeSet<String>,
+    /// Module functions used as decorators, with the line of the first use.
+    pub decorators: BTreeMap<String, usize>,
     /// Where the driver's header comment goes (after a shebang or coding line).
     pub header_at: TextSize,
     /// Where the runtime import goes (after the docstring and `__future__` imports).
@@ -67,6 +72,8 @@ pub struct Statement {
     /// Module names (or builtins) the statement needs when it runs, including, for a
     /// def or class, everything its body loads.
     pub needs: BTreeSet<String>,
+    /// Names it uses as values rather than calling them.
+    pub value_refs: BTreeSet<String>,
     /// The statement can be copied into a package: running it has no effect beyond
     /// binding names (imports, defs, classes, constant assignments).
     pub copyable: bool,
@@ -159,6 +166,8 @@ pub struct FunctionFacts {
     pub is_async: bool,
     /// Line of the first `yield` directly in the body: the function is a generator.
     pub yield_line: Option<usize>,
+    /// Line of a `return` of a nested function or lambda: a closure cannot travel.
+    pub returns_function: Option<usize>,
     pub params: Params,
     pub stub: StubSite,
     /// Set when decorated with `@cloudfunction` (bare or with arguments).
@@ -250,6 +259,8 @@ impl<'p> Analyser<'p> {
                 imports: Vec::new(),
                 names: BTreeMap::new(),
                 local_modules: Vec::new(),
+                escaping_functions: BTreeSet::new(),
+                decorators: BTreeMap::new(),
                 header_at: TextSize::default(),
                 runtime_import: InsertPoint {
                     at: TextSize::default(),
@@ -277,6 +288,19 @@ impl<'p> Analyser<'p> {
             self.facts.local_modules = modules::discover(dir, &mut self.facts.imports);
         }
         self.classify_names();
+        self.facts.escaping_functions = self
+            .facts
+            .statements
+            .iter()
+            .flat_map(|s| s.value_refs.iter())
+            .filter(|name| {
+                self.facts
+                    .names
+                    .get(*name)
+                    .is_some_and(|n| n.kind == NameKind::Function)
+            })
+            .cloned()
+            .collect();
         self.facts.header_at = header_position(&self.parsed.source.text);
         self.facts.runtime_import = self.runtime_import_position();
         self.facts
@@ -321,6 +345,7 @@ impl<'p> Analyser<'p> {
             kind,
             binds: scope.bound,
             needs: scope.free.into_keys().collect(),
+            value_refs: scope.value_refs,
             copyable,
         });
     }
@@ -408,7 +433,24 @@ impl<'p> Analyser<'p> {
             .collect()
     }
 
+    fn note_decorators(&mut self, decorators: &[Decorator]) {
+        for decorator in decorators {
+            let callee = match &decorator.expression {
+                Expr::Call(call) => call.func.as_ref(),
+                other => other,
+            };
+            if let Expr::Name(name) = callee {
+                let line = self.line(decorator.start());
+                self.facts
+                    .decorators
+                    .entry(name.id.to_string())
+                    .or_insert(line);
+            }
+        }
+    }
+
     fn function(&mut self, index: usize, def: &ast::StmtFunctionDef) {
+        self.note_decorators(&def.decorator_list);
         let scope = self.scope_of(def);
         let decorators = def
             .decorator_list
@@ -419,7 +461,9 @@ impl<'p> Analyser<'p> {
             .decorator_list
             .iter()
             .find_map(|d| self.cloud_annotation(d));
+        let returns_function = returned_closure(&def.body).map(|at| self.line(at));
         let facts = FunctionFacts {
+            returns_function,
             name: def.name.to_string(),
             stmt: index,
             line: self.line(def.name.start()),
@@ -524,6 +568,12 @@ impl<'p> Analyser<'p> {
     }
 
     fn class(&mut self, index: usize, class: &ast::StmtClassDef) {
+        self.note_decorators(&class.decorator_list);
+        for stmt in &class.body {
+            if let Stmt::FunctionDef(def) = stmt {
+                self.note_decorators(&def.decorator_list);
+            }
+        }
         let mut blockers = Vec::new();
         let mut methods = Vec::new();
         let mut free = BTreeMap::new();
@@ -759,7 +809,10 @@ impl<'p> Analyser<'p> {
                 }
             };
             if facts.kind == NameKind::Variable {
-                facts.initial = only
+                // The value travels with every call; copying a literal first binding
+                // also gives definitions (defaults, annotations) a value at import.
+                facts.initial = statements
+                    .first()
                     .filter(|s| s.kind == StatementKind::Assignment && s.copyable)
                     .map(|_| facts.statements[0]);
             }
@@ -900,6 +953,87 @@ const FORBIDDEN_DUNDERS: &[&str] = &[
     "__copy__",
     "__deepcopy__",
 ];
+
+/// Where a function returns a function it defines (a closure factory or decorator).
+fn returned_closure(body: &[Stmt]) -> Option<TextSize> {
+    let mut nested: Vec<&str> = Vec::new();
+    collect_nested_defs(body, &mut nested);
+    find_return(body, &|value: &Expr| match value {
+        Expr::Lambda(_) => true,
+        Expr::Name(name) => nested.contains(&name.id.as_str()),
+        _ => false,
+    })
+}
+
+fn collect_nested_defs<'a>(body: &'a [Stmt], into: &mut Vec<&'a str>) {
+    for stmt in body {
+        match stmt {
+            Stmt::FunctionDef(def) => into.push(def.name.as_str()),
+            Stmt::ClassDef(_) => {}
+            other => for_each_block(other, &mut |block| collect_nested_defs(block, into)),
+        }
+    }
+}
+
+fn find_return(body: &[Stmt], returns_function: &dyn Fn(&Expr) -> bool) -> Option<TextSize> {
+    for stmt in body {
+        let found = match stmt {
+            Stmt::Return(ret) => ret
+                .value
+                .as_deref()
+                .filter(|v| returns_function(v))
+                .map(|_| ret.start()),
+            Stmt::FunctionDef(_) | Stmt::ClassDef(_) => None,
+            other => {
+                let mut found = None;
+                for_each_block(other, &mut |block| {
+                    found = found.or_else(|| find_return(block, returns_function));
+                });
+                found
+            }
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// Calls `f` on every statement block directly inside a compound statement.
+fn for_each_block<'a>(stmt: &'a Stmt, f: &mut dyn FnMut(&'a [Stmt])) {
+    match stmt {
+        Stmt::If(s) => {
+            f(&s.body);
+            for clause in &s.elif_else_clauses {
+                f(&clause.body);
+            }
+        }
+        Stmt::For(s) => {
+            f(&s.body);
+            f(&s.orelse);
+        }
+        Stmt::While(s) => {
+            f(&s.body);
+            f(&s.orelse);
+        }
+        Stmt::With(s) => f(&s.body),
+        Stmt::Try(s) => {
+            f(&s.body);
+            for handler in &s.handlers {
+                let ast::ExceptHandler::ExceptHandler(h) = handler;
+                f(&h.body);
+            }
+            f(&s.orelse);
+            f(&s.finalbody);
+        }
+        Stmt::Match(s) => {
+            for case in &s.cases {
+                f(&case.body);
+            }
+        }
+        _ => {}
+    }
+}
 
 fn params_of(parameters: &Parameters, skip: usize) -> Params {
     Params {

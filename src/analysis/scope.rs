@@ -22,6 +22,9 @@ pub struct ScopeFacts {
     pub free: BTreeMap<String, TextSize>,
     /// Names called directly (`f(...)`), a subset of the loaded names' spellings.
     pub calls: BTreeSet<String>,
+    /// Names loaded other than as a direct callee (`map(f, xs)`, `key=f`, `x = f`):
+    /// values that may travel, wherever they are resolved.
+    pub value_refs: BTreeSet<String>,
     /// Names declared `global` and assigned somewhere in the scope or nested scopes.
     pub globals_written: BTreeSet<String>,
     /// Names this scope binds locally (parameters, assignments, imports, defs...).
@@ -62,6 +65,7 @@ struct ScopeWalker<'r> {
     /// Names nested scopes declared `global`: always module names.
     nested_explicit_global: Vec<(String, TextSize)>,
     calls: BTreeSet<String>,
+    value_refs: BTreeSet<String>,
     globals_written: BTreeSet<String>,
     effects: Vec<Effect>,
     first_yield: Option<TextSize>,
@@ -82,6 +86,7 @@ impl<'r> ScopeWalker<'r> {
             nested_free: Vec::new(),
             nested_explicit_global: Vec::new(),
             calls: BTreeSet::new(),
+            value_refs: BTreeSet::new(),
             globals_written: BTreeSet::new(),
             effects: Vec::new(),
             first_yield: None,
@@ -120,6 +125,7 @@ impl<'r> ScopeWalker<'r> {
         self.nested_free.extend(nested.free);
         self.nested_explicit_global.extend(nested.explicit_global);
         self.calls.extend(nested.calls);
+        self.value_refs.extend(nested.value_refs);
         self.globals_written.extend(nested.globals_written);
         self.effects.extend(nested.effects);
     }
@@ -165,6 +171,7 @@ impl<'r> ScopeWalker<'r> {
             free,
             explicit_global,
             calls: self.calls,
+            value_refs: self.value_refs,
             globals_written,
             effects: self.effects,
         }
@@ -191,6 +198,7 @@ impl<'r> ScopeWalker<'r> {
         ScopeFacts {
             free,
             calls,
+            value_refs: escaped.value_refs,
             globals_written: escaped.globals_written,
             bound,
             effects,
@@ -248,6 +256,7 @@ struct Escaped {
     free: Vec<(String, TextSize)>,
     explicit_global: Vec<(String, TextSize)>,
     calls: BTreeSet<String>,
+    value_refs: BTreeSet<String>,
     globals_written: BTreeSet<String>,
     effects: Vec<Effect>,
 }
@@ -379,7 +388,10 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
             Expr::Name(name) => match name.ctx {
-                ExprContext::Load => self.load(name.id.as_str(), name.range.start()),
+                ExprContext::Load => {
+                    self.load(name.id.as_str(), name.range.start());
+                    self.value_refs.insert(name.id.to_string());
+                }
                 ExprContext::Store | ExprContext::Del => self.bind(name.id.as_str()),
                 ExprContext::Invalid => {}
             },
@@ -419,13 +431,16 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
                 visitor::walk_expr(self, expr);
             }
             Expr::Call(call) => {
-                if let Expr::Name(name) = call.func.as_ref() {
-                    self.calls.insert(name.id.to_string());
-                }
                 if let Some(kind) = classify_call(call, self.resolver) {
                     self.record_effect(kind, call.range());
                 }
-                visitor::walk_expr(self, expr);
+                if let Expr::Name(name) = call.func.as_ref() {
+                    self.calls.insert(name.id.to_string());
+                    self.load(name.id.as_str(), name.range.start());
+                    self.visit_arguments(&call.arguments);
+                } else {
+                    visitor::walk_expr(self, expr);
+                }
             }
             Expr::Attribute(attribute) => {
                 if let Some(kind) = classify_load(attribute, self.resolver) {
