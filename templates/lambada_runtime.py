@@ -912,14 +912,21 @@ def _send(fn, request):
     return response
 
 
+_replay_lock = threading.Lock()
+
+
 def _finish(fn, response, namespace, obj):
     """Replays output, writes back globals and state, then raises or returns the result."""
     out = response.get("stdout")
-    if out:
-        sys.stdout.write(out)
     err = response.get("stderr")
-    if err:
-        sys.stderr.write(err)
+    if out or err:
+        # One replay at a time: concurrent writes to one TextIOWrapper can garble output
+        # (CPython 3.11 with PYTHONIOENCODING=utf-8), and a call's output stays together.
+        with _replay_lock:
+            if out:
+                sys.stdout.write(out)
+            if err:
+                sys.stderr.write(err)
     wire_globals = response.get("globals")
     if wire_globals:
         _apply_globals(namespace, wire_globals, response.get("rebound") or ())
