@@ -1056,6 +1056,9 @@ class _Handler:
         captured = _begin_capture()
         try:
             try:
+                if type(event) is not dict:
+                    raise TypeError("a lambada request is a JSON object with args, kwargs and "
+                                    "globals, not %s" % type(event).__name__)
                 started, sent = _enter_globals(self, event.get("globals"), before)
                 args = [_from_wire(a, namespace) for a in event.get("args") or ()]
                 kwargs = _from_wire(event.get("kwargs") or {}, namespace)

@@ -248,3 +248,15 @@ def test_remote_error_carries_its_fields(runtime):
     error = runtime.RemoteError("Sandbox.Timedout", "Task timed out after 3.00 seconds", "app-fib")
     assert (error.error_type, error.message, error.function) == ("Sandbox.Timedout", "Task timed out after 3.00 seconds", "app-fib")
     assert str(error) == "cloud function app-fib failed: Sandbox.Timedout: Task timed out after 3.00 seconds"
+
+
+def test_handler_answers_a_foreign_event_with_an_error_envelope(runtime):
+    def double(x):
+        return 2 * x
+
+    handler = runtime.make_handler(double, {"__name__": "lambada_handler", "double": double}, "double")
+    assert handler({"args": [{"$tuple": [1]}], "kwargs": {}, "globals": {}}, None)["ret"] == {"$tuple": [1, 1]}
+    answer = handler([1, 2], None)
+    assert answer["error"]["type"] == "TypeError"
+    assert answer["error"]["message"] == "a lambada request is a JSON object with args, kwargs and globals, not list"
+    assert answer["stdout"] == "" and answer["stderr"] == ""
