@@ -146,7 +146,6 @@ def _identity(func):
 
 _INT_LIMIT = 1 << 63  # ints beyond 64 bits are tagged: not every JSON consumer keeps them
 _IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, tuple, frozenset)
-_IN_PLACE = (list, dict, set, bytearray)
 
 
 class _CannotTravel(TypeError):
@@ -643,7 +642,8 @@ def _remote_traceback(exc):
             cls.__module__ = module_name
     if len(text) > _MAX_TRACEBACK_CHARS:
         half = _MAX_TRACEBACK_CHARS // 2
-        text = "%s\n  ... (%d characters left out) ...\n%s" % (text[:half], len(text) - 2 * half, text[-half:])
+        left_out = len(text) - 2 * half
+        text = "%s\n  ... (%d characters left out) ...\n%s" % (text[:half], left_out, text[-half:])
     return text
 
 
@@ -689,7 +689,8 @@ def _exception_class(qualname, module_name, namespace):
     key = (module_name, qualname)
     if key not in _stand_in_classes:
         name = qualname.rpartition(".")[2]
-        _stand_in_classes[key] = type(name, (Exception,), {"__module__": module_name, "__qualname__": qualname})
+        attributes = {"__module__": module_name, "__qualname__": qualname}
+        _stand_in_classes[key] = type(name, (Exception,), attributes)
     return _stand_in_classes[key]
 
 
@@ -896,15 +897,13 @@ def _globals_to_wire(fn, namespace):
 
 def _send(fn, request):
     text = _dumps(request)
-    # UTF-8 takes at most 4 bytes a character: encode only when the limit may be near.
-    if len(text) * 4 > MAX_PAYLOAD_BYTES:
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > MAX_PAYLOAD_BYTES:
-            raise PayloadTooLargeError(
-                "cannot call cloud function %s: the request is %d bytes, over the %d-byte "
-                "(6 MB) limit of a Lambda invocation; pass less data, e.g. a key of data "
-                "stored elsewhere" % (fn.name, size, MAX_PAYLOAD_BYTES)
-            )
+    size = _utf8_size(text)
+    if size > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLargeError(
+            "cannot call cloud function %s: the request is %d bytes, over the %d-byte "
+            "(6 MB) limit of a Lambda invocation; pass less data, e.g. a key of data "
+            "stored elsewhere" % (fn.name, size, MAX_PAYLOAD_BYTES)
+        )
     response = fn.transport.call(fn, text)
     if type(response) is not dict or ("ret" not in response and "error" not in response):
         raise RemoteError("Lambada.InvalidResponse",
@@ -912,14 +911,21 @@ def _send(fn, request):
     return response
 
 
+_replay_lock = threading.Lock()
+
+
 def _finish(fn, response, namespace, obj):
     """Replays output, writes back globals and state, then raises or returns the result."""
     out = response.get("stdout")
-    if out:
-        sys.stdout.write(out)
     err = response.get("stderr")
-    if err:
-        sys.stderr.write(err)
+    if out or err:
+        # One replay at a time: concurrent writes to one TextIOWrapper can garble output
+        # (CPython 3.11 with PYTHONIOENCODING=utf-8), and a call's output stays together.
+        with _replay_lock:
+            if out:
+                sys.stdout.write(out)
+            if err:
+                sys.stderr.write(err)
     wire_globals = response.get("globals")
     if wire_globals:
         _apply_globals(namespace, wire_globals, response.get("rebound") or ())
@@ -1005,6 +1011,14 @@ def _dumps(obj):
     return _ENCODER.encode(obj)
 
 
+def _utf8_size(text):
+    """The size of ``text`` in UTF-8 when it may be near the limit, else its length (a
+    character takes at most 4 bytes: short texts are not encoded just to be measured)."""
+    if len(text) * 4 <= MAX_PAYLOAD_BYTES:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def _encode_body(text):
     try:
         return text.encode("utf-8")
@@ -1042,6 +1056,9 @@ class _Handler:
         captured = _begin_capture()
         try:
             try:
+                if type(event) is not dict:
+                    raise TypeError("a lambada request is a JSON object with args, kwargs and "
+                                    "globals, not %s" % type(event).__name__)
                 started, sent = _enter_globals(self, event.get("globals"), before)
                 args = [_from_wire(a, namespace) for a in event.get("args") or ()]
                 kwargs = _from_wire(event.get("kwargs") or {}, namespace)
@@ -1051,7 +1068,10 @@ class _Handler:
                     ret = self.target(*args, **kwargs)
                     _result_to_wire(ret, "%s()" % self.key, response)
             except BaseException as exc:
+                state = response.get("state", _MISSING)  # a method may change self, then raise
                 response = {"error": _error_to_wire(exc)}
+                if state is not _MISSING:
+                    response["state"] = state
                 if captured.tee and not isinstance(exc, SystemExit):  # the function's log in Lambda
                     captured.err._tee.write(response["error"]["traceback"])
             try:
@@ -1191,7 +1211,8 @@ def _result_to_wire(ret, display, response):
             for item in ret:
                 items.append(item)
                 if len(items) > _MAX_ITERATOR_ITEMS:
-                    raise ValueError("the iterator returned by %s yields more than %d items" % (display, _MAX_ITERATOR_ITEMS))
+                    raise ValueError("the iterator returned by %s yields more than %d items"
+                                     % (display, _MAX_ITERATOR_ITEMS))
             response["ret"] = _to_wire(items)
             response["iter"] = True
         else:
@@ -1249,7 +1270,8 @@ def _is_attribute(cls, name):
     found = _attribute_cache.get((cls, name))
     if found is None:
         attr = inspect.getattr_static(cls, name, None)
-        found = _attribute_cache[(cls, name)] = isinstance(attr, property) or type(attr).__name__ == "cached_property"
+        found = isinstance(attr, property) or type(attr).__name__ == "cached_property"
+        _attribute_cache[(cls, name)] = found
     return found
 
 
@@ -1438,7 +1460,7 @@ class _InProcessTransport:
         except Exception as exc:  # what Lambda reports for an exception out of the handler
             raise RemoteError(type(exc).__name__, _safe_str(exc), fn.name) from exc
         answer = _dumps(result)
-        if len(answer) * 4 > MAX_PAYLOAD_BYTES and len(answer.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD_BYTES:
+        if _utf8_size(answer) > MAX_PAYLOAD_BYTES:
             raise RemoteError("Function.ResponseSizeTooLarge",
                               "Response payload size exceeded maximum allowed payload size (%d bytes)."
                               % MAX_PAYLOAD_BYTES, fn.name)
@@ -1484,7 +1506,8 @@ def _load_package_module(fn, path, directory, module_name):
         return module
     if not os.path.isfile(path):
         raise RemoteError("Runtime.ImportModuleError",
-                          "Unable to import module '%s': No module named '%s'" % (module_name, module_name), fn.name)
+                          "Unable to import module '%s': No module named '%s'" % (module_name, module_name),
+                          fn.name)
     spec = importlib.util.spec_from_file_location(unique, path)
     module = importlib.util.module_from_spec(spec)
     local = _local_module_names(directory)
@@ -1495,10 +1518,12 @@ def _load_package_module(fn, path, directory, module_name):
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         sys.modules.pop(unique, None)
-        raise RemoteError("Runtime.UserCodeSyntaxError", "Syntax error in module '%s': %s" % (module_name, exc), fn.name) from exc
+        message = "Syntax error in module '%s': %s" % (module_name, exc)
+        raise RemoteError("Runtime.UserCodeSyntaxError", message, fn.name) from exc
     except Exception as exc:
         sys.modules.pop(unique, None)
-        raise RemoteError("Runtime.ImportModuleError", "Unable to import module '%s': %s" % (module_name, exc), fn.name) from exc
+        message = "Unable to import module '%s': %s" % (module_name, exc)
+        raise RemoteError("Runtime.ImportModuleError", message, fn.name) from exc
     finally:
         try:
             sys.path.remove(directory)
@@ -1514,7 +1539,7 @@ def _local_module_names(directory):
     for entry in os.listdir(directory):
         if entry.endswith(".py"):
             names.add(entry[:-3])
-        elif entry.isidentifier() and entry != "__pycache__" and os.path.isdir(os.path.join(directory, entry)):
+        elif entry.isidentifier() and os.path.isdir(os.path.join(directory, entry)):
             names.add(entry)
     return names
 
@@ -1548,7 +1573,8 @@ def _sigv4_headers(method, path, query, headers, body, credentials, region, serv
     access_key, secret_key, token = credentials
     amz_date = time.strftime("%Y%m%dT%H%M%SZ", now or time.gmtime())
     datestamp = amz_date[:8]
-    signed = {name.lower(): str(value) for name, value in headers.items() if name.lower() not in _UNSIGNED_HEADERS}
+    signed = {name.lower(): str(value) for name, value in headers.items()}
+    signed = {name: value for name, value in signed.items() if name not in _UNSIGNED_HEADERS}
     signed["x-amz-date"] = amz_date
     if token:
         signed["x-amz-security-token"] = token
@@ -1626,7 +1652,8 @@ def _find_credentials():
     path = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials"
     for section in (_read_ini(path, _aws_profile()), _config_file_section()):
         if section.get("aws_access_key_id") and section.get("aws_secret_access_key"):
-            return section["aws_access_key_id"], section["aws_secret_access_key"], section.get("aws_session_token")
+            token = section.get("aws_session_token")
+            return section["aws_access_key_id"], section["aws_secret_access_key"], token
     return None
 
 
@@ -1688,13 +1715,15 @@ class _LambdaTransport:
 
     def call(self, fn, text):
         body = _encode_body(text)
-        path = "%s/2015-03-31/functions/%s/invocations" % (self.base_path, urllib.parse.quote(fn.name, safe=""))
+        name = urllib.parse.quote(fn.name, safe="")  # ARNs and qualifiers have ":"
+        path = "%s/2015-03-31/functions/%s/invocations" % (self.base_path, name)
         headers = {
             "Host": self.host_header,
             "Content-Type": "application/json",
             "X-Amz-Invocation-Type": "RequestResponse",
         }
-        headers.update(_sigv4_headers("POST", path, "", headers, body, self.credentials(), self.region, "lambda"))
+        signature = _sigv4_headers("POST", path, "", headers, body, self.credentials(), self.region, "lambda")
+        headers.update(signature)
         headers["User-Agent"] = "lambada-runtime/1"
         status, reply_headers, data = self._post(fn, path, body, headers)
         return _invoke_answer(fn, status, reply_headers, data)
@@ -1734,11 +1763,13 @@ class _LambdaTransport:
                 connections.pop(key, None)
                 if reused and attempt == 1:
                     continue  # the server closed the kept-alive connection: reconnect once
-                raise RemoteError("Lambada.ConnectionError", "%s: %s" % (self.endpoint, exc), fn.name) from exc
+                message = "%s: %s" % (self.endpoint, exc)
+                raise RemoteError("Lambada.ConnectionError", message, fn.name) from exc
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 connections.pop(key, None)
-                raise RemoteError("Lambada.ConnectionError", "%s: %s" % (self.endpoint, exc), fn.name) from exc
+                message = "%s: %s" % (self.endpoint, exc)
+                raise RemoteError("Lambada.ConnectionError", message, fn.name) from exc
             if reply.will_close:
                 conn.close()
                 connections.pop(key, None)

@@ -248,3 +248,27 @@ def test_remote_error_carries_its_fields(runtime):
     error = runtime.RemoteError("Sandbox.Timedout", "Task timed out after 3.00 seconds", "app-fib")
     assert (error.error_type, error.message, error.function) == ("Sandbox.Timedout", "Task timed out after 3.00 seconds", "app-fib")
     assert str(error) == "cloud function app-fib failed: Sandbox.Timedout: Task timed out after 3.00 seconds"
+
+
+def test_handler_answers_a_foreign_event_with_an_error_envelope(runtime):
+    def double(x):
+        return 2 * x
+
+    handler = runtime.make_handler(double, {"__name__": "lambada_handler", "double": double}, "double")
+    assert handler({"args": [{"$tuple": [1]}], "kwargs": {}, "globals": {}}, None)["ret"] == {"$tuple": [1, 1]}
+    answer = handler([1, 2], None)
+    assert answer["error"]["type"] == "TypeError"
+    assert answer["error"]["message"] == "a lambada request is a JSON object with args, kwargs and globals, not list"
+    assert answer["stdout"] == "" and answer["stderr"] == ""
+
+
+def test_in_process_context_looks_like_lambdas(runtime):
+    fn = runtime._Function.__new__(runtime._Function)
+    fn.name, fn.memory, fn.timeout = "app-fib", 256, 30.0
+    context = runtime._Context(fn, "eu-west-1")
+    assert context.function_name == "app-fib" and context.function_version == "$LATEST"
+    assert context.invoked_function_arn == "arn:aws:lambda:eu-west-1:000000000000:function:app-fib"
+    assert context.memory_limit_in_mb == "256"
+    assert context.log_group_name == "/aws/lambda/app-fib" and context.log_stream_name
+    assert len(context.aws_request_id) == 36 and context.aws_request_id == context.aws_request_id
+    assert 29000 < context.get_remaining_time_in_millis() <= 30000

@@ -85,7 +85,7 @@ print(repr(c), isinstance(c, Account), type(c) is Account)
 try:
     p.withdraw(1000)
 except ValueError as exc:
-    print("refused:", exc, p.balance)
+    print("refused:", exc, p.balance, p.attempts)
 p.withdraw(5)
 print(repr(p), len(p), list(p))
 s = Savings("sam", 1)

@@ -12,6 +12,7 @@ class Account:
         return self
 
     def withdraw(self, amount):
+        self.attempts = getattr(self, "attempts", 0) + 1
         if amount > self.balance:
             raise ValueError("insufficient funds: %s < %s" % (self.balance, amount))
         self.balance -= amount
@@ -90,7 +91,7 @@ print(repr(c), isinstance(c, Account), type(c) is Account)
 try:
     p.withdraw(1000)
 except ValueError as exc:
-    print("refused:", exc, p.balance)
+    print("refused:", exc, p.balance, p.attempts)
 p.withdraw(5)
 print(repr(p), len(p), list(p))
 s = Savings("sam", 1)

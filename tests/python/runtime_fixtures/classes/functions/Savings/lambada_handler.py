@@ -16,6 +16,7 @@ class Account:
         return self
 
     def withdraw(self, amount):
+        self.attempts = getattr(self, "attempts", 0) + 1
         if amount > self.balance:
             raise ValueError("insufficient funds: %s < %s" % (self.balance, amount))
         self.balance -= amount

@@ -14,6 +14,9 @@ def talk(n):
     sys.stderr.write("raw err\n")
     helper(n * 10)
     print(*range(n), sep=", ")
+    sys.stdout.flush()
+    sys.stdout.buffer.write("bytes ü %d\n".encode())
+    sys.stdout.buffer.flush()
     return n
 
 
