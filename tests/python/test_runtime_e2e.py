@@ -119,39 +119,6 @@ def test_concurrent_calls_from_threads_keep_their_output_apart(layout):
     assert sorted(int(call[0].split()[1]) for call in calls) == list(range(200))
 
 
-def test_per_call_overhead_of_the_in_process_transport(layout):
-    """A trivial call costs tens of microseconds (about 20 measured on 3.11); the bound
-    here is loose so that slow machines pass."""
-    root = layout("threads")
-    (root / "bench.py").write_text(
-        "import time\n"
-        "import lambada_runtime as _lambada\n"
-        "def square(n):\n"
-        "    return _lambada.invoke('square', (n,), {}, globals())\n"
-        "import lambada_runtime\n"
-        "square(1)\n"
-        "best = 1e9\n"
-        "for _ in range(3):\n"
-        "    t = time.perf_counter()\n"
-        "    for i in range(2000):\n"
-        "        _lambada.invoke('square', (i,), {}, globals())\n"
-        "    best = min(best, (time.perf_counter() - t) / 2000)\n"
-        "import sys\n"
-        "sys.stderr.write('%.1f\\n' % (best * 1e6))\n"
-    )
-    (root / "functions" / "square" / "lambada_handler.py").write_text(
-        "import lambada_runtime as _lambada\n"
-        "def square(n):\n"
-        "    return n * n\n"
-        "handler = _lambada.make_handler(square, globals(), 'square')\n"
-    )
-    result = run_python(sys.executable, root, "bench.py")
-    assert result.returncode == 0, result.stderr
-    microseconds = float(result.stderr.split()[-1])
-    print("in-process call: %.1f us" % microseconds)
-    assert microseconds < 500
-
-
 @pytest.mark.parametrize("python", sorted(PYTHONS.values()), ids=sorted(PYTHONS))
 def test_remote_traceback_is_a_note_or_an_attribute(layout, python):
     result = run_python(python, layout("uncaught_program"), "probe.py")
