@@ -471,7 +471,13 @@ impl Closure<'_> {
                     .iter()
                     .filter(|f| f.stmt == index)
                     .map(|f| &f.globals_written)
-                    .chain(facts.classes.iter().filter(|c| c.stmt == index).map(|c| &c.globals_written));
+                    .chain(
+                        facts
+                            .classes
+                            .iter()
+                            .filter(|c| c.stmt == index)
+                            .map(|c| &c.globals_written),
+                    );
                 for names in written {
                     self.movement.globals_written.extend(names.iter().cloned());
                 }

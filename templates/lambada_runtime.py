@@ -19,7 +19,9 @@ Envelopes (JSON)
     request   {"args": [...], "kwargs": {...}, "globals": {name: value}}
               classes add "method", "call" ("method" | "class" | "static"), "class", "state"
     response  {"ret": value, "stdout": str, "stderr": str, "globals": {name: value},
-               "rebound": [names]}          classes add "state", and "self": true when the
+               "rebound": [names], "args_back": {"0" | "=name": value}}
+                                            args_back: arguments the call changed in place;
+                                            classes add "state", and "self": true when the
                                             method returned the object itself; "iter": true
                                             when "ret" is a materialised iterator
     error     {"error": {"type", "module", "args", "message", "traceback", "exit_code",
@@ -272,6 +274,13 @@ def _enum_fields(member):
 
 def _reference_to_wire(value):
     name = value.__qualname__
+    if name == "<lambda>":
+        # A lambda bound to a module-level name (``square = lambda x: x * x``) travels by
+        # that name: the other side has the same assignment.
+        module_globals = getattr(value, "__globals__", None) or {}
+        for bound, candidate in module_globals.items():
+            if candidate is value and _is_program_class(value):
+                return {"$ref": {"module": value.__module__, "name": bound}}
     if "<" in name:  # <lambda>, <locals>: not reachable by name on the other side
         kind = "function" if isinstance(value, types.FunctionType) else "type"
         raise _CannotTravel(kind, "%s is not defined at module level" % name)
@@ -663,7 +672,7 @@ def _program_exception_classes(exc):
 
 def _error_to_wire(exc):
     fields = _exception_fields(exc)
-    return {
+    wire = {
         "type": fields["class"],
         "module": fields["module"],
         "args": fields["args"],
@@ -672,6 +681,26 @@ def _error_to_wire(exc):
         "exit_code": _best_effort(exc.code) if isinstance(exc, SystemExit) else None,
         "state": fields["state"],
     }
+    causes = _cause_chain(exc)
+    if causes:
+        wire["causes"] = causes
+    return wire
+
+
+_MAX_CAUSES = 8
+
+
+def _cause_chain(exc):
+    """The explicit causes (``raise ... from err``) of ``exc``, outermost first: the caller
+    rebuilds them so that ``e.__cause__`` reads as it did remotely."""
+    chain = []
+    seen = {id(exc)}
+    cause = exc.__cause__
+    while cause is not None and id(cause) not in seen and len(chain) < _MAX_CAUSES:
+        seen.add(id(cause))
+        chain.append(_exception_fields(cause))
+        cause = cause.__cause__
+    return chain
 
 
 _stand_in_classes = {}
@@ -723,6 +752,11 @@ def _remote_exception(error, fn, namespace):
     fields = {"class": error.get("type", "Exception"), "module": error.get("module"),
               "args": error.get("args", []), "state": error.get("state")}
     exc = _rebuild_exception(fields, namespace)
+    inner = exc
+    for cause_fields in error.get("causes") or ():
+        cause = _rebuild_exception(cause_fields, namespace)
+        inner.__cause__ = cause
+        inner = cause
     if isinstance(exc, SystemExit) and "exit_code" in error:
         exc.code = _from_wire(error["exit_code"], namespace)
     text = error.get("traceback")
@@ -838,7 +872,7 @@ def invoke(key, args, kwargs, namespace):
     except (_CannotTravel, RecursionError) as exc:
         what = _culprit(fn, args, kwargs, namespace, sys._getframe(1), key, 0)
         raise _sending_error(exc, what, "%s()" % key) from None
-    return _finish(fn, _send(fn, request), namespace, None)
+    return _finish(fn, _send(fn, request), namespace, None, args, kwargs)
 
 
 def invoke_method(self_or_cls, method, args, kwargs, namespace):
@@ -864,7 +898,7 @@ def invoke_method(self_or_cls, method, args, kwargs, namespace):
         # The stub's first parameter is self (or cls), which is not in args.
         what = _culprit(fn, args, kwargs, namespace, sys._getframe(1), method, 1)
         raise _sending_error(exc, what, display) from None
-    return _finish(fn, _send(fn, request), namespace, obj)
+    return _finish(fn, _send(fn, request), namespace, obj, args, kwargs)
 
 
 def invoke_static(key, method, args, kwargs, namespace):
@@ -876,7 +910,7 @@ def invoke_static(key, method, args, kwargs, namespace):
     except (_CannotTravel, RecursionError) as exc:
         what = _culprit(fn, args, kwargs, namespace, sys._getframe(1), method, 0)
         raise _sending_error(exc, what, "%s.%s()" % (key, method)) from None
-    return _finish(fn, _send(fn, request), namespace, None)
+    return _finish(fn, _send(fn, request), namespace, None, args, kwargs)
 
 
 def _globals_to_wire(fn, namespace):
@@ -914,8 +948,9 @@ def _send(fn, request):
 _replay_lock = threading.Lock()
 
 
-def _finish(fn, response, namespace, obj):
-    """Replays output, writes back globals and state, then raises or returns the result."""
+def _finish(fn, response, namespace, obj, args, kwargs):
+    """Replays output, writes back globals, state and arguments changed in place, then
+    raises or returns the result."""
     out = response.get("stdout")
     err = response.get("stderr")
     if out or err:
@@ -931,6 +966,9 @@ def _finish(fn, response, namespace, obj):
         _apply_globals(namespace, wire_globals, response.get("rebound") or ())
     if obj is not None and "state" in response:
         _replace_state(obj, _from_wire(response["state"], namespace))
+    args_back = response.get("args_back")
+    if args_back:
+        _apply_args_back(args_back, args, kwargs, namespace)
     error = response.get("error")
     if error is not None:
         raise _remote_exception(error, fn, namespace)
@@ -941,6 +979,19 @@ def _finish(fn, response, namespace, obj):
         return ret
     ret = _from_wire(ret, namespace)
     return iter(ret) if response.get("iter") else ret
+
+
+def _apply_args_back(args_back, args, kwargs, namespace):
+    """The function changed these arguments in place (``items.append(x)``, a mutable
+    default, ``node.visits += 1``): the caller's own objects get the new contents."""
+    for where, wire in args_back.items():
+        if where.startswith("="):
+            current = kwargs.get(where[1:], _MISSING)
+        else:
+            index = int(where)
+            current = args[index] if index < len(args) else _MISSING
+        if current is not _MISSING:
+            _update_in_place(current, _from_wire(wire, namespace))
 
 
 def _apply_globals(namespace, wire_globals, rebound):
@@ -1054,6 +1105,7 @@ class _Handler:
         started = {}
         sent = ()
         captured = _begin_capture()
+        args = kwargs = None
         try:
             try:
                 if type(event) is not dict:
@@ -1067,11 +1119,17 @@ class _Handler:
                 else:
                     ret = self.target(*args, **kwargs)
                     _result_to_wire(ret, "%s()" % self.key, response)
+                _args_back(args, kwargs, event, response)
             except BaseException as exc:
                 state = response.get("state", _MISSING)  # a method may change self, then raise
                 response = {"error": _error_to_wire(exc)}
                 if state is not _MISSING:
                     response["state"] = state
+                if args is not None:
+                    try:
+                        _args_back(args, kwargs, event, response)  # changed, then raised
+                    except BaseException:
+                        pass
                 if captured.tee and not isinstance(exc, SystemExit):  # the function's log in Lambda
                     captured.err._tee.write(response["error"]["traceback"])
             try:
@@ -1084,6 +1142,38 @@ class _Handler:
         response["stdout"] = out
         response["stderr"] = err
         return response
+
+
+def _may_change_in_place(value):
+    t = type(value)
+    if t is list or t is dict or t is set or t is bytearray:
+        return True
+    return _is_program_class(t) and not isinstance(value, (type, types.FunctionType, BaseException))
+
+
+def _args_back(args, kwargs, event, response):
+    """Arguments that the call changed in place go back with the response."""
+    back = {}
+    wire_args = event.get("args") or ()
+    for index, value in enumerate(args):
+        if index < len(wire_args) and _may_change_in_place(value):
+            _note_change(back, str(index), value, wire_args[index])
+    wire_kwargs = event.get("kwargs") or {}
+    if type(wire_kwargs) is dict and "$dict" not in wire_kwargs:
+        for name, value in kwargs.items():
+            if name in wire_kwargs and _may_change_in_place(value):
+                _note_change(back, "=" + name, value, wire_kwargs[name])
+    if back:
+        response["args_back"] = back
+
+
+def _note_change(back, where, value, sent):
+    try:
+        wire = _to_wire(value)
+    except (_CannotTravel, RecursionError):
+        return  # it could travel in, so this is rare; the caller keeps its old value
+    if wire != sent:
+        back[where] = wire
 
 
 def make_handler(target, namespace, key):

@@ -56,34 +56,17 @@ fn run_python(python: &Path, dir: &Path, script: &str, stdin: Option<&Path>) -> 
     }
 }
 
-/// Keeps a traceback's final `Type: message` line and drops its frames (which point
-/// at other files in the FaaSified copy) and the notes after it.
+/// Compares stderr up to the first traceback, then only its last line: the final
+/// `Type: message` (the frames point at other files in the FaaSified copy, and the
+/// remote traceback is attached as a note that ends with that same line).
 fn normalize_stderr(stderr: &str) -> String {
-    let mut out = Vec::new();
-    let mut in_traceback = false;
-    let mut after_exception = false;
-    for line in stderr.lines() {
-        if line.starts_with("Traceback (most recent call last):") {
-            in_traceback = true;
-            after_exception = false;
-            continue;
+    match stderr.find("Traceback (most recent call last):") {
+        None => stderr.to_owned(),
+        Some(start) => {
+            let last = stderr.trim_end().lines().last().unwrap_or_default();
+            format!("{}{last}", &stderr[..start])
         }
-        if in_traceback {
-            if line.starts_with(' ') || line.starts_with('\t') {
-                continue;
-            }
-            in_traceback = false;
-            after_exception = true;
-            out.push(line.to_owned());
-            continue;
-        }
-        if after_exception {
-            // Notes and chained-exception separators follow the exception line.
-            continue;
-        }
-        out.push(line.to_owned());
     }
-    out.join("\n")
 }
 
 struct Fixture {
@@ -95,7 +78,10 @@ struct Fixture {
 fn fixtures() -> Vec<Fixture> {
     let root = common::crate_root().join("fixtures");
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(&root).expect("fixtures/ exists").flatten() {
+    for entry in std::fs::read_dir(&root)
+        .expect("fixtures/ exists")
+        .flatten()
+    {
         let path = entry.path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         if path.extension().is_some_and(|e| e == "py") {
@@ -123,7 +109,12 @@ fn needs_modern_python(fixture: &Fixture) -> bool {
     fixture.name.starts_with("syntax_") && fixture.name != "syntax_walrus"
 }
 
-fn compare(fixture: &Fixture, remote_calls: RemoteCalls, python: &Path, out_root: &Path) -> Result<(), String> {
+fn compare(
+    fixture: &Fixture,
+    remote_calls: RemoteCalls,
+    python: &Path,
+    out_root: &Path,
+) -> Result<(), String> {
     let source = parse::read(&fixture.file).map_err(|e| e.to_string())?;
     let options = CompileOptions {
         plan: PlanOptions {
@@ -135,21 +126,44 @@ fn compare(fixture: &Fixture, remote_calls: RemoteCalls, python: &Path, out_root
     };
     let compiled = lambada::compile(source, &options).map_err(|e| e.to_string())?;
     let out_dir = package::write(&compiled.output, out_root).map_err(|e| e.to_string())?;
-    let script = fixture.file.file_name().unwrap().to_string_lossy().into_owned();
-    let original = run_python(python, fixture.file.parent().unwrap(), &script, fixture.stdin.as_deref());
+    let script = fixture
+        .file
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let original = run_python(
+        python,
+        fixture.file.parent().unwrap(),
+        &script,
+        fixture.stdin.as_deref(),
+    );
     let faasified = run_python(python, &out_dir, &script, fixture.stdin.as_deref());
     if original == faasified {
         return Ok(());
     }
     let mut why = String::new();
     if original.status != faasified.status {
-        why += &format!("exit status {:?} != {:?}\n", original.status, faasified.status);
+        why += &format!(
+            "exit status {:?} != {:?}\n",
+            original.status, faasified.status
+        );
     }
     if original.stdout != faasified.stdout {
-        why += &lambada::diff::unified("original stdout", "faasified stdout", &original.stdout, &faasified.stdout);
+        why += &lambada::diff::unified(
+            "original stdout",
+            "faasified stdout",
+            &original.stdout,
+            &faasified.stdout,
+        );
     }
     if original.stderr != faasified.stderr {
-        why += &lambada::diff::unified("original stderr", "faasified stderr", &original.stderr, &faasified.stderr);
+        why += &lambada::diff::unified(
+            "original stderr",
+            "faasified stderr",
+            &original.stderr,
+            &faasified.stderr,
+        );
     }
     Err(why)
 }
@@ -172,7 +186,9 @@ fn check_all(remote_calls: RemoteCalls) {
                         *next += 1;
                         *next - 1
                     };
-                    let Some(fixture) = fixtures.get(index) else { break };
+                    let Some(fixture) = fixtures.get(index) else {
+                        break;
+                    };
                     let python = match (needs_modern_python(fixture), &modern) {
                         (false, _) => &python,
                         (true, Some(modern)) => modern,
@@ -180,7 +196,10 @@ fn check_all(remote_calls: RemoteCalls) {
                     };
                     let out = out_root.path().join(format!("{index}"));
                     if let Err(why) = compare(fixture, remote_calls, python, &out) {
-                        failures.lock().unwrap().push(format!("== {}\n{why}", fixture.name));
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("== {}\n{why}", fixture.name));
                     }
                 }
             });
@@ -198,7 +217,10 @@ fn check_all(remote_calls: RemoteCalls) {
 
 fn python_is_modern(python: &Path) -> bool {
     Command::new(python)
-        .args(["-c", "import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)"])
+        .args([
+            "-c",
+            "import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)",
+        ])
         .status()
         .is_ok_and(|s| s.success())
 }

@@ -33,7 +33,11 @@ fn every_stdlib_file_compiles_or_is_a_syntax_error_and_every_output_parses() {
                         if name.extension().is_some_and(|e| e == "py") {
                             let text = String::from_utf8_lossy(bytes);
                             if !parse::parses(&text) {
-                                failures.push(format!("{}: {} does not parse", path.display(), name.display()));
+                                failures.push(format!(
+                                    "{}: {} does not parse",
+                                    path.display(),
+                                    name.display()
+                                ));
                             }
                         }
                     }
@@ -47,6 +51,11 @@ fn every_stdlib_file_compiles_or_is_a_syntax_error_and_every_output_parses() {
         "{} stdlib dirs: {compiled} files compiled ({moved} units moved), {rejected} rejected as syntax errors",
         dirs.len()
     );
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(compiled > 1000);
 }

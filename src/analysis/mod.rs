@@ -797,6 +797,12 @@ impl<'p> Analyser<'p> {
                     Some(StatementKind::Function) if facts.written_by.is_empty() => {
                         NameKind::Function
                     }
+                    Some(StatementKind::Assignment)
+                        if facts.written_by.is_empty()
+                            && self.is_lambda_assignment(facts.statements[0]) =>
+                    {
+                        NameKind::Function
+                    }
                     Some(StatementKind::Class) if facts.written_by.is_empty() => NameKind::Class,
                     Some(StatementKind::Assignment)
                         if facts.written_by.is_empty()
@@ -833,11 +839,24 @@ impl<'p> Analyser<'p> {
         self.facts.names = names;
     }
 
+    /// `square = lambda x: x * x`: a function definition by another name.
+    fn is_lambda_assignment(&self, stmt_index: usize) -> bool {
+        matches!(
+            &self.parsed.ast.body[stmt_index],
+            Stmt::Assign(assign) if assign.targets.len() == 1
+                && assign.targets[0].is_name_expr()
+                && assign.value.is_lambda_expr()
+        )
+    }
+
     fn is_immutable_value(&self, stmt_index: usize) -> bool {
         let stmt = &self.parsed.ast.body[stmt_index];
         match stmt {
-            Stmt::Assign(assign) => is_immutable_constant(&assign.value),
-            Stmt::AnnAssign(assign) => assign.value.as_deref().is_some_and(is_immutable_constant),
+            Stmt::Assign(assign) => is_immutable_constant(&assign.value, &self.import_map),
+            Stmt::AnnAssign(assign) => assign
+                .value
+                .as_deref()
+                .is_some_and(|v| is_immutable_constant(v, &self.import_map)),
             Stmt::TypeAlias(_) => true,
             _ => false,
         }
@@ -1099,8 +1118,53 @@ fn is_main_guard(test: &Expr) -> bool {
     (is_name(&compare.left) && is_main(right)) || (is_main(&compare.left) && is_name(right))
 }
 
+/// Calls that build a value from their arguments and do nothing else, so a module
+/// constant made with one (`CENT = Decimal("0.01")`, `T = TypeVar("T")`) can be copied.
+const PURE_CONSTRUCTORS: &[&str] = &[
+    "decimal.Decimal",
+    "fractions.Fraction",
+    "datetime.date",
+    "datetime.datetime",
+    "datetime.time",
+    "datetime.timedelta",
+    "datetime.timezone",
+    "re.compile",
+    "collections.namedtuple",
+    "typing.TypeVar",
+    "typing.NewType",
+    "typing.ParamSpec",
+    "typing.TypeVarTuple",
+    "typing.NamedTuple",
+    "typing.TypedDict",
+    "uuid.UUID",
+    "pathlib.Path",
+    "pathlib.PurePosixPath",
+    "frozenset",
+    "complex",
+    "float",
+    "int",
+    "str",
+    "bytes",
+    "range",
+    "tuple",
+];
+
+fn is_pure_constructor_call(call: &ast::ExprCall, imports: &HashMap<String, String>) -> bool {
+    let resolver = Resolver { imports };
+    let Some(name) = effects::qualified_name(&call.func, &resolver) else {
+        return false;
+    };
+    PURE_CONSTRUCTORS.contains(&name.as_str())
+        && call.arguments.args.iter().all(|a| is_literal(a, imports))
+        && call
+            .arguments
+            .keywords
+            .iter()
+            .all(|k| is_literal(&k.value, imports))
+}
+
 /// A value built only from immutable literals: copying its statement is exact.
-fn is_immutable_constant(expr: &Expr) -> bool {
+fn is_immutable_constant(expr: &Expr, imports: &HashMap<String, String>) -> bool {
     match expr {
         Expr::NumberLiteral(_)
         | Expr::StringLiteral(_)
@@ -1108,9 +1172,12 @@ fn is_immutable_constant(expr: &Expr) -> bool {
         | Expr::BooleanLiteral(_)
         | Expr::NoneLiteral(_)
         | Expr::EllipsisLiteral(_) => true,
-        Expr::Tuple(tuple) => tuple.elts.iter().all(is_immutable_constant),
-        Expr::UnaryOp(op) => is_immutable_constant(&op.operand),
-        Expr::BinOp(op) => is_immutable_constant(&op.left) && is_immutable_constant(&op.right),
+        Expr::Tuple(tuple) => tuple.elts.iter().all(|e| is_immutable_constant(e, imports)),
+        Expr::UnaryOp(op) => is_immutable_constant(&op.operand, imports),
+        Expr::BinOp(op) => {
+            is_immutable_constant(&op.left, imports) && is_immutable_constant(&op.right, imports)
+        }
+        Expr::Call(call) => is_pure_constructor_call(call, imports),
         // Other constants and module attributes (`math.pi`): what they name is checked
         // when the statement's needs are resolved.
         Expr::Name(_) | Expr::Attribute(_) => true,
@@ -1134,7 +1201,9 @@ fn is_literal(expr: &Expr, imports: &HashMap<String, String>) -> bool {
             matches!(attribute.value.as_ref(), Expr::Name(n) if imports.contains_key(n.id.as_str()))
         }
         Expr::Name(_) => true,
-        other => is_immutable_constant(other),
+        Expr::Call(call) => is_pure_constructor_call(call, imports),
+        Expr::Lambda(_) => true,
+        other => is_immutable_constant(other, imports),
     }
 }
 
@@ -1191,7 +1260,11 @@ fn is_definitions_only(stmt: &Stmt, imports: &HashMap<String, String>) -> bool {
 
 /// After a byte-order mark, a shebang and a coding declaration, which must stay first.
 fn header_position(text: &str) -> TextSize {
-    let bom = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let bom = if text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
     let mut offset = bom;
     for (index, line) in text[bom..].split_inclusive('\n').take(2).enumerate() {
         let is_shebang = index == 0 && line.starts_with("#!");
