@@ -52,18 +52,54 @@ pub fn header(source_file: &str) -> String {
 
 /// `return _lambada.invoke("f", (a, b, *rest), {"k": k, **kw}, globals())`
 pub fn function_stub(key: &str, params: &Params) -> String {
+    let (runtime, globals) = stub_names(params, None);
     render(
         "function_stub.py.j2",
-        context! { key, args => positional_args(params), kwargs => keyword_args(params) },
+        context! {
+            key,
+            args => positional_args(params),
+            kwargs => keyword_args(params),
+            runtime,
+            globals,
+        },
     )
+}
+
+/// How a stub names the runtime module and the module's globals: `_lambada` and
+/// `globals()`, unless a parameter of the same name hides them.
+fn stub_names(params: &Params, receiver: Option<&str>) -> (&'static str, &'static str) {
+    let names = || {
+        params
+            .positional
+            .iter()
+            .chain(&params.keyword_only)
+            .chain(&params.vararg)
+            .chain(&params.kwarg)
+            .map(String::as_str)
+            .chain(receiver)
+    };
+    let runtime = if names().any(|n| n == crate::analysis::RUNTIME_ALIAS) {
+        "__import__(\"lambada_runtime\")"
+    } else {
+        crate::analysis::RUNTIME_ALIAS
+    };
+    let globals = if names().any(|n| n == "globals") {
+        "__import__(\"builtins\").globals()"
+    } else {
+        "globals()"
+    };
+    (runtime, globals)
 }
 
 /// The stub of one method of a proxy class.
 pub fn method_stub(class: &str, method: &MethodFacts) -> String {
     let static_class = (method.kind == MethodKind::Static).then_some(class);
+    let (runtime, globals) = stub_names(&method.params, method.receiver.as_deref());
     render(
         "method_stub.py.j2",
         context! {
+            runtime,
+            globals,
             static_class,
             receiver => method.receiver.as_deref().unwrap_or("self"),
             method => method.remote_name(),
@@ -182,6 +218,14 @@ mod tests {
                 &params(&["a", "b"], Some("rest"), &["scale"], Some("opts"))
             ),
             r#"return _lambada.invoke("area", (a, b, *rest), {"scale": scale, **opts}, globals())"#
+        );
+    }
+
+    #[test]
+    fn parameters_named_like_the_stubs_names_do_not_hide_them() {
+        assert_eq!(
+            function_stub("f", &params(&["_lambada", "globals"], None, &[], None)),
+            r#"return __import__("lambada_runtime").invoke("f", (_lambada, globals), {}, __import__("builtins").globals())"#
         );
     }
 

@@ -159,16 +159,26 @@ impl Planner<'_> {
     }
 
     fn decide(&mut self) {
-        for (name, effects) in self
-            .facts
-            .functions
-            .iter()
-            .map(|f| (&f.name, &f.effects))
-            .chain(self.facts.classes.iter().map(|c| (&c.name, &c.effects)))
-        {
-            if let Some(reason) = local_effect(effects) {
-                self.reasons.insert(name.clone(), reason);
-                self.tied.insert(name.clone());
+        let class_names: BTreeSet<&str> =
+            self.facts.classes.iter().map(|c| c.name.as_str()).collect();
+        for function in &self.facts.functions {
+            let reason = local_effect(&function.effects)
+                .or_else(|| class_state_write(&function.attribute_writes, &class_names, &[]))
+                .or_else(|| module_namespace(function.uses_module_namespace));
+            if let Some(reason) = reason {
+                self.reasons.insert(function.name.clone(), reason);
+                self.tied.insert(function.name.clone());
+            }
+        }
+        for class in &self.facts.classes {
+            let reason = local_effect(&class.effects)
+                .or_else(|| {
+                    class_state_write(&class.attribute_writes, &class_names, &["cls", "type()"])
+                })
+                .or_else(|| module_namespace(class.uses_module_namespace));
+            if let Some(reason) = reason {
+                self.reasons.insert(class.name.clone(), reason);
+                self.tied.insert(class.name.clone());
             }
         }
         for function in &self.facts.functions {
@@ -219,12 +229,32 @@ impl Planner<'_> {
                 "used as a decorator at line {line}; decorators run where functions are defined"
             ));
         }
+        if let Some(decorator) = function.decorators.iter().find(|d| self.is_program_decorator(d)) {
+            return Some(format!(
+                "decorated with @{decorator}, a decorator of this program: its effects would split between this process and the cloud"
+            ));
+        }
         if let Some(line) = function.returns_function {
             return Some(format!(
                 "returns a function it defines (line {line}); a closure cannot travel"
             ));
         }
         None
+    }
+
+    /// A decorator defined by the program itself (other than `cloudfunction`), which may
+    /// keep state (counters, registries) that must stay in one process.
+    fn is_program_decorator(&self, decorator: &str) -> bool {
+        let root = decorator
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or_default();
+        root != "cloudfunction"
+            && self
+                .facts
+                .names
+                .get(root)
+                .is_some_and(|n| matches!(n.kind, NameKind::Function | NameKind::Class | NameKind::Variable))
     }
 
     fn class_reason(&self, class: &ClassFacts) -> Option<String> {
@@ -377,6 +407,28 @@ fn local_effect(effects: &[(EffectKind, usize)]) -> Option<String> {
         .iter()
         .find(|(kind, _)| kind.needs_local_process())
         .map(|(kind, line)| format!("{} at line {line}", kind.describe()))
+}
+
+/// Class attributes live in this process: code that changes them must run here.
+fn class_state_write(
+    writes: &[(String, usize)],
+    class_names: &BTreeSet<&str>,
+    receivers: &[&str],
+) -> Option<String> {
+    writes
+        .iter()
+        .find(|(root, _)| class_names.contains(root.as_str()) || receivers.contains(&root.as_str()))
+        .map(|(root, line)| {
+            let whose = match root.as_str() {
+                "cls" | "type()" => "its class".to_owned(),
+                name => format!("class {name}"),
+            };
+            format!("changes an attribute of {whose} at line {line}, which lives in this process")
+        })
+}
+
+fn module_namespace(line: Option<usize>) -> Option<String> {
+    line.map(|line| format!("calls globals() at line {line}, which reads this module by name"))
 }
 
 fn looks_like_exception(base: &str) -> bool {

@@ -178,6 +178,10 @@ pub struct FunctionFacts {
     pub calls: BTreeSet<String>,
     pub globals_written: BTreeSet<String>,
     pub effects: Vec<(EffectKind, usize)>,
+    /// Roots of changed attributes (see `ScopeFacts::attribute_writes`), with lines.
+    pub attribute_writes: Vec<(String, usize)>,
+    /// Calls `globals()`: reads and writes the whole module by name.
+    pub uses_module_namespace: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -227,6 +231,8 @@ pub struct ClassFacts {
     pub calls: BTreeSet<String>,
     pub globals_written: BTreeSet<String>,
     pub effects: Vec<(EffectKind, usize)>,
+    pub attribute_writes: Vec<(String, usize)>,
+    pub uses_module_namespace: Option<usize>,
     /// Why a proxy could not stand in for this class, if anything prevents it.
     pub blockers: Vec<(String, usize)>,
 }
@@ -425,6 +431,23 @@ impl<'p> Analyser<'p> {
             .collect()
     }
 
+    fn lines_of_writes(&self, scope: &ScopeFacts) -> Vec<(String, usize)> {
+        scope
+            .attribute_writes
+            .iter()
+            .map(|(root, at)| (root.clone(), self.line(*at)))
+            .collect()
+    }
+
+    fn module_namespace_use(&self, scope: &ScopeFacts) -> Option<usize> {
+        scope
+            .calls
+            .contains("globals")
+            .then(|| scope.free.get("globals"))
+            .flatten()
+            .map(|at| self.line(*at))
+    }
+
     fn lines_of_effects(&self, scope: &ScopeFacts) -> Vec<(EffectKind, usize)> {
         scope
             .effects
@@ -477,6 +500,8 @@ impl<'p> Analyser<'p> {
             calls: scope.calls.clone(),
             globals_written: scope.globals_written.clone(),
             effects: self.lines_of_effects(&scope),
+            attribute_writes: self.lines_of_writes(&scope),
+            uses_module_namespace: self.module_namespace_use(&scope),
         };
         self.facts.functions.push(facts);
     }
@@ -580,6 +605,8 @@ impl<'p> Analyser<'p> {
         let mut calls = BTreeSet::new();
         let mut globals_written = BTreeSet::new();
         let mut effects = Vec::new();
+        let mut attribute_writes = Vec::new();
+        let mut uses_module_namespace = None;
         let line = self.line(class.name.start());
 
         for decorator in &class.decorator_list {
@@ -624,6 +651,9 @@ impl<'p> Analyser<'p> {
                     calls.extend(scope.calls.iter().cloned());
                     globals_written.extend(scope.globals_written.iter().cloned());
                     effects.extend(self.lines_of_effects(&scope));
+                    attribute_writes.extend(self.lines_of_writes(&scope));
+                    uses_module_namespace =
+                        uses_module_namespace.or(self.module_namespace_use(&scope));
                     match self.method(def, &scope) {
                         Ok(method) => methods.push(method),
                         Err(blocker) => blockers.push(blocker),
@@ -664,6 +694,8 @@ impl<'p> Analyser<'p> {
             calls,
             globals_written,
             effects,
+            attribute_writes,
+            uses_module_namespace,
             blockers,
         });
     }

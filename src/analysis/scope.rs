@@ -33,6 +33,10 @@ pub struct ScopeFacts {
     pub effects: Vec<Effect>,
     /// The first `yield` directly in this scope (not in nested functions).
     pub first_yield: Option<TextSize>,
+    /// Objects whose attributes the code changes, by the name at the root of the
+    /// changed expression: `Plugin` for `Plugin.order.append(x)` or `Plugin.n += 1`,
+    /// `cls` for `cls.loaded = 0`, `type()` for `type(self).count += 1`.
+    pub attribute_writes: Vec<(String, TextSize)>,
 }
 
 /// The kind of scope being walked, which decides how its bindings resolve names.
@@ -69,6 +73,7 @@ struct ScopeWalker<'r> {
     globals_written: BTreeSet<String>,
     effects: Vec<Effect>,
     first_yield: Option<TextSize>,
+    attribute_writes: Vec<(String, TextSize)>,
     /// Names bound by walrus targets inside comprehensions, which bind in this scope.
     walrus_in_comprehension: bool,
 }
@@ -90,6 +95,7 @@ impl<'r> ScopeWalker<'r> {
             globals_written: BTreeSet::new(),
             effects: Vec::new(),
             first_yield: None,
+            attribute_writes: Vec::new(),
             walrus_in_comprehension: false,
         }
     }
@@ -128,6 +134,7 @@ impl<'r> ScopeWalker<'r> {
         self.value_refs.extend(nested.value_refs);
         self.globals_written.extend(nested.globals_written);
         self.effects.extend(nested.effects);
+        self.attribute_writes.extend(nested.attribute_writes);
     }
 
     /// What leaves a nested scope: names it did not bind itself.
@@ -168,6 +175,7 @@ impl<'r> ScopeWalker<'r> {
                 .cloned(),
         );
         Escaped {
+            attribute_writes: self.attribute_writes,
             free,
             explicit_global,
             calls: self.calls,
@@ -196,6 +204,7 @@ impl<'r> ScopeWalker<'r> {
         let mut effects = escaped.effects;
         effects.sort_by_key(|effect| effect.at);
         ScopeFacts {
+            attribute_writes: escaped.attribute_writes,
             free,
             calls,
             value_refs: escaped.value_refs,
@@ -244,6 +253,12 @@ impl<'r> ScopeWalker<'r> {
             .collect()
     }
 
+    fn record_attribute_write(&mut self, target: &Expr) {
+        if let Some(root) = attribute_root(target) {
+            self.attribute_writes.push((root, target.start()));
+        }
+    }
+
     fn record_effect(&mut self, kind: EffectKind, range: TextRange) {
         self.effects.push(Effect {
             kind,
@@ -253,6 +268,7 @@ impl<'r> ScopeWalker<'r> {
 }
 
 struct Escaped {
+    attribute_writes: Vec<(String, TextSize)>,
     free: Vec<(String, TextSize)>,
     explicit_global: Vec<(String, TextSize)>,
     calls: BTreeSet<String>,
@@ -346,6 +362,23 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
                 if let Expr::Name(name) = aug.target.as_ref() {
                     self.load(name.id.as_str(), name.range.start());
                 }
+                self.record_attribute_write(&aug.target);
+                visitor::walk_stmt(self, stmt);
+            }
+            Stmt::Assign(assign) => {
+                for target in &assign.targets {
+                    self.record_attribute_write(target);
+                }
+                visitor::walk_stmt(self, stmt);
+            }
+            Stmt::AnnAssign(assign) => {
+                self.record_attribute_write(&assign.target);
+                visitor::walk_stmt(self, stmt);
+            }
+            Stmt::Delete(delete) => {
+                for target in &delete.targets {
+                    self.record_attribute_write(target);
+                }
                 visitor::walk_stmt(self, stmt);
             }
             Stmt::TypeAlias(alias) => {
@@ -434,6 +467,12 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
                 if let Some(kind) = classify_call(call, self.resolver) {
                     self.record_effect(kind, call.range());
                 }
+                if let Expr::Attribute(method) = call.func.as_ref()
+                    && MUTATING_METHODS.contains(&method.attr.as_str())
+                    && matches!(method.value.as_ref(), Expr::Attribute(_) | Expr::Subscript(_))
+                {
+                    self.record_attribute_write(&method.value);
+                }
                 if let Expr::Name(name) = call.func.as_ref() {
                     self.calls.insert(name.id.to_string());
                     self.load(name.id.as_str(), name.range.start());
@@ -449,6 +488,51 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
                 visitor::walk_expr(self, expr);
             }
             _ => visitor::walk_expr(self, expr),
+        }
+    }
+}
+
+/// Methods of the builtin containers that change them in place.
+const MUTATING_METHODS: &[&str] = &[
+    "append",
+    "extend",
+    "insert",
+    "remove",
+    "pop",
+    "clear",
+    "sort",
+    "reverse",
+    "add",
+    "discard",
+    "update",
+    "setdefault",
+    "popitem",
+    "appendleft",
+    "extendleft",
+    "popleft",
+    "difference_update",
+    "intersection_update",
+    "symmetric_difference_update",
+];
+
+/// The root of a changed attribute or item: `Plugin` for `Plugin.registry[k]`, `type()`
+/// for `type(self).count`; none for a plain name (that is a binding, not a change).
+fn attribute_root(target: &Expr) -> Option<String> {
+    let mut expr = target;
+    let mut through_attribute = false;
+    loop {
+        match expr {
+            Expr::Attribute(attribute) => {
+                through_attribute = true;
+                expr = &attribute.value;
+            }
+            Expr::Subscript(subscript) => expr = &subscript.value,
+            Expr::Name(name) if through_attribute => return Some(name.id.to_string()),
+            Expr::Call(call) if through_attribute => {
+                return matches!(call.func.as_ref(), Expr::Name(n) if n.id.as_str() == "type")
+                    .then(|| "type()".to_owned());
+            }
+            _ => return None,
         }
     }
 }
