@@ -13,8 +13,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
-use aws_smithy_http_client::tls;
 use aws_sdk_lambda::config::SharedHttpClient;
+use aws_smithy_http_client::tls;
 use aws_types::service_config::ServiceConfigKey;
 
 use super::{DeployError, DeployOptions};
@@ -71,22 +71,29 @@ pub async fn connect(opts: &DeployOptions) -> Result<Target, DeployError> {
     if let Some(endpoint) = &opts.endpoint {
         loader = loader.endpoint_url(endpoint);
     }
-    loader = loader.region(region_chain(opts, local));
     if local {
+        loader = loader.region(local_region_chain(opts));
         // A local endpoint never needs the instance metadata service, SSO or ECS: keep to
         // environment and profile, then any key (the embedded host without accounts and
         // moto accept anything).
         loader = loader.credentials_provider(local_credentials_chain(opts, &http_client));
+    } else if let Some(region) = &opts.region {
+        loader = loader.region(Region::new(region.clone()));
     }
-    let sdk_config = loader.load().await;
+    let mut sdk_config = loader.load().await;
+    if sdk_config.region().is_none() {
+        sdk_config = sdk_config
+            .into_builder()
+            .region(Region::from_static(DEFAULT_REGION))
+            .build();
+    }
 
     let region = sdk_config
         .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        .map_or_else(|| DEFAULT_REGION.to_string(), |r| r.to_string());
     check_credentials(&sdk_config).await?;
-    let endpoint = effective_endpoint(&sdk_config, opts)
-        .unwrap_or_else(|| aws_endpoint_for_region(&region));
+    let endpoint =
+        effective_endpoint(&sdk_config, opts).unwrap_or_else(|| aws_endpoint_for_region(&region));
     let client = aws_sdk_lambda::Client::new(&sdk_config);
     Ok(Target {
         client,
@@ -104,26 +111,18 @@ fn http_client() -> SharedHttpClient {
         .build_https()
 }
 
-fn region_chain(opts: &DeployOptions, local: bool) -> RegionProviderChain {
-    let explicit = RegionProviderChain::first_try(opts.region.clone().map(Region::new));
-    let standard = if local {
-        let profile = aws_config::profile::ProfileFileRegionProvider::builder();
-        let profile = match &opts.profile {
-            Some(name) => profile.profile_name(name),
-            None => profile,
-        };
-        explicit
-            .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
-            .or_else(profile.build())
-    } else {
-        let chain = aws_config::default_provider::region::DefaultRegionChain::builder();
-        let chain = match &opts.profile {
-            Some(name) => chain.profile_name(name),
-            None => chain,
-        };
-        explicit.or_else(chain.build())
+/// Local endpoints: option, environment, profile, us-east-1; never the instance
+/// metadata service.
+fn local_region_chain(opts: &DeployOptions) -> RegionProviderChain {
+    let profile = aws_config::profile::ProfileFileRegionProvider::builder();
+    let profile = match &opts.profile {
+        Some(name) => profile.profile_name(name),
+        None => profile,
     };
-    standard.or_else(Region::from_static(DEFAULT_REGION))
+    RegionProviderChain::first_try(opts.region.clone().map(Region::new))
+        .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
+        .or_else(profile.build())
+        .or_else(Region::from_static(DEFAULT_REGION))
 }
 
 fn local_credentials_chain(
@@ -131,8 +130,8 @@ fn local_credentials_chain(
     http_client: &SharedHttpClient,
 ) -> CredentialsProviderChain {
     let provider_config = ProviderConfig::without_region().with_http_client(http_client.clone());
-    let profile = aws_config::profile::ProfileFileCredentialsProvider::builder()
-        .configure(&provider_config);
+    let profile =
+        aws_config::profile::ProfileFileCredentialsProvider::builder().configure(&provider_config);
     let profile = match &opts.profile {
         Some(name) => profile.profile_name(name),
         None => profile,
@@ -226,7 +225,9 @@ pub fn is_loopback_url(url: &str) -> bool {
     host == "localhost"
         || host.ends_with(".localhost")
         || host == "localhost.localstack.cloud"
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 #[cfg(test)]
@@ -239,6 +240,7 @@ mod tests {
         assert!(is_loopback_url("http://127.3.2.1"));
         assert!(is_loopback_url("http://localhost:4566/"));
         assert!(is_loopback_url("http://[::1]:5000"));
+        assert!(is_loopback_url("http://[::ffff:127.0.0.1]:5000"));
         assert!(is_loopback_url("http://user:pw@127.0.0.1:1/x"));
         assert!(is_loopback_url("https://localhost.localstack.cloud:4566"));
         assert!(!is_loopback_url("https://lambda.us-east-1.amazonaws.com"));

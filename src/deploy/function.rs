@@ -64,7 +64,9 @@ async fn run(ctx: &Context, spec: &FunctionSpec, line: &Line) -> Result<Done, Fa
             Some(done) => return Ok(done),
             // Someone created it between our get and our create: update it instead.
             None => get_configuration(ctx, spec).await?.ok_or_else(|| {
-                Failure("creating: the endpoint says the function exists, then that it does not".into())
+                Failure(
+                    "creating: the endpoint says the function exists, then that it does not".into(),
+                )
             })?,
         },
     };
@@ -80,6 +82,8 @@ async fn get_configuration(
         ctx.client
             .get_function()
             .function_name(&spec.function_name)
+            .customize()
+            .config_override(retry::small_request(&ctx.policy))
             .send()
             .await
             .map_err(ApiError::from)
@@ -116,7 +120,11 @@ async fn create(ctx: &Context, spec: &FunctionSpec, line: &Line) -> Result<Optio
                 .timeout(spec.timeout)
                 .package_type(PackageType::Zip)
                 .description(format!("lambada: {}", spec.key))
-                .code(FunctionCode::builder().zip_file(Blob::new(zip.clone())).build())
+                .code(
+                    FunctionCode::builder()
+                        .zip_file(Blob::new(zip.clone()))
+                        .build(),
+                )
                 .send()
                 .await
                 .map_err(ApiError::from)
@@ -149,15 +157,22 @@ async fn update(
         settle_first(ctx, spec, line, &conf).await?;
         line.step(Step::Uploading);
         let zip = read_zip(spec)?;
-        retry::with_retries(&ctx.policy, Waits { conflict: true, role: false }, || async {
-            ctx.client
-                .update_function_code()
-                .function_name(&spec.function_name)
-                .zip_file(Blob::new(zip.clone()))
-                .send()
-                .await
-                .map_err(ApiError::from)
-        })
+        retry::with_retries(
+            &ctx.policy,
+            Waits {
+                conflict: true,
+                role: false,
+            },
+            || async {
+                ctx.client
+                    .update_function_code()
+                    .function_name(&spec.function_name)
+                    .zip_file(Blob::new(zip.clone()))
+                    .send()
+                    .await
+                    .map_err(ApiError::from)
+            },
+        )
         .await
         .map_err(|e| Failure::api("uploading", e))?;
         line.step(Step::Waiting);
@@ -170,18 +185,25 @@ async fn update(
     if !config_changes.is_empty() {
         settle_first(ctx, spec, line, &conf).await?;
         line.step(Step::UpdatingConfiguration);
-        retry::with_retries(&ctx.policy, Waits { conflict: true, role: true }, || async {
-            ctx.client
-                .update_function_configuration()
-                .function_name(&spec.function_name)
-                .runtime(Runtime::from(ctx.runtime.as_str()))
-                .handler(&spec.handler)
-                .memory_size(spec.memory)
-                .timeout(spec.timeout)
-                .send()
-                .await
-                .map_err(ApiError::from)
-        })
+        retry::with_retries(
+            &ctx.policy,
+            Waits {
+                conflict: true,
+                role: true,
+            },
+            || async {
+                ctx.client
+                    .update_function_configuration()
+                    .function_name(&spec.function_name)
+                    .runtime(Runtime::from(ctx.runtime.as_str()))
+                    .handler(&spec.handler)
+                    .memory_size(spec.memory)
+                    .timeout(spec.timeout)
+                    .send()
+                    .await
+                    .map_err(ApiError::from)
+            },
+        )
         .await
         .map_err(|e| Failure::api("updating configuration", e))?;
         line.step(Step::Waiting);

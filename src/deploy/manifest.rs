@@ -188,8 +188,8 @@ pub fn mark_deployed(manifest_dir: &Path, endpoint: &str, region: &str) -> Resul
         path: path.clone(),
         source,
     };
-    let mut text = serde_json::to_string_pretty(&manifest)
-        .map_err(|e| write_error(io::Error::other(e)))?;
+    let mut text =
+        serde_json::to_string_pretty(&manifest).map_err(|e| write_error(io::Error::other(e)))?;
     text.push('\n');
     let mut tmp = tempfile::NamedTempFile::new_in(manifest_dir).map_err(write_error)?;
     tmp.write_all(text.as_bytes()).map_err(write_error)?;

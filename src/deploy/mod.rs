@@ -61,8 +61,7 @@ use tokio::task::JoinSet;
 
 pub use client::{LOCAL_PLACEHOLDER_ROLE, is_loopback_url};
 pub use manifest::{
-    FunctionSpec, MANIFEST_FILE, code_sha256, load_functions, mark_deployed,
-    mark_manifest_deployed,
+    FunctionSpec, MANIFEST_FILE, code_sha256, load_functions, mark_deployed, mark_manifest_deployed,
 };
 pub use retry::RetryPolicy;
 pub use summary::{DeploySummary, FunctionReport, Outcome};
@@ -161,7 +160,10 @@ pub enum DeployError {
 }
 
 /// Deploys every function of `manifest_dir/lambada.json`. See the module documentation.
-pub async fn deploy(manifest_dir: &Path, opts: &DeployOptions) -> Result<DeploySummary, DeployError> {
+pub async fn deploy(
+    manifest_dir: &Path,
+    opts: &DeployOptions,
+) -> Result<DeploySummary, DeployError> {
     let start = Instant::now();
     let specs = load_functions(manifest_dir)?;
     let target = client::connect(opts).await?;
@@ -204,7 +206,10 @@ pub async fn deploy(manifest_dir: &Path, opts: &DeployOptions) -> Result<DeployS
 }
 
 /// [`deploy`] on a tokio runtime of its own; for callers that are not async.
-pub fn deploy_blocking(manifest_dir: &Path, opts: &DeployOptions) -> Result<DeploySummary, DeployError> {
+pub fn deploy_blocking(
+    manifest_dir: &Path,
+    opts: &DeployOptions,
+) -> Result<DeploySummary, DeployError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -225,16 +230,27 @@ async fn preflight(
             .client
             .get_function()
             .function_name(function_name)
+            .customize()
+            .config_override(retry::small_request(policy))
             .send()
             .await
             .map_err(ApiError::from)
     })
     .await;
     match result {
-        Err(e) if e.kind == ErrorKind::Unreachable => Err(DeployError::Unreachable {
+        Err(e) if e.kind == ErrorKind::TimedOut => Err(DeployError::Unreachable {
             endpoint: target.endpoint.clone(),
-            reason: e.message,
+            reason: format!(
+                "no answer within {} s",
+                policy.request_timeout.as_secs_f64()
+            ),
         }),
+        Err(e) if matches!(e.kind, ErrorKind::Unreachable | ErrorKind::Transient) => {
+            Err(DeployError::Unreachable {
+                endpoint: target.endpoint.clone(),
+                reason: e.to_string(),
+            })
+        }
         Err(e) if e.kind == ErrorKind::Credentials => Err(DeployError::Credentials {
             endpoint: target.endpoint.clone(),
             code: e.code.unwrap_or_default(),

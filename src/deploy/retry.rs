@@ -25,6 +25,9 @@ pub struct RetryPolicy {
     pub transient_attempts: u32,
     /// Waiting for `State: Active` and `LastUpdateStatus: Successful` gives up after this.
     pub ready_for: Duration,
+    /// Per-attempt timeout of requests that upload no zip (an endpoint that accepts
+    /// connections but never answers must not hang the deploy).
+    pub request_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -37,6 +40,7 @@ impl Default for RetryPolicy {
             role_for: Duration::from_secs(30),
             transient_attempts: 3,
             ready_for: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -54,8 +58,10 @@ pub enum ErrorKind {
     /// The endpoint rejected the signature or the key.
     Credentials,
     NotFound,
-    /// 5xx, a dropped connection, a timeout after connecting.
+    /// 5xx, a dropped connection.
     Transient,
+    /// No answer within the attempt timeout.
+    TimedOut,
     Other,
 }
 
@@ -122,9 +128,9 @@ where
                 }
             }
             SdkError::TimeoutError(_) => ApiError {
-                kind: ErrorKind::Transient,
+                kind: ErrorKind::TimedOut,
                 code: None,
-                message: format!("no answer in time ({})", error_chain(&err)),
+                message: "no answer in time".to_string(),
             },
             SdkError::ResponseError(_) => {
                 let status = http_status(&err);
@@ -215,7 +221,11 @@ fn connection_reason(err: &(dyn StdError + 'static)) -> Option<String> {
         }
         let text = e.to_string();
         if text.contains("dns error") {
-            return Some(text);
+            let mut innermost = e;
+            while let Some(next) = innermost.source() {
+                innermost = next;
+            }
+            return Some(format!("cannot resolve the host name ({innermost})"));
         }
         timed_out |= text.contains("timeout") || text.contains("timed out");
         cur = e.source();
@@ -235,6 +245,15 @@ pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
         cur = e.source();
     }
     parts.join(": ")
+}
+
+/// Configuration override for requests that upload no zip: a short attempt timeout.
+pub fn small_request(policy: &RetryPolicy) -> aws_sdk_lambda::config::Builder {
+    aws_sdk_lambda::config::Builder::default().timeout_config(
+        aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(policy.request_timeout)
+            .build(),
+    )
 }
 
 /// Delay for the `attempt`-th retry (0-based): exponential, capped, with jitter so that
@@ -264,7 +283,11 @@ pub struct Waits {
 
 /// Runs `op` until it succeeds, fails for good, or its kind of trouble has been waited
 /// out for as long as the policy allows.
-pub async fn with_retries<T, F, Fut>(policy: &RetryPolicy, waits: Waits, mut op: F) -> Result<T, ApiError>
+pub async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    waits: Waits,
+    mut op: F,
+) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
@@ -282,7 +305,7 @@ where
             ErrorKind::Throttled => elapsed < policy.throttle_for,
             ErrorKind::Conflict => waits.conflict && elapsed < policy.conflict_for,
             ErrorKind::RoleNotReady => waits.role && elapsed < policy.role_for,
-            ErrorKind::Unreachable | ErrorKind::Transient => {
+            ErrorKind::Unreachable | ErrorKind::Transient | ErrorKind::TimedOut => {
                 transient_failures += 1;
                 transient_failures < policy.transient_attempts
             }
@@ -308,7 +331,11 @@ mod tests {
         );
         assert_eq!(classify(None, "", Some(429)), ErrorKind::Throttled);
         assert_eq!(
-            classify(Some("ResourceConflictException"), "An update is in progress", Some(409)),
+            classify(
+                Some("ResourceConflictException"),
+                "An update is in progress",
+                Some(409)
+            ),
             ErrorKind::Conflict
         );
         assert_eq!(
@@ -320,7 +347,11 @@ mod tests {
             ErrorKind::RoleNotReady
         );
         assert_eq!(
-            classify(Some("InvalidParameterValueException"), "bad memory", Some(400)),
+            classify(
+                Some("InvalidParameterValueException"),
+                "bad memory",
+                Some(400)
+            ),
             ErrorKind::Other
         );
         assert_eq!(
@@ -329,7 +360,11 @@ mod tests {
         );
         assert_eq!(classify(None, "", Some(503)), ErrorKind::Transient);
         assert_eq!(
-            classify(Some("ResourceNotFoundException"), "Function not found", Some(404)),
+            classify(
+                Some("ResourceNotFoundException"),
+                "Function not found",
+                Some(404)
+            ),
             ErrorKind::NotFound
         );
     }

@@ -143,7 +143,11 @@ mod tests {
             "http://127.0.0.1:10000".into(),
             "us-east-1".into(),
             vec![
-                report("app-b", Outcome::Failed, Some("creating: InvalidParameterValueException: bad")),
+                report(
+                    "app-b",
+                    Outcome::Failed,
+                    Some("creating: InvalidParameterValueException: bad"),
+                ),
                 report("app-a", Outcome::Created, None),
                 report("app-c", Outcome::Unchanged, None),
             ],

@@ -124,6 +124,8 @@ pub async fn until_settled(
             client
                 .get_function_configuration()
                 .function_name(function_name)
+                .customize()
+                .config_override(retry::small_request(policy))
                 .send()
                 .await
                 .map_err(ApiError::from)

@@ -2,7 +2,9 @@
 
 use lambada::deploy::{DeploySummary, Outcome, deploy};
 
-use crate::support::{Func, RecordingProxy, function_name, lambda_client, local_options, moto, write_app};
+use crate::support::{
+    Func, RecordingProxy, function_name, lambda_client, local_options, moto, write_app,
+};
 
 fn outcome_of<'a>(summary: &'a DeploySummary, key: &str) -> &'a lambada::deploy::FunctionReport {
     summary
@@ -22,7 +24,12 @@ async fn assert_deployed_as(endpoint: &str, prefix: &str, f: &Func, runtime: &st
         .unwrap();
     let zip = crate::support::handler_zip(&f.key, f.version);
     assert_eq!(conf.handler(), Some(f.handler.as_str()), "{}", f.key);
-    assert_eq!(conf.runtime().map(|r| r.as_str()), Some(runtime), "{}", f.key);
+    assert_eq!(
+        conf.runtime().map(|r| r.as_str()),
+        Some(runtime),
+        "{}",
+        f.key
+    );
     assert_eq!(conf.memory_size(), Some(f.memory as i32), "{}", f.key);
     assert_eq!(conf.timeout(), Some(f.timeout as i32), "{}", f.key);
     assert_eq!(
@@ -43,7 +50,11 @@ async fn create_skip_update_code_and_update_configuration_against_moto() {
     let opts = local_options(endpoint);
 
     let first = deploy(dir.path(), &opts).await.unwrap();
-    assert_eq!((first.created, first.updated, first.unchanged, first.failed), (3, 0, 0, 0), "{first}");
+    assert_eq!(
+        (first.created, first.updated, first.unchanged, first.failed),
+        (3, 0, 0, 0),
+        "{first}"
+    );
     assert_eq!(first.endpoint, *endpoint);
     for f in &funcs {
         assert_deployed_as(endpoint, prefix, f, "python3.12").await;
@@ -51,7 +62,11 @@ async fn create_skip_update_code_and_update_configuration_against_moto() {
     }
 
     let again = deploy(dir.path(), &opts).await.unwrap();
-    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 3), "{again}");
+    assert_eq!(
+        (again.created, again.updated, again.unchanged),
+        (0, 0, 3),
+        "{again}"
+    );
 
     // New code for fib; new memory and timeout (same code) for area; new handler and
     // runtime for Account.
@@ -65,10 +80,20 @@ async fn create_skip_update_code_and_update_configuration_against_moto() {
         ..opts.clone()
     };
     let changed = deploy(dir.path(), &opts311).await.unwrap();
-    assert_eq!((changed.created, changed.updated, changed.failed), (0, 3, 0), "{changed}");
+    assert_eq!(
+        (changed.created, changed.updated, changed.failed),
+        (0, 3, 0),
+        "{changed}"
+    );
     assert_eq!(outcome_of(&changed, "fib").changed, ["code", "runtime"]);
-    assert_eq!(outcome_of(&changed, "area").changed, ["memory", "timeout", "runtime"]);
-    assert_eq!(outcome_of(&changed, "Account").changed, ["handler", "runtime"]);
+    assert_eq!(
+        outcome_of(&changed, "area").changed,
+        ["memory", "timeout", "runtime"]
+    );
+    assert_eq!(
+        outcome_of(&changed, "Account").changed,
+        ["handler", "runtime"]
+    );
     for f in &funcs {
         assert_deployed_as(endpoint, prefix, f, "python3.11").await;
     }
@@ -90,10 +115,19 @@ async fn incremental_deploy_uploads_only_the_changed_function() {
     funcs[2].version = 7;
     write_app(dir.path(), prefix, &funcs);
     let proxy = RecordingProxy::start(endpoint).await;
-    let second = deploy(dir.path(), &local_options(&proxy.endpoint)).await.unwrap();
-    assert_eq!((second.updated, second.unchanged, second.failed), (1, 3, 0), "{second}");
+    let second = deploy(dir.path(), &local_options(&proxy.endpoint))
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.updated, second.unchanged, second.failed),
+        (1, 3, 0),
+        "{second}"
+    );
     let c = outcome_of(&second, "c");
-    assert_eq!((c.outcome, c.changed.as_slice()), (Outcome::Updated, &["code".to_string()][..]));
+    assert_eq!(
+        (c.outcome, c.changed.as_slice()),
+        (Outcome::Updated, &["code".to_string()][..])
+    );
 
     let requests = proxy.requests_for(prefix);
     let writes: Vec<&String> = requests.iter().filter(|r| !r.starts_with("GET ")).collect();
@@ -104,7 +138,10 @@ async fn incremental_deploy_uploads_only_the_changed_function() {
     );
     for key in ["a", "b", "d"] {
         let name = function_name(prefix, key);
-        let theirs: Vec<&String> = requests.iter().filter(|r| r.ends_with(&format!("/{name}"))).collect();
+        let theirs: Vec<&String> = requests
+            .iter()
+            .filter(|r| r.ends_with(&format!("/{name}")))
+            .collect();
         assert!(
             !theirs.is_empty() && theirs.iter().all(|r| r.starts_with("GET ")),
             "{key}: {requests:#?}"
@@ -131,5 +168,8 @@ async fn a_function_the_endpoint_rejects_fails_alone_with_the_service_message() 
         error.starts_with("creating: InvalidParameterValueException: "),
         "{error}"
     );
-    assert!(!error.contains("ServiceError"), "a debug dump, not the message: {error}");
+    assert!(
+        !error.contains("ServiceError"),
+        "a debug dump, not the message: {error}"
+    );
 }

@@ -110,6 +110,7 @@ pub fn local_options(endpoint: &str) -> DeployOptions {
             role_for: Duration::from_secs(5),
             transient_attempts: 3,
             ready_for: Duration::from_secs(20),
+            request_timeout: Duration::from_secs(10),
         },
         ..DeployOptions::default()
     }
@@ -246,10 +247,7 @@ impl RecordingProxy {
             requests: Arc<Mutex<Vec<String>>>,
             client: Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
         }
-        async fn forward(
-            State(s): State<Shared>,
-            mut req: Request,
-        ) -> axum::response::Response {
+        async fn forward(State(s): State<Shared>, mut req: Request) -> axum::response::Response {
             let path = req
                 .uri()
                 .path_and_query()
