@@ -182,9 +182,11 @@ pub async fn deploy(
     let permits = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let mut tasks = JoinSet::new();
     for spec in specs.iter().cloned() {
-        let (ctx, progress, permits) = (ctx.clone(), progress.clone(), permits.clone());
+        // Taking the permit before spawning starts functions in manifest order.
+        let permit = permits.clone().acquire_owned().await;
+        let (ctx, progress) = (ctx.clone(), progress.clone());
         tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
+            let _permit = permit;
             let line = progress.line(&spec.function_name);
             function::deploy_function(&ctx, &spec, &line).await
         });
