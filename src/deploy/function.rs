@@ -152,9 +152,19 @@ async fn update(
     line: &Line,
     mut conf: RemoteFunction,
 ) -> Result<Done, Failure> {
+    // Someone else's update, or an interrupted deploy of ours, may be in progress:
+    // decide on what the function is once it is over.
+    if conf.readiness() == Readiness::Busy {
+        line.step(Step::Waiting);
+        conf = wait::until_not_busy(&ctx.client, &ctx.policy, &spec.function_name)
+            .await
+            .map_err(|reason| Failure(format!("waiting: {reason}")))?;
+    }
+    // A function left Failed by an earlier update gets its code again: that may be
+    // what repairs it, and it must not be reported unchanged.
+    let broken = matches!(conf.readiness(), Readiness::Failed(_));
     let mut changed = Vec::new();
-    if conf.code_sha256.as_deref() != Some(spec.code_sha256.as_str()) {
-        settle_first(ctx, spec, line, &conf).await?;
+    if broken || conf.code_sha256.as_deref() != Some(spec.code_sha256.as_str()) {
         line.step(Step::Uploading);
         let zip = read_zip(spec)?;
         retry::with_retries(
@@ -183,7 +193,6 @@ async fn update(
 
     let config_changes = configuration_changes(ctx, spec, &conf);
     if !config_changes.is_empty() {
-        settle_first(ctx, spec, line, &conf).await?;
         line.step(Step::UpdatingConfiguration);
         retry::with_retries(
             &ctx.policy,
@@ -250,21 +259,6 @@ fn configuration_changes(
         changes.push("runtime");
     }
     changes
-}
-
-/// An existing function may still be busy with someone else's update: wait first.
-/// A failed last update does not block a new one (it may be what fixes it).
-async fn settle_first(
-    ctx: &Context,
-    spec: &FunctionSpec,
-    line: &Line,
-    conf: &RemoteFunction,
-) -> Result<(), Failure> {
-    if conf.readiness() == Readiness::Busy {
-        line.step(Step::Waiting);
-        wait_until_settled(ctx, spec).await?;
-    }
-    Ok(())
 }
 
 async fn wait_until_settled(ctx: &Context, spec: &FunctionSpec) -> Result<RemoteFunction, Failure> {

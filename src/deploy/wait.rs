@@ -117,6 +117,20 @@ pub async fn until_settled(
     policy: &RetryPolicy,
     function_name: &str,
 ) -> Result<RemoteFunction, String> {
+    let conf = until_not_busy(client, policy, function_name).await?;
+    match conf.readiness() {
+        Readiness::Failed(reason) => Err(reason),
+        _ => Ok(conf),
+    }
+}
+
+/// Polls GetFunctionConfiguration with backoff until the function is neither Pending nor
+/// in the middle of an update, whatever the outcome.
+pub async fn until_not_busy(
+    client: &Client,
+    policy: &RetryPolicy,
+    function_name: &str,
+) -> Result<RemoteFunction, String> {
     let start = Instant::now();
     let mut attempt = 1;
     loop {
@@ -133,10 +147,8 @@ pub async fn until_settled(
         .await
         .map_err(|e| e.to_string())?
         .into();
-        match conf.readiness() {
-            Readiness::Settled => return Ok(conf),
-            Readiness::Failed(reason) => return Err(reason),
-            Readiness::Busy | Readiness::Inactive => {}
+        if conf.readiness() != Readiness::Busy {
+            return Ok(conf);
         }
         if start.elapsed() >= policy.ready_for {
             return Err(format!(

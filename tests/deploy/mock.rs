@@ -565,3 +565,51 @@ async fn server_errors_are_retried_a_few_times() {
     assert_eq!((summary.created, summary.failed), (1, 0), "{summary}");
     assert_eq!(mock.count("CreateFunction"), 3);
 }
+
+#[tokio::test]
+async fn a_function_left_failed_by_an_earlier_update_gets_its_code_again() {
+    let mock = Mock::start(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_app(dir.path(), "", &[Func::new("fib")]);
+    deploy(dir.path(), &local_options(&mock.endpoint))
+        .await
+        .unwrap();
+    {
+        let mut s = mock.state.lock().unwrap();
+        let fib = s.functions.get_mut("app-fib").unwrap();
+        fib["LastUpdateStatus"] = json!("Failed");
+        fib["LastUpdateStatusReason"] = json!("interrupted");
+    }
+    let summary = deploy(dir.path(), &local_options(&mock.endpoint))
+        .await
+        .unwrap();
+    assert_eq!((summary.updated, summary.unchanged), (1, 0), "{summary}");
+    assert_eq!(summary.functions[0].changed, ["code"]);
+    assert_eq!(mock.count("UpdateFunctionCode"), 1);
+    assert_eq!(mock.function("app-fib")["LastUpdateStatus"], "Successful");
+}
+
+#[tokio::test]
+async fn an_update_already_in_progress_is_waited_for_before_deciding() {
+    let mock = Mock::start(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_app(dir.path(), "", &[Func::new("fib")]);
+    deploy(dir.path(), &local_options(&mock.endpoint))
+        .await
+        .unwrap();
+    {
+        let mut s = mock.state.lock().unwrap();
+        s.functions.get_mut("app-fib").unwrap()["LastUpdateStatus"] = json!("InProgress");
+        s.busy.insert("app-fib".into(), 2);
+    }
+    let polls_before = mock.count("GetFunctionConfiguration");
+    let summary = deploy(dir.path(), &local_options(&mock.endpoint))
+        .await
+        .unwrap();
+    assert_eq!(summary.unchanged, 1, "{summary}");
+    assert!(mock.count("GetFunctionConfiguration") - polls_before >= 3);
+    assert_eq!(
+        mock.count("UpdateFunctionCode") + mock.count("UpdateFunctionConfiguration"),
+        0
+    );
+}
