@@ -85,7 +85,8 @@ pub struct DeployOptions {
     pub jobs: usize,
     /// Lambda runtime, e.g. `python3.12`.
     pub runtime: String,
-    /// Show progress lines on stderr (only when it is a terminal).
+    /// Show progress lines on stderr (only ever when it is a terminal); the CLI passes
+    /// `!quiet`.
     pub progress: bool,
     /// Retry and wait bounds.
     pub retry: RetryPolicy,
@@ -207,7 +208,8 @@ pub async fn deploy(
     ))
 }
 
-/// [`deploy`] on a tokio runtime of its own; for callers that are not async.
+/// [`deploy`] on a tokio runtime of its own, for callers that are not async (not from
+/// inside a tokio runtime: tokio refuses nested runtimes).
 pub fn deploy_blocking(
     manifest_dir: &Path,
     opts: &DeployOptions,
