@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::{PlanOptions, RemoteCalls};
-use crate::{CompileOptions, Compiled, codegen, diff, package, parse};
+use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
 /// invocations of cloud functions (AWS Lambda or any Lambda-compatible endpoint).
@@ -200,17 +200,7 @@ pub fn main() -> ExitCode {
 const BAD_INPUT: u8 = 2;
 const FAILED: u8 = 1;
 
-fn compile_command(args: &CompileArgs, deploy: &DeployArgs) -> ExitCode {
-    if !args.local {
-        let target = deploy
-            .endpoint
-            .as_deref()
-            .map_or("AWS".to_owned(), |e| format!("the endpoint {e}"));
-        eprintln!(
-            "lambada: error: deploying to {target} is not available yet; remote mode needs --endpoint or AWS credentials and will deploy there once it exists. Use --local to rewrite and package without deploying."
-        );
-        return ExitCode::from(BAD_INPUT);
-    }
+fn compile_command(args: &CompileArgs, deploy_args: &DeployArgs) -> ExitCode {
     if !package::is_valid_prefix(&args.prefix) {
         eprintln!(
             "lambada: error: --prefix {:?} may only contain letters, digits, '-' and '_' (Lambda function names)",
@@ -239,7 +229,75 @@ fn compile_command(args: &CompileArgs, deploy: &DeployArgs) -> ExitCode {
         }
     }
     print_results(args, &compiled, &written);
-    ExitCode::SUCCESS
+    if args.local {
+        return ExitCode::SUCCESS;
+    }
+    deploy_outputs(args, deploy_args, &written)
+}
+
+/// Remote mode: deploys every written output and, once all its functions are in
+/// place, points its manifest at them.
+fn deploy_outputs(args: &CompileArgs, deploy_args: &DeployArgs, dirs: &[PathBuf]) -> ExitCode {
+    let options = deploy_options(deploy_args, args.quiet);
+    let mut all_ok = true;
+    let mut summaries = Vec::new();
+    for dir in dirs {
+        let summary = match deploy::deploy_blocking(dir, &options) {
+            Ok(summary) => summary,
+            Err(err) => {
+                eprintln!("lambada: error: {err}");
+                return ExitCode::from(FAILED);
+            }
+        };
+        if summary.is_success() {
+            if let Err(err) = deploy::mark_deployed(dir, &summary.endpoint, &summary.region) {
+                eprintln!("lambada: error: {err}");
+                return ExitCode::from(FAILED);
+            }
+        } else {
+            all_ok = false;
+        }
+        if args.format == Format::Text && !args.quiet {
+            eprint!("{summary}");
+            if summary.is_success() {
+                eprintln!(
+                    "  run it: python3 {}",
+                    dir.join(format!("{}.py", dir.file_name().unwrap_or_default().to_string_lossy()))
+                        .display()
+                );
+            } else {
+                eprintln!(
+                    "  the rewritten program in {} still uses the in-process transport; fix the failures and deploy again",
+                    dir.display()
+                );
+            }
+        }
+        summaries.push(summary);
+    }
+    if args.format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summaries).expect("summaries serialise")
+        );
+    }
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILED)
+    }
+}
+
+pub fn deploy_options(args: &DeployArgs, quiet: bool) -> deploy::DeployOptions {
+    deploy::DeployOptions {
+        endpoint: args.endpoint.clone(),
+        region: args.region.clone(),
+        profile: args.profile.clone(),
+        role: args.role.clone(),
+        jobs: args.jobs,
+        runtime: args.runtime.clone(),
+        progress: !quiet,
+        ..deploy::DeployOptions::default()
+    }
 }
 
 /// Reads and compiles every file before anything is written, so bad input anywhere
@@ -272,7 +330,7 @@ fn compile_all(args: &CompileArgs) -> Result<Vec<Compiled>, String> {
 
 fn print_results(args: &CompileArgs, compiled: &[Compiled], written: &[PathBuf]) {
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    if args.format == Format::Json {
+    if args.format == Format::Json && (args.local || args.debug) {
         let reports: Vec<&crate::report::Report> = compiled.iter().map(|c| &c.report).collect();
         println!(
             "{}",
@@ -307,7 +365,7 @@ fn print_results(args: &CompileArgs, compiled: &[Compiled], written: &[PathBuf])
             let kept = item.plan.units.len() - moved.len();
             let driver = dir.join(format!("{}.py", item.output.name));
             eprintln!(
-                "{}: {} moved ({}), {kept} kept local -> {}\n  run it: python3 {}",
+                "{}: {} moved ({}), {kept} kept local -> {}",
                 item.parsed.source.path.display(),
                 moved.len(),
                 if moved.is_empty() {
@@ -316,8 +374,10 @@ fn print_results(args: &CompileArgs, compiled: &[Compiled], written: &[PathBuf])
                     moved.join(", ")
                 },
                 dir.display(),
-                driver.display()
             );
+            if args.local {
+                eprintln!("  run it: python3 {}", driver.display());
+            }
         }
     }
 }
