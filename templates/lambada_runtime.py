@@ -43,10 +43,14 @@ Marshalling
                                     classes and dataclasses; "value" for builtin bases
         {"$exc": {"class", "module", "args", "state"}}    exceptions used as values
         {"$ref": {"module", "name"}}                      the program's functions and classes
+                                    (a module-level lambda by the name bound to it)
+        {"$code": {"code", "python", "name", "defaults", "kwdefaults", "closure"}}
+                                    other lambdas and nested functions: marshalled code,
+                                    rebuilt only by the same Python version
         {"$pickle": "base64"}                             last resort (protocol 4)
     Classes named in "$obj", "$enum", "$exc" and "$ref" are looked up by name in the
     receiving module's namespace first, then through their module. Values that cannot
-    travel (generators, files, locks, sockets, modules, lambdas...) raise TypeError in
+    travel (generators, files, locks, sockets, modules...) raise TypeError in
     the caller before anything is sent. Reference cycles are refused with a ValueError.
 
 Transports
@@ -77,6 +81,7 @@ import importlib.util
 import inspect
 import io
 import json
+import marshal
 import os
 import pickle
 import sys
@@ -262,6 +267,41 @@ def _other_to_wire(value):
     return _pickle_to_wire(value)
 
 
+def _code_fields(function):
+    """A lambda or nested function of the program travels as its compiled code, with its
+    defaults and the values of the variables it closes over. Code objects are specific to
+    a Python version: the other side must run the same one."""
+    closure = function.__closure__ or ()
+    try:
+        cells = [_to_wire(cell.cell_contents) for cell in closure]
+    except ValueError:  # an empty cell: the closed-over variable was never assigned
+        raise _CannotTravel("function", "%s closes over a variable with no value" % function.__qualname__)
+    return {
+        "code": _b64(marshal.dumps(function.__code__)),
+        "python": "%d.%d" % sys.version_info[:2],
+        "name": function.__name__,
+        "defaults": [_to_wire(d) for d in function.__defaults__ or ()],
+        "kwdefaults": _to_wire(function.__kwdefaults__ or {}),
+        "closure": cells,
+    }
+
+
+def _decode_code(fields, namespace):
+    here = "%d.%d" % sys.version_info[:2]
+    if fields.get("python") != here:
+        raise TypeError(
+            "cannot rebuild function %s: it was compiled by Python %s and this is Python %s; "
+            "run the program and the cloud functions on the same Python version, or pass a "
+            "function defined at module level" % (fields.get("name"), fields.get("python"), here)
+        )
+    code = marshal.loads(base64.b64decode(fields["code"]))
+    closure = tuple(types.CellType(_from_wire(c, namespace)) for c in fields.get("closure") or ())
+    function = types.FunctionType(code, namespace, fields.get("name"), None, closure or None)
+    function.__defaults__ = tuple(_from_wire(d, namespace) for d in fields.get("defaults") or ()) or None
+    function.__kwdefaults__ = _from_wire(fields.get("kwdefaults") or {}, namespace) or None
+    return function
+
+
 def _enum_fields(member):
     cls = type(member)
     fields = {"class": cls.__qualname__, "module": cls.__module__}
@@ -281,7 +321,9 @@ def _reference_to_wire(value):
         for bound, candidate in module_globals.items():
             if candidate is value and _is_program_class(value):
                 return {"$ref": {"module": value.__module__, "name": bound}}
-    if "<" in name:  # <lambda>, <locals>: not reachable by name on the other side
+    if "<" in name and isinstance(value, types.FunctionType) and _is_program_class(value):
+        return {"$code": _code_fields(value)}
+    if "<" in name:  # <locals> classes: not reachable by name on the other side
         kind = "function" if isinstance(value, types.FunctionType) else "type"
         raise _CannotTravel(kind, "%s is not defined at module level" % name)
     if not _is_program_class(value):
@@ -470,6 +512,7 @@ _DECODERS = {
     "$exc": lambda p, ns: _rebuild_exception(p, ns),
     "$ref": _decode_reference,
     "$pickle": _decode_pickle,
+    "$code": _decode_code,
 }
 
 
@@ -554,10 +597,28 @@ def _update_in_place(current, new):
     t = type(current)
     if t is not type(new):
         return False
-    if t is list or t is bytearray:
+    if t is list:
+        # Element by element, so that objects held in the list keep their identity
+        # (other references to them see the change too).
+        if len(current) == len(new):
+            for index, item in enumerate(new):
+                if not _update_in_place(current[index], item):
+                    current[index] = item
+        else:
+            current[:] = new
+        return True
+    if t is bytearray:
         current[:] = new
         return True
-    if t is dict or t is set:
+    if t is dict:
+        for key in [k for k in current if k not in new]:
+            del current[key]
+        for key, value in new.items():
+            old = current.get(key, _MISSING)
+            if old is _MISSING or not _update_in_place(old, value):
+                current[key] = value
+        return True
+    if t is set:
         current.clear()
         current.update(new)
         return True
@@ -974,6 +1035,9 @@ def _finish(fn, response, namespace, obj, args, kwargs):
         raise _remote_exception(error, fn, namespace)
     if response.get("self"):
         return obj
+    ret_arg = response.get("ret_arg")
+    if ret_arg is not None and ret_arg < len(args):
+        return args[ret_arg]  # the function returned its argument: the caller's own object
     ret = response.get("ret")
     if ret is None or type(ret) is str or type(ret) is int:
         return ret
@@ -1116,10 +1180,11 @@ class _Handler:
                 kwargs = _from_wire(event.get("kwargs") or {}, namespace)
                 if self.is_class:
                     _run_class_call(self, event, args, kwargs, response)
+                    _args_back(args, kwargs, event, response)
                 else:
                     ret = self.target(*args, **kwargs)
                     _result_to_wire(ret, "%s()" % self.key, response)
-                _args_back(args, kwargs, event, response)
+                    _args_back(args, kwargs, event, response, ret)
             except BaseException as exc:
                 state = response.get("state", _MISSING)  # a method may change self, then raise
                 response = {"error": _error_to_wire(exc)}
@@ -1151,8 +1216,14 @@ def _may_change_in_place(value):
     return _is_program_class(t) and not isinstance(value, (type, types.FunctionType, BaseException))
 
 
-def _args_back(args, kwargs, event, response):
-    """Arguments that the call changed in place go back with the response."""
+def _args_back(args, kwargs, event, response, ret=_MISSING):
+    """Arguments that the call changed in place go back with the response, and a
+    result that is one of the arguments (``acc.append(x); return acc``) says so."""
+    if ret is not _MISSING and _may_change_in_place(ret):
+        for index, value in enumerate(args):
+            if value is ret:
+                response["ret_arg"] = index
+                break
     back = {}
     wire_args = event.get("args") or ()
     for index, value in enumerate(args):
@@ -1178,7 +1249,13 @@ def _note_change(back, where, value, sent):
 
 def make_handler(target, namespace, key):
     """The handler of the package of cloud function ``key``: ``target`` is the function
-    (kind function) or the class (kind class), ``namespace`` the handler module's globals()."""
+    (kind function) or the class (kind class), ``namespace`` the handler module's globals().
+
+    A decorated function is called undecorated: the rewritten program keeps the
+    decorators on its stub, so they already ran once for this call (calls made inside
+    the cloud function go through the decorated name, as in the original)."""
+    if not isinstance(target, type):
+        target = inspect.unwrap(target)
     return _Handler(target, namespace, key)
 
 
