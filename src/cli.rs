@@ -262,8 +262,11 @@ fn deploy_outputs(args: &CompileArgs, deploy_args: &DeployArgs, dirs: &[PathBuf]
             if summary.is_success() {
                 eprintln!(
                     "  run it: python3 {}",
-                    dir.join(format!("{}.py", dir.file_name().unwrap_or_default().to_string_lossy()))
-                        .display()
+                    dir.join(format!(
+                        "{}.py",
+                        dir.file_name().unwrap_or_default().to_string_lossy()
+                    ))
+                    .display()
                 );
             } else {
                 eprintln!(

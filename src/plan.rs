@@ -229,7 +229,11 @@ impl Planner<'_> {
                 "used as a decorator at line {line}; decorators run where functions are defined"
             ));
         }
-        if let Some(decorator) = function.decorators.iter().find(|d| self.is_program_decorator(d)) {
+        if let Some(decorator) = function
+            .decorators
+            .iter()
+            .find(|d| self.is_program_decorator(d))
+        {
             return Some(format!(
                 "decorated with @{decorator}, a decorator of this program: its effects would split between this process and the cloud"
             ));
@@ -250,11 +254,12 @@ impl Planner<'_> {
             .next()
             .unwrap_or_default();
         root != "cloudfunction"
-            && self
-                .facts
-                .names
-                .get(root)
-                .is_some_and(|n| matches!(n.kind, NameKind::Function | NameKind::Class | NameKind::Variable))
+            && self.facts.names.get(root).is_some_and(|n| {
+                matches!(
+                    n.kind,
+                    NameKind::Function | NameKind::Class | NameKind::Variable
+                )
+            })
     }
 
     fn class_reason(&self, class: &ClassFacts) -> Option<String> {

@@ -17,9 +17,14 @@ Names the generated code uses
 
 Envelopes (JSON)
     request   {"args": [...], "kwargs": {...}, "globals": {name: value}}
+              "same": [[later, earlier], ...] when an argument is the object given earlier
               classes add "method", "call" ("method" | "class" | "static"), "class", "state"
     response  {"ret": value, "stdout": str, "stderr": str, "globals": {name: value},
-               "rebound": [names], "args_back": {"0" | "=name": value}}
+               "rebound": [names], "args_back": {"0" | "=name": value},
+               "objects": {oid: state}, "ret_arg": index}
+                                            objects: the caller's objects the call changed
+                                            (see "Object identity" below); ret_arg: the
+                                            result is the argument at that position;
                                             args_back: arguments the call changed in place;
                                             classes add "state", and "self": true when the
                                             method returned the object itself; "iter": true
@@ -267,6 +272,16 @@ def _other_to_wire(value):
     return _pickle_to_wire(value)
 
 
+def _is_program_function(function):
+    """A function written in the program: in the driver, a handler module, or a local
+    module beside this runtime module (not a library's)."""
+    module_name = getattr(function, "__module__", None) or ""
+    if _is_program_module_name(module_name):
+        return True
+    path = getattr(sys.modules.get(module_name), "__file__", None)
+    return bool(path) and os.path.abspath(path).startswith(_HERE + os.sep)
+
+
 def _code_fields(function):
     """A lambda or nested function of the program travels as its compiled code, with its
     defaults and the values of the variables it closes over. Code objects are specific to
@@ -321,7 +336,7 @@ def _reference_to_wire(value):
         for bound, candidate in module_globals.items():
             if candidate is value and _is_program_class(value):
                 return {"$ref": {"module": value.__module__, "name": bound}}
-    if "<" in name and isinstance(value, types.FunctionType) and _is_program_class(value):
+    if "<" in name and isinstance(value, types.FunctionType) and _is_program_function(value):
         return {"$code": _code_fields(value)}
     if "<" in name:  # <locals> classes: not reachable by name on the other side
         kind = "function" if isinstance(value, types.FunctionType) else "type"
@@ -334,9 +349,119 @@ def _reference_to_wire(value):
 _BUILTIN_BASES = (list, dict, set, frozenset, tuple, str, bytes, bytearray, int, float, complex)
 
 
+# ---------------------------------------------------------------------------------------
+# Object identity across a call
+#
+# An object of the program that goes out with a call and comes back (a bank holding the
+# account the caller passed in) must come back as the caller's own object, updated in
+# place, not as a copy: other references to it must see the change. Each call has an
+# identity scope on each side: the caller numbers the objects it sends ("oid"); the
+# called side remembers which of its rebuilt objects came with which number and uses
+# the number again when they go back; objects it creates get numbers of their own
+# ("nid"), so that one object sent twice arrives as one object.
+
+
+class _IdentityScope:
+    __slots__ = ("caller", "sent", "received", "origin", "received_state")
+
+    def __init__(self, caller):
+        self.caller = caller
+        self.sent = {}  # caller: oid -> the object sent (found again when it comes back)
+        self.received = {}  # ("oid" | "nid", number) -> object rebuilt from a message
+        self.origin = {}  # called side: id(rebuilt object) -> the caller's oid
+        self.received_state = {}  # called side: oid -> the state as it arrived
+
+
+class _Scopes(threading.local):
+    def __init__(self):
+        self.stack = []
+
+
+_scopes = _Scopes()
+
+
+class _identity_scope:
+    """``with _identity_scope(caller=True):`` around one side of one call."""
+
+    def __init__(self, caller):
+        self.scope = _IdentityScope(caller)
+
+    def __enter__(self):
+        _scopes.stack.append(self.scope)
+        return self.scope
+
+    def __exit__(self, *exc):
+        _scopes.stack.pop()
+
+
+def _objects_back(scope, response):
+    """The caller's objects that the call changed (an argument's attribute, an account
+    inside a bank passed along, the object behind a bound method) go back by number."""
+    back = {}
+    for (kind, number), obj in list(scope.received.items()):
+        if kind != "oid":
+            continue
+        try:
+            wire = _to_wire(_object_state(obj))
+        except (_CannotTravel, RecursionError, ValueError):
+            continue  # it could travel in; the caller keeps its old state
+        if wire != scope.received_state.get(number):
+            back[str(number)] = wire
+    if back:
+        response["objects"] = back
+
+
+def _apply_objects_back(objects, namespace):
+    scope = _current_scope()
+    for number, wire in objects.items():
+        existing = scope.sent.get(int(number))
+        if existing is not None:
+            scope.received[("oid", int(number))] = existing
+            _replace_state(existing, _from_wire(wire, namespace))
+
+
+def _current_scope():
+    stack = _scopes.stack
+    return stack[-1] if stack else None
+
+
+def _identify(obj, fields):
+    scope = _current_scope()
+    if scope is None:
+        return
+    key = id(obj)
+    if key in scope.origin:
+        fields["oid"] = scope.origin[key]
+    elif scope.caller:
+        fields["oid"] = key
+        scope.sent[key] = obj
+    else:
+        fields["nid"] = key
+
+
+def _identified(fields, cls):
+    """The object a message names by number, if this side already has it."""
+    scope = _current_scope()
+    if scope is None:
+        return None, None
+    if "oid" in fields:
+        key = ("oid", fields["oid"])
+        if scope.caller:
+            existing = scope.sent.get(fields["oid"])
+            if existing is not None and type(existing).__qualname__ == cls.__qualname__:
+                return existing, key
+        return scope.received.get(key), key
+    if "nid" in fields:
+        key = ("nid", fields["nid"])
+        return scope.received.get(key), key
+    return None, None
+
+
 def _object_fields(obj):
     cls = type(obj)
-    fields = {"class": cls.__qualname__, "module": cls.__module__, "state": _to_wire(_object_state(obj))}
+    fields = {"class": cls.__qualname__, "module": cls.__module__}
+    _identify(obj, fields)
+    fields["state"] = _to_wire(_object_state(obj))
     base = _builtin_base(cls)
     if base is not None:  # e.g. class Stack(list): the list's items travel as "value"
         fields["value"] = _to_wire(base(obj))
@@ -474,10 +599,24 @@ def _decode_namedtuple(fields, namespace):
 
 def _decode_object(fields, namespace):
     cls = _find_class(fields["class"], fields.get("module"), namespace)
+    known, key = _identified(fields, cls)
+    if known is not None:
+        if key not in _current_scope().received:
+            # The caller's own object, back from the call: it takes the new state.
+            _current_scope().received[key] = known
+            if "value" not in fields:
+                _replace_state(known, _from_wire(fields["state"], namespace))
+        return known
     if "value" in fields:
         obj = _blank_with_value(cls, _from_wire(fields["value"], namespace))
     else:
         obj = _blank(cls)
+    if key is not None:
+        scope = _current_scope()
+        scope.received[key] = obj
+        if key[0] == "oid" and not scope.caller:
+            scope.origin[id(obj)] = key[1]
+            scope.received_state[key[1]] = fields["state"]
     _set_state(obj, _from_wire(fields["state"], namespace))
     return obj
 
@@ -621,6 +760,13 @@ def _update_in_place(current, new):
     if t is set:
         current.clear()
         current.update(new)
+        return True
+    if t is tuple:
+        if len(current) != len(new):
+            return False
+        for mine, theirs in zip(current, new):
+            if mine is not theirs:
+                _update_in_place(mine, theirs)
         return True
     if _is_program_class(t) and not isinstance(current, (type, types.FunctionType, BaseException)):
         if getattr(current, "__dict__", None) is None:
@@ -926,12 +1072,21 @@ def _transport():
 
 def invoke(key, args, kwargs, namespace):
     """Calls cloud function ``key`` like ``key(*args, **kwargs)`` and returns its result."""
+    with _identity_scope(caller=True):
+        return _invoke(key, args, kwargs, namespace)
+
+
+def _invoke(key, args, kwargs, namespace):
     fn = _functions.get(key) or _function(key)
     try:
         request = {"args": [_to_wire(a) for a in args], "kwargs": _dict_to_wire(kwargs),
                    "globals": _globals_to_wire(fn, namespace)}
+        if len(args) > 1:
+            same = _aliases(args)
+            if same:
+                request["same"] = same
     except (_CannotTravel, RecursionError) as exc:
-        what = _culprit(fn, args, kwargs, namespace, sys._getframe(1), key, 0)
+        what = _culprit(fn, args, kwargs, namespace, sys._getframe(2), key, 0)
         raise _sending_error(exc, what, "%s()" % key) from None
     return _finish(fn, _send(fn, request), namespace, None, args, kwargs)
 
@@ -939,6 +1094,11 @@ def invoke(key, args, kwargs, namespace):
 def invoke_method(self_or_cls, method, args, kwargs, namespace):
     """Calls ``method`` of a moved class on a proxy instance (or on the proxy class, for a
     classmethod): the instance's state travels with the call and comes back."""
+    with _identity_scope(caller=True):
+        return _invoke_method(self_or_cls, method, args, kwargs, namespace)
+
+
+def _invoke_method(self_or_cls, method, args, kwargs, namespace):
     if isinstance(self_or_cls, type):
         obj, cls, call = None, self_or_cls, "class"
     else:
@@ -957,19 +1117,24 @@ def invoke_method(self_or_cls, method, args, kwargs, namespace):
         request["globals"] = _globals_to_wire(fn, namespace)
     except (_CannotTravel, RecursionError) as exc:
         # The stub's first parameter is self (or cls), which is not in args.
-        what = _culprit(fn, args, kwargs, namespace, sys._getframe(1), method, 1)
+        what = _culprit(fn, args, kwargs, namespace, sys._getframe(2), method, 1)
         raise _sending_error(exc, what, display) from None
     return _finish(fn, _send(fn, request), namespace, obj, args, kwargs)
 
 
 def invoke_static(key, method, args, kwargs, namespace):
     """Calls staticmethod ``method`` of moved class ``key``."""
+    with _identity_scope(caller=True):
+        return _invoke_static(key, method, args, kwargs, namespace)
+
+
+def _invoke_static(key, method, args, kwargs, namespace):
     fn = _functions.get(key) or _function(key)
     try:
         request = {"method": method, "call": "static", "class": key, "args": [_to_wire(a) for a in args],
                    "kwargs": _dict_to_wire(kwargs), "globals": _globals_to_wire(fn, namespace)}
     except (_CannotTravel, RecursionError) as exc:
-        what = _culprit(fn, args, kwargs, namespace, sys._getframe(1), method, 0)
+        what = _culprit(fn, args, kwargs, namespace, sys._getframe(2), method, 0)
         raise _sending_error(exc, what, "%s.%s()" % (key, method)) from None
     return _finish(fn, _send(fn, request), namespace, None, args, kwargs)
 
@@ -1027,6 +1192,9 @@ def _finish(fn, response, namespace, obj, args, kwargs):
         _apply_globals(namespace, wire_globals, response.get("rebound") or ())
     if obj is not None and "state" in response:
         _replace_state(obj, _from_wire(response["state"], namespace))
+    objects = response.get("objects")
+    if objects:
+        _apply_objects_back(objects, namespace)
     args_back = response.get("args_back")
     if args_back:
         _apply_args_back(args_back, args, kwargs, namespace)
@@ -1170,6 +1338,8 @@ class _Handler:
         sent = ()
         captured = _begin_capture()
         args = kwargs = None
+        scope = _identity_scope(caller=False)
+        scope.__enter__()
         try:
             try:
                 if type(event) is not dict:
@@ -1177,6 +1347,8 @@ class _Handler:
                                     "globals, not %s" % type(event).__name__)
                 started, sent = _enter_globals(self, event.get("globals"), before)
                 args = [_from_wire(a, namespace) for a in event.get("args") or ()]
+                for later, earlier in event.get("same") or ():
+                    args[later] = args[earlier]
                 kwargs = _from_wire(event.get("kwargs") or {}, namespace)
                 if self.is_class:
                     _run_class_call(self, event, args, kwargs, response)
@@ -1185,6 +1357,7 @@ class _Handler:
                     ret = self.target(*args, **kwargs)
                     _result_to_wire(ret, "%s()" % self.key, response)
                     _args_back(args, kwargs, event, response, ret)
+                _objects_back(scope.scope, response)
             except BaseException as exc:
                 state = response.get("state", _MISSING)  # a method may change self, then raise
                 response = {"error": _error_to_wire(exc)}
@@ -1193,6 +1366,7 @@ class _Handler:
                 if args is not None:
                     try:
                         _args_back(args, kwargs, event, response)  # changed, then raised
+                        _objects_back(scope.scope, response)
                     except BaseException:
                         pass
                 if captured.tee and not isinstance(exc, SystemExit):  # the function's log in Lambda
@@ -1202,6 +1376,7 @@ class _Handler:
             except BaseException as exc:
                 response = {"error": _error_to_wire(exc)}
         finally:
+            scope.__exit__(None, None, None)
             out, err = _end_capture(captured)
             _restore_globals(namespace, before)
         response["stdout"] = out
@@ -1213,7 +1388,22 @@ def _may_change_in_place(value):
     t = type(value)
     if t is list or t is dict or t is set or t is bytearray:
         return True
+    if t is tuple:  # a tuple cannot change, but the lists in it can
+        return any(_may_change_in_place(item) for item in value)
     return _is_program_class(t) and not isinstance(value, (type, types.FunctionType, BaseException))
+
+
+def _aliases(args):
+    """[[later, earlier], ...]: positions of arguments that are the very object given at
+    an earlier position (``extend_twice(items, items)``), so the function sees one object."""
+    same = []
+    for later, value in enumerate(args):
+        if _may_change_in_place(value) and type(value) is not tuple:
+            for earlier in range(later):
+                if args[earlier] is value:
+                    same.append([later, earlier])
+                    break
+    return same
 
 
 def _args_back(args, kwargs, event, response, ret=_MISSING):

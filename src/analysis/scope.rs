@@ -469,7 +469,10 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
                 }
                 if let Expr::Attribute(method) = call.func.as_ref()
                     && MUTATING_METHODS.contains(&method.attr.as_str())
-                    && matches!(method.value.as_ref(), Expr::Attribute(_) | Expr::Subscript(_))
+                    && matches!(
+                        method.value.as_ref(),
+                        Expr::Attribute(_) | Expr::Subscript(_)
+                    )
                 {
                     self.record_attribute_write(&method.value);
                 }
