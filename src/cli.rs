@@ -55,7 +55,12 @@ pub struct CompileArgs {
     pub annotations: bool,
 
     /// Output root; each FILE gets its own directory below it.
-    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "lambada-out")]
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "DIR",
+        default_value = "lambada-out"
+    )]
     pub out: PathBuf,
 
     /// Which calls cross the network: `driver` (only calls from the rewritten program;
@@ -131,6 +136,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub max_workers: Option<usize>,
 
+    /// Synchronous invocations that may wait per function when all its workers are busy;
+    /// beyond that, TooManyRequestsException (429).
+    #[arg(long, default_value_t = 128)]
+    pub max_queue: usize,
+
     /// Access key whose signatures are verified (with --secret-key).
     #[arg(long, requires = "secret_key")]
     pub access_key: Option<String>,
@@ -186,7 +196,8 @@ pub enum Format {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Serve(_)) | Some(Command::Run(_)) => {
+        Some(Command::Serve(args)) => crate::host::serve(&args),
+        Some(Command::Run(_)) => {
             eprintln!("lambada: error: this command is not available yet");
             ExitCode::from(2)
         }
