@@ -324,7 +324,10 @@ mod tests {
             map.insert(k, HeaderValue::from_static(v));
         }
         for (k, v) in instructions.headers() {
-            map.insert(k, HeaderValue::from_str(v).unwrap());
+            map.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         (uri.path_and_query().unwrap().as_str().parse().unwrap(), map)
     }
