@@ -380,6 +380,7 @@ impl Host {
     pub async fn shutdown(mut self) -> Result<(), HostError> {
         let state = self.state.clone();
         state.shutting_down.store(true, Ordering::SeqCst);
+        state.census.set_stopping();
         let _ = self.stop.send(true);
         let deadline = Instant::now() + state.config.shutdown_grace;
         if let Some(mut server) = self.server.take() {

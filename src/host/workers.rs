@@ -79,6 +79,8 @@ pub struct Outcome {
 /// The live worker processes of the whole host, so that none outlives it.
 #[derive(Debug, Default)]
 pub struct Census {
+    /// The host is stopping: queued asynchronous events stay queued.
+    stopping: AtomicBool,
     live: AtomicUsize,
     spawned: AtomicU64,
     groups: Mutex<HashSet<i32>>,
@@ -91,6 +93,10 @@ impl Census {
 
     pub fn spawned(&self) -> u64 {
         self.spawned.load(Ordering::Relaxed)
+    }
+
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
     }
 
     /// Kills every worker's process group (shutdown after the grace period).
@@ -447,6 +453,9 @@ impl Pool {
                 permit.map_err(|_| ApiError::service("the function's workers were stopped"))?
             }
         };
+        if !bounded && self.census.stopping.load(Ordering::SeqCst) {
+            return Err(ApiError::service("the host is stopping; the event stays queued"));
+        }
         let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
         let started = Instant::now();
         let result = match idle {
