@@ -38,11 +38,19 @@ fn invoke(http: &mut Http, function: &str, event: serde_json::Value) -> Response
 
 fn assert_function_error(r: &Response, error_type: &str, message_part: &str) {
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.header("x-amz-function-error"), Some("Unhandled"), "{}", r.text());
+    assert_eq!(
+        r.header("x-amz-function-error"),
+        Some("Unhandled"),
+        "{}",
+        r.text()
+    );
     let body = r.json();
     assert_eq!(body["errorType"], error_type, "{body}");
     let message = body["errorMessage"].as_str().unwrap_or_default();
-    assert!(message.contains(message_part), "{message:?} lacks {message_part:?}");
+    assert!(
+        message.contains(message_part),
+        "{message:?} lacks {message_part:?}"
+    );
 }
 
 #[test]
@@ -50,7 +58,12 @@ fn faults_fail_one_invocation_and_the_next_one_works() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("state"), &["--max-workers", "1"]);
     let mut http = server.http();
-    let r = create(&mut http, "faulty", FAULTY, json!({"Timeout": 1, "MemorySize": 128}));
+    let r = create(
+        &mut http,
+        "faulty",
+        FAULTY,
+        json!({"Timeout": 1, "MemorySize": 128}),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let r = create(&mut http, "steady", FAULTY, json!({}));
     assert_eq!(r.status, 201, "{}", r.text());
@@ -69,10 +82,22 @@ fn faults_fail_one_invocation_and_the_next_one_works() {
 
     // Timeout: killed, answered, and the function keeps serving from a fresh worker.
     let started = Instant::now();
-    let r = http.invoke("faulty", br#"{"do": "sleep", "seconds": 10}"#, &[("x-amz-log-type", "Tail")]);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    let r = http.invoke(
+        "faulty",
+        br#"{"do": "sleep", "seconds": 10}"#,
+        &[("x-amz-log-type", "Tail")],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert_function_error(&r, "Sandbox.Timedout", "Task timed out after 1.00 seconds");
-    assert!(r.log().contains("Task timed out after 1.00 seconds"), "{}", r.log());
+    assert!(
+        r.log().contains("Task timed out after 1.00 seconds"),
+        "{}",
+        r.log()
+    );
     let after = invoke(&mut http, "faulty", json!({})).json();
     assert_eq!(after["calls"], 1, "a fresh worker after the timeout");
     assert_ne!(after["pid"], first.json()["pid"]);
@@ -96,7 +121,9 @@ fn faults_fail_one_invocation_and_the_next_one_works() {
     assert_eq!(steady["calls"], 1);
 
     // A worker killed from outside in the middle of an invocation.
-    let pid = invoke(&mut http, "steady", json!({})).json()["pid"].as_i64().unwrap();
+    let pid = invoke(&mut http, "steady", json!({})).json()["pid"]
+        .as_i64()
+        .unwrap();
     let endpoint = server.endpoint.clone();
     let sleeper = std::thread::spawn(move || {
         let mut http = Http::connect(&endpoint);
@@ -119,10 +146,30 @@ fn broken_modules_are_reported_as_lambda_does() {
     let server = Server::start(&dir.path().join("state"), &["--max-workers", "1"]);
     let mut http = server.http();
     let cases = [
-        ("import-error", "import not_a_module_anywhere\ndef handler(e, c): return 1\n", "Runtime.ImportModuleError", "Unable to import module 'app'"),
-        ("raises", "raise RuntimeError('no config')\ndef handler(e, c): return 1\n", "RuntimeError", "no config"),
-        ("syntax", "def handler(e, c)\n    return 1\n", "Runtime.UserCodeSyntaxError", "Syntax error in module 'app'"),
-        ("no-handler", "def other(e, c): return 1\n", "Runtime.HandlerNotFound", "Handler 'handler' missing on module 'app'"),
+        (
+            "import-error",
+            "import not_a_module_anywhere\ndef handler(e, c): return 1\n",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'app'",
+        ),
+        (
+            "raises",
+            "raise RuntimeError('no config')\ndef handler(e, c): return 1\n",
+            "RuntimeError",
+            "no config",
+        ),
+        (
+            "syntax",
+            "def handler(e, c)\n    return 1\n",
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module 'app'",
+        ),
+        (
+            "no-handler",
+            "def other(e, c): return 1\n",
+            "Runtime.HandlerNotFound",
+            "Handler 'handler' missing on module 'app'",
+        ),
     ];
     for (name, source, error_type, message) in cases {
         let r = create(&mut http, name, source, json!({}));
@@ -168,14 +215,20 @@ def handler(event, context):
     }
     // An in-flight request finishes cleanly when the host is stopped.
     let endpoint = server.endpoint.clone();
-    let in_flight = std::thread::spawn(move || Http::connect(&endpoint).invoke("one", br#"{"sleep": 1, "n": 7}"#, &[]));
+    let in_flight = std::thread::spawn(move || {
+        Http::connect(&endpoint).invoke("one", br#"{"sleep": 1, "n": 7}"#, &[])
+    });
     std::thread::sleep(Duration::from_millis(300));
     // Events queued behind it (one worker) are not lost by the stop.
     let dir_text = marks.to_string_lossy().into_owned();
     let mut accepted = Vec::new();
     for i in 0..3 {
         let event = json!({"mark": format!("event-{i}"), "dir": dir_text});
-        let r = http.invoke("one", event.to_string().as_bytes(), &[("x-amz-invocation-type", "Event")]);
+        let r = http.invoke(
+            "one",
+            event.to_string().as_bytes(),
+            &[("x-amz-invocation-type", "Event")],
+        );
         assert_eq!(r.status, 202, "{}", r.text());
         accepted.push(r.header("x-amzn-requestid").unwrap().to_string());
     }
@@ -191,12 +244,24 @@ def handler(event, context):
     let server = Server::start(&state, &[]);
     let mut http = server.http();
     let listed = http.get("/2015-03-31/functions/").json();
-    let names: Vec<&str> = listed["Functions"].as_array().unwrap().iter().map(|f| f["FunctionName"].as_str().unwrap()).collect();
+    let names: Vec<&str> = listed["Functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["FunctionName"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["one", "two"]);
-    assert_eq!(http.invoke("two", br#"{"n": 2}"#, &[]).json(), json!({"ok": 2}));
+    assert_eq!(
+        http.invoke("two", br#"{"n": 2}"#, &[]).json(),
+        json!({"ok": 2})
+    );
     let deadline = Instant::now() + WAIT;
     while (0..3).any(|i| !marks.join(format!("event-{i}")).exists()) {
-        assert!(Instant::now() < deadline, "events lost: {:?}", std::fs::read_dir(&marks).unwrap().count());
+        assert!(
+            Instant::now() < deadline,
+            "events lost: {:?}",
+            std::fs::read_dir(&marks).unwrap().count()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // They ran after the restart, with the request ids they were accepted under.

@@ -22,6 +22,9 @@ pub const MAX_INVOKE_BYTES: usize = 6 * 1024 * 1024;
 const MAX_UPLOAD_REQUEST_BYTES: usize = 70_167_211;
 /// Request size limit of every other operation.
 const MAX_CONTROL_BYTES: usize = 1024 * 1024;
+/// Bodies over their limit are still read (and dropped) up to this size, so that the
+/// client, which is still sending, receives the 413 instead of a broken connection.
+const MAX_DRAIN_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A routed request: the operation and the function it names (percent-decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +216,7 @@ async fn serve_route(
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared.is_some_and(|n| n > MAX_DRAIN_BYTES) {
         return Err(too_large(&route, limit));
     }
     let body = read_body(body, limit, declared)
@@ -299,16 +302,25 @@ async fn read_body(
     declared: Option<u64>,
 ) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    let mut total: u64 = 0;
     while let Some(frame) =
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
     {
         let frame = frame.map_err(|e| BodyError::Io(e.to_string()))?;
         if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > limit {
+            total += data.len() as u64;
+            if total > MAX_DRAIN_BYTES {
                 return Err(BodyError::TooLarge);
             }
-            out.extend_from_slice(&data);
+            if total <= limit as u64 {
+                out.extend_from_slice(&data);
+            } else if !out.is_empty() {
+                out = Vec::new();
+            }
         }
+    }
+    if total > limit as u64 {
+        return Err(BodyError::TooLarge);
     }
     Ok(out)
 }

@@ -454,7 +454,9 @@ impl Pool {
             }
         };
         if !bounded && self.census.stopping.load(Ordering::SeqCst) {
-            return Err(ApiError::service("the host is stopping; the event stays queued"));
+            return Err(ApiError::service(
+                "the host is stopping; the event stays queued",
+            ));
         }
         let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
         let started = Instant::now();

@@ -29,6 +29,8 @@ impl Server {
             .args(["serve", "--port", "0", "--print-endpoint", "--state-dir"])
             .arg(state)
             .args(extra)
+            // Workers must not see the host's environment.
+            .env("HOST_SECRET", "must-not-leak")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
