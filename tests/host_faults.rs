@@ -265,9 +265,59 @@ def handler(event, context):
         std::thread::sleep(Duration::from_millis(50));
     }
     // They ran after the restart, with the request ids they were accepted under.
-    for i in 0..3 {
+    for (i, accepted_id) in accepted.iter().enumerate() {
         let id = std::fs::read_to_string(marks.join(format!("event-{i}"))).unwrap();
-        assert_eq!(accepted[i], id);
+        assert_eq!(*accepted_id, id);
+    }
+    assert!(server.stop().success());
+}
+
+#[test]
+fn a_function_calling_itself_does_not_deadlock_the_pool() {
+    // One worker per function: without overflow workers for nested calls, the inner
+    // invocation would wait for the worker its caller holds until the timeout.
+    let source = r#"
+import json, os, time, urllib.request
+def handler(event, context):
+    depth = event["depth"]
+    if depth == 0:
+        return {"depth": 0, "pid": os.getpid()}
+    key = os.environ["AWS_ACCESS_KEY_ID"]
+    day = time.strftime("%Y%m%d", time.gmtime())
+    request = urllib.request.Request(
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] + "/2015-03-31/functions/recurse/invocations",
+        data=json.dumps({"depth": depth - 1}).encode(), method="POST",
+        headers={"Authorization": "AWS4-HMAC-SHA256 Credential=%s/%s/us-east-1/lambda/aws4_request, "
+                                  "SignedHeaders=host;x-amz-date, Signature=0" % (key, day)})
+    inner = json.loads(urllib.request.urlopen(request, timeout=20).read())
+    return {"depth": depth, "inner": inner, "pid": os.getpid()}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("state"), &["--max-workers", "1"]);
+    let mut http = server.http();
+    assert_eq!(
+        create(&mut http, "recurse", source, json!({"Timeout": 30})).status,
+        201
+    );
+    let started = Instant::now();
+    let r = invoke(&mut http, "recurse", json!({"depth": 3}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["inner"]["inner"]["inner"]["depth"], 0, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    // The overflow workers are gone again: only the pool's one worker stays warm.
+    let deadline = Instant::now() + WAIT;
+    while http.get("/_lambada/stats").json()["workers"] != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            http.get("/_lambada/stats").text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
     assert!(server.stop().success());
 }

@@ -550,12 +550,10 @@ fn name_reference(body: &Map<String, Value>) -> Result<String, ApiError> {
 pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Response, ApiError> {
     let body = json_body(&request)?;
     let name = name_reference(&body)?;
-    if let Some(kind) = opt_str(&body, "PackageType")? {
-        if kind != "Zip" {
-            return Err(ApiError::invalid_parameter(
-                "lambada serve runs Zip packages only (PackageType: Zip)",
-            ));
-        }
+    if opt_str(&body, "PackageType")?.is_some_and(|kind| kind != "Zip") {
+        return Err(ApiError::invalid_parameter(
+            "lambada serve runs Zip packages only (PackageType: Zip)",
+        ));
     }
     let runtime = required(opt_str(&body, "Runtime")?, "Runtime")?.to_string();
     check_runtime(&runtime)?;
@@ -579,7 +577,6 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
 
     let tenant = request.caller.tenant.clone();
     let region = request.caller.region.clone();
-    let arn = function_arn(&region, &name);
     let exists = || ApiError::conflict(format!("Function already exist: {name}"));
     if state.registry.get(&tenant, &name).is_some() {
         return Err(exists());
@@ -639,7 +636,6 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
         creating.remove(&key);
     }
     let record = result?;
-    let _ = arn;
     let mut config = configuration(&record);
     set_fields(
         &mut config,
@@ -672,10 +668,8 @@ pub async fn list(state: &Arc<HostState>, request: ApiRequest) -> Result<Respons
     let (page, more) = state.registry.list(&request.caller.tenant, marker, max);
     let functions: Vec<Value> = page.iter().map(|e| configuration(&e.record())).collect();
     let mut body = json!({ "Functions": functions });
-    if more {
-        if let (Some(last), Value::Object(map)) = (page.last(), &mut body) {
-            map.insert("NextMarker".into(), Value::String(last.record().name));
-        }
+    if let (true, Some(last), Value::Object(map)) = (more, page.last(), &mut body) {
+        map.insert("NextMarker".into(), Value::String(last.record().name));
     }
     Ok(json_response(StatusCode::OK, &body, &request.request_id))
 }

@@ -145,6 +145,7 @@ pub async fn invoke(
                 client_context,
                 invoked_arn,
                 want_log: tail,
+                nested: state.is_worker_key(request.caller.access_key.as_deref()),
             };
             // A task of its own: a client that hangs up must not cancel the exchange with
             // the worker half-way.
@@ -209,6 +210,7 @@ pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
                     client_context: event.client_context.clone(),
                     invoked_arn: function_arn(&region, &event.function),
                     want_log: false,
+                    nested: false,
                 };
                 let outcome = entry.pool().invoke(invocation, false).await;
                 let interrupted = state.shutting_down.load(Ordering::SeqCst)

@@ -20,8 +20,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! `Host::start` must run inside a Tokio runtime with the `time`, `net`, `process` and
-//! `signal`-free drivers enabled (`Builder::enable_all()`). Dropping a `Host` without
+//! `Host::start` must run inside a Tokio runtime with IO and time enabled
+//! (`Builder::enable_all()`); it spawns its server task there. Dropping a `Host` without
 //! `shutdown` kills its workers at once. The same counters are served as JSON at
 //! `GET {endpoint}/_lambada/stats` (unsigned; counts only) for tests in other processes.
 //!
@@ -246,6 +246,11 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
+    /// Whether `access_key` is one the host gave its workers (a nested invocation).
+    pub(crate) fn is_worker_key(&self, access_key: Option<&str>) -> bool {
+        access_key.is_some_and(|key| self.worker_keys.values().any(|k| k.access_key == key))
+    }
+
     pub(crate) fn stats(&self) -> HostStats {
         let requests = OPERATIONS
             .iter()
@@ -383,19 +388,21 @@ impl Host {
         state.census.set_stopping();
         let _ = self.stop.send(true);
         let deadline = Instant::now() + state.config.shutdown_grace;
-        if let Some(mut server) = self.server.take() {
-            if tokio::time::timeout_at(deadline.into(), &mut server)
+        let mut server = self.server.take();
+        let finished = match server.as_mut() {
+            Some(server) => tokio::time::timeout_at(deadline.into(), server)
+                .await
+                .is_ok(),
+            None => true,
+        };
+        if let (false, Some(mut server)) = (finished, server) {
+            // Still running: fail the invocations in flight so their requests end.
+            state.census.kill_all();
+            if tokio::time::timeout(Duration::from_secs(3), &mut server)
                 .await
                 .is_err()
             {
-                // Still running: fail the invocations in flight so their requests end.
-                state.census.kill_all();
-                if tokio::time::timeout(Duration::from_secs(3), &mut server)
-                    .await
-                    .is_err()
-                {
-                    server.abort();
-                }
+                server.abort();
             }
         }
         while state.events_in_flight.load(Ordering::SeqCst) > 0 {

@@ -127,9 +127,13 @@ impl Verifier {
         anonymous_tenant: &str,
     ) -> Result<Caller, ApiError> {
         if self.is_open() {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+            let access_key = auth
+                .and_then(|v| parse_authorization(v).ok())
+                .map(|a| a.access_key.to_string());
             return Ok(Caller {
                 tenant: anonymous_tenant.to_string(),
-                access_key: None,
+                access_key,
                 region: signed_region(headers).unwrap_or_else(|| DEFAULT_REGION.to_string()),
             });
         }

@@ -64,6 +64,9 @@ pub struct Invocation {
     pub invoked_arn: String,
     /// Whether the caller wants the log (`LogType: Tail`).
     pub want_log: bool,
+    /// Sent by a function of this host (signed with worker credentials): it never waits
+    /// behind the bound, since its caller may hold the worker it would wait for.
+    pub nested: bool,
 }
 
 /// How an invocation ended, as the Invoke API reports it.
@@ -441,7 +444,9 @@ impl Pool {
         bounded: bool,
     ) -> Result<Outcome, ApiError> {
         let permit = match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => permit,
+            Ok(permit) => Some(permit),
+            // An overflow worker: waiting could deadlock (f calls f with all workers busy).
+            Err(_) if inv.nested => None,
             Err(_) => {
                 let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
                 if bounded && queued >= self.max_queue {
@@ -450,7 +455,7 @@ impl Pool {
                 }
                 let permit = self.slots.clone().acquire_owned().await;
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
-                permit.map_err(|_| ApiError::service("the function's workers were stopped"))?
+                Some(permit.map_err(|_| ApiError::service("the function's workers were stopped"))?)
             }
         };
         if !bounded && self.census.stopping.load(Ordering::SeqCst) {
@@ -469,7 +474,7 @@ impl Pool {
         };
         let (worker, result) = result;
         if let Some(worker) = worker {
-            if self.retired.load(Ordering::SeqCst) {
+            if self.retired.load(Ordering::SeqCst) || permit.is_none() {
                 worker.stop().await;
             } else if let Ok(mut idle) = self.idle.lock() {
                 idle.push(worker);
@@ -562,7 +567,7 @@ impl Pool {
                     worker.kill_and_reap().await;
                     return (None, Ok(outcome));
                 }
-                if worker.invocations % 16 == 0 && worker.log_len() > LOG_FILE_LIMIT {
+                if worker.invocations.is_multiple_of(16) && worker.log_len() > LOG_FILE_LIMIT {
                     let _ = worker.log.set_len(0);
                 }
                 (Some(worker), Ok(outcome))
