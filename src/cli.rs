@@ -140,6 +140,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub max_workers: Option<usize>,
 
+    /// Synchronous invocations that may wait per function when all its workers are busy;
+    /// beyond that, TooManyRequestsException (429).
+    #[arg(long, default_value_t = 128)]
+    pub max_queue: usize,
+
     /// Access key whose signatures are verified (with --secret-key).
     #[arg(long, requires = "secret_key")]
     pub access_key: Option<String>,
@@ -188,7 +193,8 @@ pub enum Format {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Serve(_)) | Some(Command::Run(_)) => {
+        Some(Command::Serve(args)) => crate::host::serve(&args),
+        Some(Command::Run(_)) => {
             eprintln!("lambada: error: this command is not available yet");
             ExitCode::from(2)
         }

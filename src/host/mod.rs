@@ -1,1 +1,542 @@
-//! host stage.
+//! The embedded Lambda-compatible host (`lambada serve`).
+//!
+//! It answers the Lambda REST API subset that deployers and clients use (see
+//! `/work/shared/LAMBDA_API.md`), plus STS `GetCallerIdentity`; stores functions durably
+//! in a state directory; runs each function in warm Python worker processes with its
+//! timeout and memory enforced; verifies SigV4 signatures when credentials are configured.
+//!
+//! # Library API (for `lambada run` and tests)
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), lambada::host::HostError> {
+//! use lambada::host::{Host, HostConfig};
+//! let mut config = HostConfig::new("/tmp/lambada-state"); // 127.0.0.1, ephemeral port
+//! config.max_workers = 4;
+//! let host = Host::start(config).await?;      // listening once this returns
+//! let url = host.endpoint();                  // "http://127.0.0.1:PORT": AWS_ENDPOINT_URL_LAMBDA
+//! // ... deploy and invoke through `url` ...
+//! let updates = host.stats().requests("UpdateFunctionCode"); // requests seen, by operation
+//! host.shutdown().await?;                     // finishes in-flight requests, stops workers
+//! # Ok(()) }
+//! ```
+//!
+//! `Host::start` must run inside a Tokio runtime with IO and time enabled
+//! (`Builder::enable_all()`); it spawns its server task there. Dropping a `Host` without
+//! `shutdown` kills its workers at once. The same counters are served as JSON at
+//! `GET {endpoint}/_lambada/stats` (unsigned; counts only) for tests in other processes.
+//!
+//! # Layout
+//! `server` (HTTP, routing, signatures, request log) → `functions` (control plane and the
+//! in-memory registry) / `invoke` (Invoke, async events) → `workers` (process pools) and
+//! `store` (durable state), with `sigv4`, `zipcheck`, `names`, `error` and `util` beside.
+
+mod error;
+mod functions;
+mod invoke;
+mod names;
+mod server;
+mod sigv4;
+mod store;
+mod util;
+mod workers;
+mod zipcheck;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+
+pub use error::{ApiError, HostError};
+pub use names::ACCOUNT_ID;
+
+use crate::cli::ServeArgs;
+
+/// One tenant's credentials: requests signed with this key see only its functions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AccessKey {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// How to run a host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Address to listen on (loopback by default).
+    pub bind: IpAddr,
+    /// Port; 0 picks a free one.
+    pub port: u16,
+    /// Where functions and pending events are stored.
+    pub state_dir: PathBuf,
+    /// Invocations run at once per function (= warm workers per function).
+    pub max_workers: usize,
+    /// Synchronous invocations waiting per function before 429.
+    pub max_queue: usize,
+    /// Accepted keys; empty means signatures are not checked.
+    pub access_keys: Vec<AccessKey>,
+    /// The Python interpreter of the workers.
+    pub python: PathBuf,
+    /// One line per request on stderr.
+    pub verbose: bool,
+    /// How long shutdown waits for in-flight requests before failing them.
+    pub shutdown_grace: Duration,
+}
+
+impl HostConfig {
+    /// 127.0.0.1, an ephemeral port, one worker per core, no credentials, `python3`.
+    pub fn new(state_dir: impl Into<PathBuf>) -> HostConfig {
+        HostConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            state_dir: state_dir.into(),
+            max_workers: default_workers(),
+            max_queue: 128,
+            access_keys: Vec::new(),
+            python: PathBuf::from("python3"),
+            verbose: false,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+
+    /// The configuration `lambada serve` ARGS asks for (bad values are usage errors).
+    pub fn from_serve_args(args: &ServeArgs) -> Result<HostConfig, HostError> {
+        let bind: IpAddr = args
+            .bind
+            .parse()
+            .or_else(|_| {
+                if args.bind == "localhost" {
+                    Ok(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                } else {
+                    Err(())
+                }
+            })
+            .map_err(|_| HostError::Config(format!("--bind {}: not an IP address", args.bind)))?;
+        let state_dir = match &args.state_dir {
+            Some(dir) => dir.clone(),
+            None => default_state_dir().ok_or_else(|| {
+                HostError::Config("no home directory to keep state in; pass --state-dir DIR".into())
+            })?,
+        };
+        let mut config = HostConfig::new(state_dir);
+        config.bind = bind;
+        config.port = args.port;
+        config.verbose = args.verbose;
+        config.python = PathBuf::from(&args.python);
+        if let Some(n) = args.max_workers {
+            if n == 0 {
+                return Err(HostError::Config("--max-workers must be at least 1".into()));
+            }
+            config.max_workers = n;
+        }
+        config.max_queue = args.max_queue;
+        if let (Some(access_key), Some(secret_key)) = (&args.access_key, &args.secret_key) {
+            config.access_keys.push(AccessKey {
+                access_key: access_key.clone(),
+                secret_key: secret_key.clone(),
+            });
+        }
+        if let Some(path) = &args.accounts {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| HostError::Config(format!("--accounts {}: {e}", path.display())))?;
+            let keys: Vec<AccessKey> = serde_json::from_str(&text).map_err(|e| {
+                HostError::Config(format!(
+                    "--accounts {}: {e} (expected [{{\"access_key\": ..., \"secret_key\": ...}}, ...])",
+                    path.display()
+                ))
+            })?;
+            config.access_keys.extend(keys);
+        }
+        Ok(config)
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// `$XDG_DATA_HOME/lambada/host`, else `~/.local/share/lambada/host`
+/// (`~/Library/Application Support/lambada/host` on macOS).
+pub fn default_state_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("lambada").join("host"));
+    }
+    let home = PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?);
+    let base = if cfg!(target_os = "macos") {
+        home.join("Library").join("Application Support")
+    } else {
+        home.join(".local").join("share")
+    };
+    Some(base.join("lambada").join("host"))
+}
+
+/// The operations counted by [`HostStats`], in a fixed order.
+pub const OPERATIONS: [&str; 13] = [
+    "CreateFunction",
+    "ListFunctions",
+    "GetFunction",
+    "GetFunctionConfiguration",
+    "UpdateFunctionCode",
+    "UpdateFunctionConfiguration",
+    "DeleteFunction",
+    "AddPermission",
+    "GetPolicy",
+    "RemovePermission",
+    "Invoke",
+    "GetCallerIdentity",
+    "Unknown",
+];
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    requests: [AtomicU64; OPERATIONS.len()],
+}
+
+impl Counters {
+    pub(crate) fn count(&self, operation: &str) {
+        let index = OPERATIONS
+            .iter()
+            .position(|o| *o == operation)
+            .unwrap_or(OPERATIONS.len() - 1);
+        self.requests[index].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What a host has done so far.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HostStats {
+    /// Requests received, by operation name (`Invoke`, `UpdateFunctionCode`, ...),
+    /// whatever their outcome; operations never requested are absent.
+    pub requests: BTreeMap<String, u64>,
+    /// Worker processes alive now.
+    pub workers: usize,
+    /// Worker processes started since the host started.
+    pub workers_started: u64,
+    /// Functions stored, all tenants.
+    pub functions: usize,
+}
+
+impl HostStats {
+    /// How many requests of `operation` the host received.
+    pub fn requests(&self, operation: &str) -> u64 {
+        self.requests.get(operation).copied().unwrap_or(0)
+    }
+}
+
+/// The state shared by every request of one host.
+pub(crate) struct HostState {
+    pub config: HostConfig,
+    pub store: store::Store,
+    pub verifier: sigv4::Verifier,
+    pub registry: functions::Registry,
+    pub census: Arc<workers::Census>,
+    pub counters: Counters,
+    /// The endpoint workers use to invoke other functions.
+    pub endpoint: String,
+    /// Per tenant, the credentials its workers get (as Lambda gives role credentials).
+    pub worker_keys: HashMap<String, AccessKey>,
+    pub shutting_down: AtomicBool,
+    pub events_in_flight: AtomicUsize,
+    pub events_done: Notify,
+}
+
+impl HostState {
+    /// Whether `access_key` is one the host gave its workers (a nested invocation).
+    pub(crate) fn is_worker_key(&self, access_key: Option<&str>) -> bool {
+        access_key.is_some_and(|key| self.worker_keys.values().any(|k| k.access_key == key))
+    }
+
+    pub(crate) fn stats(&self) -> HostStats {
+        let requests = OPERATIONS
+            .iter()
+            .zip(&self.counters.requests)
+            .map(|(name, n)| (name.to_string(), n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        HostStats {
+            requests,
+            workers: self.census.live(),
+            workers_started: self.census.spawned(),
+            functions: self.registry.count(),
+        }
+    }
+}
+
+/// The tenant of requests when no credentials are configured.
+pub(crate) const ANONYMOUS_TENANT: &str = "anonymous";
+
+fn tenant_of(access_key: &str) -> String {
+    format!("key-{access_key}")
+}
+
+fn valid_access_key(key: &str) -> bool {
+    (1..=128).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A running host.
+pub struct Host {
+    addr: SocketAddr,
+    state: Arc<HostState>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Host {
+    /// Opens the state directory, loads the stored functions, binds and starts serving.
+    pub async fn start(config: HostConfig) -> Result<Host, HostError> {
+        let mut verifier = sigv4::Verifier::default();
+        let mut tenants = vec![ANONYMOUS_TENANT.to_string()];
+        for key in &config.access_keys {
+            if !valid_access_key(&key.access_key) || key.secret_key.is_empty() {
+                return Err(HostError::Config(format!(
+                    "access key '{}': keys are 1-128 characters of A-Z, a-z, 0-9, '_' and '-', with a non-empty secret",
+                    key.access_key
+                )));
+            }
+            let tenant = tenant_of(&key.access_key);
+            verifier.add_key(&key.access_key, &key.secret_key, &tenant);
+            tenants.push(tenant);
+        }
+        let open = verifier.is_open();
+        // Workers get credentials of their own tenant, as Lambda functions get role credentials.
+        let mut worker_keys = HashMap::new();
+        for tenant in tenants {
+            let key = AccessKey {
+                access_key: format!("ASIA{}", util::hex_token(8).to_uppercase()),
+                secret_key: util::hex_token(20),
+            };
+            if !open {
+                verifier.add_key(&key.access_key, &key.secret_key, &tenant);
+            }
+            worker_keys.insert(tenant, key);
+        }
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| HostError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| HostError::Bind { addr, source })?;
+        let store_root = config.state_dir.clone();
+        let store = tokio::task::spawn_blocking(move || store::Store::open(&store_root))
+            .await
+            .map_err(|e| HostError::Config(e.to_string()))??;
+        let reachable = if addr.ip().is_unspecified() {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        } else {
+            addr
+        };
+        let state = Arc::new(HostState {
+            config,
+            store,
+            verifier,
+            registry: functions::Registry::default(),
+            census: Arc::new(workers::Census::default()),
+            counters: Counters::default(),
+            endpoint: format!("http://{reachable}"),
+            worker_keys,
+            shutting_down: AtomicBool::new(false),
+            events_in_flight: AtomicUsize::new(0),
+            events_done: Notify::new(),
+        });
+        functions::load_stored(&state).await?;
+        invoke::replay_pending_events(&state);
+        let (stop, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(server::run(listener, state.clone(), stop_rx));
+        Ok(Host {
+            addr,
+            state,
+            server: Some(server),
+            stop,
+        })
+    }
+
+    /// The address the host listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL clients use, e.g. `http://127.0.0.1:10000`.
+    pub fn endpoint(&self) -> String {
+        self.state.endpoint.clone()
+    }
+
+    /// Request counters and worker counts.
+    pub fn stats(&self) -> HostStats {
+        self.state.stats()
+    }
+
+    /// Whether signatures are checked.
+    pub fn verifies_signatures(&self) -> bool {
+        !self.state.verifier.is_open()
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (failing those still
+    /// running after the grace period), keeps unstarted async events for the next start,
+    /// and stops every worker.
+    pub async fn shutdown(mut self) -> Result<(), HostError> {
+        let state = self.state.clone();
+        state.shutting_down.store(true, Ordering::SeqCst);
+        state.census.set_stopping();
+        let _ = self.stop.send(true);
+        let deadline = Instant::now() + state.config.shutdown_grace;
+        let mut server = self.server.take();
+        let finished = match server.as_mut() {
+            Some(server) => tokio::time::timeout_at(deadline.into(), server)
+                .await
+                .is_ok(),
+            None => true,
+        };
+        if let (false, Some(mut server)) = (finished, server) {
+            // Still running: fail the invocations in flight so their requests end.
+            state.census.kill_all();
+            if tokio::time::timeout(Duration::from_secs(3), &mut server)
+                .await
+                .is_err()
+            {
+                server.abort();
+            }
+        }
+        while state.events_in_flight.load(Ordering::SeqCst) > 0 {
+            let notified = state.events_done.notified();
+            if state.events_in_flight.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
+                state.census.kill_all();
+                break;
+            }
+        }
+        state.registry.retire_all().await;
+        state.census.kill_all();
+        Ok(())
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.state.shutting_down.store(true, Ordering::SeqCst);
+            let _ = self.stop.send(true);
+            server.abort();
+            self.state.census.kill_all();
+        }
+    }
+}
+
+/// `lambada serve`: runs a host until SIGINT or SIGTERM. Exit status 0 after a clean
+/// shutdown, 1 when the host fails, 2 for bad arguments.
+pub fn serve(args: &ServeArgs) -> ExitCode {
+    let config = match HostConfig::from_serve_args(args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("lambada serve: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lambada serve: error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let print_endpoint = args.print_endpoint;
+    runtime.block_on(async move {
+        let state_dir = config.state_dir.clone();
+        let non_loopback = !config.bind.is_loopback();
+        let host = match Host::start(config).await {
+            Ok(host) => host,
+            Err(e) => {
+                eprintln!("lambada serve: error: {e}");
+                return ExitCode::from(match e {
+                    HostError::Config(_) => 2,
+                    _ => 1,
+                });
+            }
+        };
+        if print_endpoint {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", host.endpoint());
+            let _ = out.flush();
+        }
+        let stats = host.stats();
+        eprintln!(
+            "lambada serve: listening on http://{} ({} function{} in {})",
+            host.addr(),
+            stats.functions,
+            if stats.functions == 1 { "" } else { "s" },
+            state_dir.display()
+        );
+        if non_loopback {
+            eprintln!(
+                "lambada serve: warning: bound to {}, reachable from other machines",
+                host.addr().ip()
+            );
+        }
+        if host.verifies_signatures() {
+            eprintln!(
+                "lambada serve: verifying SigV4 signatures for {} access key{}",
+                host.state.config.access_keys.len(),
+                if host.state.config.access_keys.len() == 1 { "" } else { "s" }
+            );
+        } else {
+            eprintln!(
+                "lambada serve: no credentials configured: any well-formed request is accepted, signatures are not checked (use --access-key/--secret-key or --accounts)"
+            );
+        }
+        if let Err(e) = wait_for_stop_signal().await {
+            eprintln!("lambada serve: error: cannot listen for signals: {e}");
+            let _ = host.shutdown().await;
+            return ExitCode::from(1);
+        }
+        eprintln!("lambada serve: stopping (again to force)");
+        let census = host.state.census.clone();
+        tokio::spawn(async move {
+            if wait_for_stop_signal().await.is_ok() {
+                census.kill_all();
+                std::process::exit(1);
+            }
+        });
+        match host.shutdown().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("lambada serve: error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+async fn wait_for_stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

@@ -1,0 +1,1027 @@
+//! The control plane: create, list, get, update, delete functions and their permissions,
+//! and the in-memory registry of functions with their worker pools.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use super::HostState;
+use super::error::{ApiError, HostError};
+use super::names::{FunctionRef, LATEST, check_qualifier, function_arn, parse_function_ref};
+use super::server::{ApiRequest, empty_response, json_response};
+use super::store::{CodeDir, FunctionRecord, StagedCode};
+use super::util::{lambda_timestamp, request_id};
+use super::workers::{Pool, WorkerSpec};
+use super::zipcheck::{MAX_ZIPPED_BYTES, handler_module_exists};
+
+/// Environment variables Lambda reserves; functions may not set them.
+const RESERVED_ENV: [&str; 18] = [
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+const MAX_ENV_BYTES: usize = 4096;
+
+/// One function in memory: its record and the pool running its current version.
+pub struct FunctionEntry {
+    pub tenant: String,
+    pub record: RwLock<FunctionRecord>,
+    pub pool: RwLock<Arc<Pool>>,
+    /// Held by every change; a second concurrent change gets 409.
+    update: tokio::sync::Mutex<()>,
+}
+
+impl FunctionEntry {
+    pub fn pool(&self) -> Arc<Pool> {
+        self.pool
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn record(&self) -> FunctionRecord {
+        self.record
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn set_record(&self, record: FunctionRecord) {
+        match self.record.write() {
+            Ok(mut r) => *r = record,
+            Err(p) => *p.into_inner() = record,
+        }
+    }
+
+    /// Puts a new pool in place and retires the old one in the background.
+    fn swap_pool(&self, pool: Arc<Pool>) -> Arc<Pool> {
+        let old = match self.pool.write() {
+            Ok(mut p) => std::mem::replace(&mut *p, pool),
+            Err(p) => std::mem::replace(&mut *p.into_inner(), pool),
+        };
+        let retiring = old.clone();
+        tokio::spawn(async move { retiring.retire().await });
+        old
+    }
+}
+
+/// Every function by tenant and name.
+#[derive(Default)]
+pub struct Registry {
+    tenants: RwLock<HashMap<String, BTreeMap<String, Arc<FunctionEntry>>>>,
+    creating: Mutex<HashSet<(String, String)>>,
+}
+
+impl Registry {
+    pub fn get(&self, tenant: &str, name: &str) -> Option<Arc<FunctionEntry>> {
+        let tenants = self.tenants.read().ok()?;
+        tenants.get(tenant)?.get(name).cloned()
+    }
+
+    fn insert(&self, entry: Arc<FunctionEntry>) {
+        let name = entry.record().name;
+        if let Ok(mut tenants) = self.tenants.write() {
+            tenants
+                .entry(entry.tenant.clone())
+                .or_default()
+                .insert(name, entry);
+        }
+    }
+
+    fn remove(&self, tenant: &str, name: &str) -> Option<Arc<FunctionEntry>> {
+        self.tenants.write().ok()?.get_mut(tenant)?.remove(name)
+    }
+
+    /// The tenant's functions in name order, starting after `marker`.
+    fn list(
+        &self,
+        tenant: &str,
+        marker: Option<&str>,
+        max: usize,
+    ) -> (Vec<Arc<FunctionEntry>>, bool) {
+        let Ok(tenants) = self.tenants.read() else {
+            return (Vec::new(), false);
+        };
+        let Some(functions) = tenants.get(tenant) else {
+            return (Vec::new(), false);
+        };
+        let mut iter = functions
+            .iter()
+            .filter(|(name, _)| marker.is_none_or(|m| name.as_str() > m))
+            .map(|(_, e)| e.clone());
+        let page: Vec<_> = iter.by_ref().take(max).collect();
+        (page, iter.next().is_some())
+    }
+
+    pub fn count(&self) -> usize {
+        self.tenants
+            .read()
+            .map(|t| t.values().map(BTreeMap::len).sum())
+            .unwrap_or(0)
+    }
+
+    /// Stops every pool (host shutdown).
+    pub async fn retire_all(&self) {
+        let entries: Vec<Arc<FunctionEntry>> = self
+            .tenants
+            .read()
+            .map(|t| t.values().flat_map(|f| f.values().cloned()).collect())
+            .unwrap_or_default();
+        for entry in entries {
+            entry.pool().retire().await;
+        }
+    }
+}
+
+/// The worker configuration of a function version.
+fn worker_spec(
+    state: &HostState,
+    tenant: &str,
+    record: &FunctionRecord,
+    code: Arc<CodeDir>,
+) -> WorkerSpec {
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("TZ".into(), ":UTC".into()),
+        // One malloc arena: thread arenas would eat the address-space limit.
+        ("MALLOC_ARENA_MAX".into(), "1".into()),
+        ("AWS_ENDPOINT_URL_LAMBDA".into(), state.endpoint.clone()),
+    ];
+    if let Some(vars) = &record.environment {
+        env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let code_path = code.path.to_string_lossy().into_owned();
+    let runtime_dir = state
+        .store
+        .bootstrap_path()
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    env.extend([
+        ("LAMBDA_TASK_ROOT".to_string(), code_path),
+        ("LAMBDA_RUNTIME_DIR".into(), runtime_dir),
+        ("_HANDLER".into(), record.handler.clone()),
+        ("AWS_REGION".into(), record.region.clone()),
+        ("AWS_DEFAULT_REGION".into(), record.region.clone()),
+        (
+            "AWS_EXECUTION_ENV".into(),
+            format!("AWS_Lambda_{}", record.runtime),
+        ),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), record.name.clone()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+            record.memory_size.to_string(),
+        ),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), LATEST.into()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME".into(),
+            format!("/aws/lambda/{}", record.name),
+        ),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+    ]);
+    if let Some(key) = state.worker_keys.get(tenant) {
+        env.push(("AWS_ACCESS_KEY_ID".into(), key.access_key.clone()));
+        env.push(("AWS_SECRET_ACCESS_KEY".into(), key.secret_key.clone()));
+    }
+    WorkerSpec {
+        python: state.config.python.clone(),
+        bootstrap: state.store.bootstrap_path(),
+        code,
+        env,
+        timeout: Duration::from_secs(u64::from(record.timeout)),
+        memory_mb: record.memory_size,
+    }
+}
+
+fn new_pool(
+    state: &HostState,
+    tenant: &str,
+    record: &FunctionRecord,
+    code: Arc<CodeDir>,
+) -> Arc<Pool> {
+    Arc::new(Pool::new(
+        worker_spec(state, tenant, record, code),
+        state.config.max_workers,
+        state.config.max_queue,
+        state.census.clone(),
+    ))
+}
+
+fn new_entry(
+    state: &HostState,
+    tenant: &str,
+    record: FunctionRecord,
+    code: Arc<CodeDir>,
+) -> Arc<FunctionEntry> {
+    let pool = new_pool(state, tenant, &record, code);
+    Arc::new(FunctionEntry {
+        tenant: tenant.to_string(),
+        record: RwLock::new(record),
+        pool: RwLock::new(pool),
+        update: tokio::sync::Mutex::new(()),
+    })
+}
+
+/// Loads every stored function into the registry (host start).
+pub async fn load_stored(state: &Arc<HostState>) -> Result<(), HostError> {
+    let loader = state.clone();
+    let stored = tokio::task::spawn_blocking(move || loader.store.load_all())
+        .await
+        .map_err(|e| HostError::Config(e.to_string()))?
+        .map_err(|source| HostError::State {
+            path: state.store.root().to_path_buf(),
+            source,
+        })?;
+    for (tenant, record) in stored {
+        let code = Arc::new(state.store.code_dir(&tenant, &record));
+        state
+            .registry
+            .insert(new_entry(state, &tenant, record, code));
+    }
+    Ok(())
+}
+
+/// The function a request names, in the caller's tenant, with its qualifier checked.
+pub fn resolve(
+    state: &HostState,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<(FunctionRef, Arc<FunctionEntry>), ApiError> {
+    let reference = parse_function_ref(name)?;
+    let region = &request.caller.region;
+    check_qualifier(&reference, request.query("Qualifier"), region)?;
+    let entry = state
+        .registry
+        .get(&request.caller.tenant, &reference.name)
+        .ok_or_else(|| ApiError::function_not_found(&function_arn(region, &reference.name)))?;
+    Ok((reference, entry))
+}
+
+/// Lambda's `FunctionConfiguration` of a record.
+pub fn configuration(record: &FunctionRecord) -> Value {
+    let arn = function_arn(&record.region, &record.name);
+    let mut config = json!({
+        "FunctionName": record.name,
+        "FunctionArn": arn,
+        "Runtime": record.runtime,
+        "Role": record.role,
+        "Handler": record.handler,
+        "CodeSize": record.code_size,
+        "Description": record.description,
+        "Timeout": record.timeout,
+        "MemorySize": record.memory_size,
+        "LastModified": record.last_modified,
+        "CodeSha256": record.code_sha256,
+        "Version": LATEST,
+        "TracingConfig": {"Mode": "PassThrough"},
+        "RevisionId": record.revision_id,
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+        "Architectures": ["x86_64"],
+        "EphemeralStorage": {"Size": 512},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", record.name)},
+    });
+    if let (Some(vars), Value::Object(map)) = (&record.environment, &mut config) {
+        map.insert("Environment".into(), json!({ "Variables": vars }));
+    }
+    config
+}
+
+fn set_fields(config: &mut Value, fields: &[(&str, &str)]) {
+    if let Value::Object(map) = config {
+        for (k, v) in fields {
+            map.insert((*k).to_string(), Value::String((*v).to_string()));
+        }
+    }
+}
+
+/// The body of a control-plane request as a JSON object.
+fn json_body(request: &ApiRequest) -> Result<Map<String, Value>, ApiError> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(&request.body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::invalid_content(
+            "The request body must be a JSON object.",
+        )),
+        Err(e) => Err(ApiError::invalid_content(format!(
+            "Could not parse request body into json: {e}"
+        ))),
+    }
+}
+
+fn wrong_type(field: &str, expected: &str) -> ApiError {
+    ApiError::invalid_content(format!(
+        "Could not parse request body into json: field '{field}' must be {expected}"
+    ))
+}
+
+fn opt_str<'a>(body: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(wrong_type(field, "a string")),
+    }
+}
+
+fn opt_u32(body: &Map<String, Value>, field: &str) -> Result<Option<u32>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| wrong_type(field, "a non-negative integer")),
+        Some(_) => Err(wrong_type(field, "an integer")),
+    }
+}
+
+fn opt_bool(body: &Map<String, Value>, field: &str) -> Result<bool, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(wrong_type(field, "a boolean")),
+    }
+}
+
+fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, ApiError> {
+    value.ok_or_else(|| ApiError::invalid_parameter(format!("{field} is required")))
+}
+
+fn check_runtime(runtime: &str) -> Result<(), ApiError> {
+    let version = runtime
+        .strip_prefix("python3.")
+        .and_then(|minor| minor.parse::<u32>().ok());
+    if version.is_none() {
+        return Err(ApiError::invalid_parameter(format!(
+            "Runtime '{runtime}' is not supported by lambada serve: it runs Python functions (python3.x) only."
+        )));
+    }
+    Ok(())
+}
+
+fn check_role(role: &str) -> Result<(), ApiError> {
+    let ok = role.starts_with("arn:aws")
+        && role.contains(":iam::")
+        && role.contains(":role/")
+        && role.len() <= 2048;
+    if !ok {
+        return Err(ApiError::invalid_parameter(format!(
+            "1 validation error detected: Value '{role}' at 'role' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{{12}}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
+        )));
+    }
+    Ok(())
+}
+
+fn check_handler(handler: &str) -> Result<(), ApiError> {
+    if handler.is_empty() || handler.len() > 128 || handler.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid_parameter(format!(
+            "1 validation error detected: Value '{handler}' at 'handler' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: [^\\s]+"
+        )));
+    }
+    Ok(())
+}
+
+fn check_timeout(timeout: u32) -> Result<(), ApiError> {
+    if !(1..=900).contains(&timeout) {
+        return Err(ApiError::invalid_parameter(format!(
+            "1 validation error detected: Value '{timeout}' at 'timeout' failed to satisfy constraint: \
+             Member must have value between 1 and 900"
+        )));
+    }
+    Ok(())
+}
+
+fn check_memory(memory: u32) -> Result<(), ApiError> {
+    if !(128..=10240).contains(&memory) {
+        return Err(ApiError::invalid_parameter(format!(
+            "1 validation error detected: Value '{memory}' at 'memorySize' failed to satisfy constraint: \
+             Member must have value between 128 and 10240"
+        )));
+    }
+    Ok(())
+}
+
+/// `Environment: {"Variables": {...}}` checked as Lambda checks it.
+fn parse_environment(
+    body: &Map<String, Value>,
+) -> Result<Option<Option<BTreeMap<String, String>>>, ApiError> {
+    let Some(env) = body.get("Environment") else {
+        return Ok(None);
+    };
+    let vars = match env {
+        Value::Null => return Ok(Some(None)),
+        Value::Object(env) => match env.get("Variables") {
+            None | Some(Value::Null) => return Ok(Some(None)),
+            Some(Value::Object(vars)) => vars,
+            Some(_) => return Err(wrong_type("Environment.Variables", "an object of strings")),
+        },
+        _ => return Err(wrong_type("Environment", "an object")),
+    };
+    let mut out = BTreeMap::new();
+    for (key, value) in vars {
+        let Value::String(value) = value else {
+            return Err(wrong_type("Environment.Variables", "an object of strings"));
+        };
+        let valid_key = key.len() >= 2
+            && key.starts_with(|c: char| c.is_ascii_alphabetic())
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid_key {
+            return Err(ApiError::invalid_parameter(format!(
+                "Lambda was unable to configure your environment variables because the environment variables you have provided contains an invalid key '{key}': keys must match [a-zA-Z]([a-zA-Z0-9_])+"
+            )));
+        }
+        if RESERVED_ENV.contains(&key.as_str()) {
+            return Err(ApiError::invalid_parameter(format!(
+                "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {key}"
+            )));
+        }
+        out.insert(key.clone(), value.clone());
+    }
+    if serde_json::to_string(&out).map(|s| s.len()).unwrap_or(0) > MAX_ENV_BYTES {
+        return Err(ApiError::invalid_parameter(
+            "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit.",
+        ));
+    }
+    Ok(Some((!out.is_empty()).then_some(out)))
+}
+
+/// The zip of `Code.ZipFile` / `ZipFile`, base64-decoded and size-checked.
+fn decode_zip(value: Option<&Value>, field: &str) -> Result<Vec<u8>, ApiError> {
+    let text = match value {
+        Some(Value::String(s)) => s,
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_parameter(format!(
+                "{field} is required: lambada serve accepts code as a base64 zip (S3 locations and images are not supported)"
+            )));
+        }
+        Some(_) => return Err(wrong_type(field, "a base64 string")),
+    };
+    let zip = base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .map_err(|e| {
+            ApiError::invalid_content(format!(
+                "Could not parse request body into json: {field} is not valid base64: {e}"
+            ))
+        })?;
+    if zip.len() > MAX_ZIPPED_BYTES {
+        return Err(ApiError::too_large(format!(
+            "Zipped size must be smaller than {MAX_ZIPPED_BYTES} bytes"
+        )));
+    }
+    Ok(zip)
+}
+
+fn handler_missing(handler: &str) -> ApiError {
+    ApiError::invalid_parameter(format!(
+        "Handler '{handler}' does not name a module of the function's code: expected module.function with module.py (or a package, or an extension module) in the zip"
+    ))
+}
+
+/// Checks and extracts a zip in the staging area, and checks that it has the handler's module.
+async fn stage(
+    state: &Arc<HostState>,
+    zip: Vec<u8>,
+    handler: String,
+) -> Result<StagedCode, ApiError> {
+    let stager = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let staged = stager.store.stage_code(&zip)?;
+        if !handler_module_exists(&staged.code_path(), &handler) {
+            return Err(handler_missing(&handler));
+        }
+        Ok(staged)
+    })
+    .await
+    .map_err(|e| ApiError::service(e.to_string()))?
+}
+
+fn io_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::service(format!("could not store the function: {e}"))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io_error)?
+        .map_err(io_error)
+}
+
+fn name_reference(body: &Map<String, Value>) -> Result<String, ApiError> {
+    let text = required(opt_str(body, "FunctionName")?, "FunctionName")?;
+    let reference = parse_function_ref(text)?;
+    if reference.qualifier.is_some() {
+        return Err(ApiError::invalid_parameter(
+            "FunctionName must not have a qualifier when creating a function",
+        ));
+    }
+    Ok(reference.name)
+}
+
+pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Response, ApiError> {
+    let body = json_body(&request)?;
+    let name = name_reference(&body)?;
+    if opt_str(&body, "PackageType")?.is_some_and(|kind| kind != "Zip") {
+        return Err(ApiError::invalid_parameter(
+            "lambada serve runs Zip packages only (PackageType: Zip)",
+        ));
+    }
+    let runtime = required(opt_str(&body, "Runtime")?, "Runtime")?.to_string();
+    check_runtime(&runtime)?;
+    let role = required(opt_str(&body, "Role")?, "Role")?.to_string();
+    check_role(&role)?;
+    let handler = required(opt_str(&body, "Handler")?, "Handler")?.to_string();
+    check_handler(&handler)?;
+    let timeout = opt_u32(&body, "Timeout")?.unwrap_or(3);
+    check_timeout(timeout)?;
+    let memory_size = opt_u32(&body, "MemorySize")?.unwrap_or(128);
+    check_memory(memory_size)?;
+    let description = opt_str(&body, "Description")?.unwrap_or("").to_string();
+    let environment = parse_environment(&body)?.flatten();
+    opt_bool(&body, "Publish")?;
+    let code = match body.get("Code") {
+        Some(Value::Object(code)) => code,
+        None | Some(Value::Null) => return Err(ApiError::invalid_parameter("Code is required")),
+        Some(_) => return Err(wrong_type("Code", "an object")),
+    };
+    let zip = decode_zip(code.get("ZipFile"), "Code.ZipFile")?;
+
+    let tenant = request.caller.tenant.clone();
+    let region = request.caller.region.clone();
+    let exists = || ApiError::conflict(format!("Function already exist: {name}"));
+    if state.registry.get(&tenant, &name).is_some() {
+        return Err(exists());
+    }
+    let key = (tenant.clone(), name.clone());
+    if !state
+        .registry
+        .creating
+        .lock()
+        .map(|mut c| c.insert(key.clone()))
+        .unwrap_or(false)
+    {
+        return Err(exists());
+    }
+    let result = async {
+        let staged = stage(state, zip, handler.clone()).await?;
+        let record = FunctionRecord {
+            name: name.clone(),
+            region,
+            runtime,
+            role,
+            handler,
+            description,
+            timeout,
+            memory_size,
+            environment,
+            code_sha256: staged.sha256.clone(),
+            code_size: staged.size,
+            code_rev: String::new(),
+            last_modified: lambda_timestamp(SystemTime::now()),
+            revision_id: request_id(),
+            policy: Vec::new(),
+        };
+        let writer = state.clone();
+        let tenant_for_store = tenant.clone();
+        let (record, code) = blocking(move || {
+            let (rev, code) = writer
+                .store
+                .commit_code(&tenant_for_store, &record.name, staged)?;
+            let record = FunctionRecord {
+                code_rev: rev,
+                ..record
+            };
+            if let Err(e) = writer.store.write_record(&tenant_for_store, &record) {
+                code.mark_obsolete();
+                return Err(e);
+            }
+            Ok((record, code))
+        })
+        .await?;
+        let entry = new_entry(state, &tenant, record.clone(), Arc::new(code));
+        state.registry.insert(entry);
+        Ok::<_, ApiError>(record)
+    }
+    .await;
+    if let Ok(mut creating) = state.registry.creating.lock() {
+        creating.remove(&key);
+    }
+    let record = result?;
+    let mut config = configuration(&record);
+    set_fields(
+        &mut config,
+        &[
+            ("State", "Pending"),
+            ("StateReason", "The function is being created."),
+            ("StateReasonCode", "Creating"),
+        ],
+    );
+    if let Value::Object(map) = &mut config {
+        map.remove("LastUpdateStatus");
+    }
+    Ok(json_response(
+        StatusCode::CREATED,
+        &config,
+        &request.request_id,
+    ))
+}
+
+pub async fn list(state: &Arc<HostState>, request: ApiRequest) -> Result<Response, ApiError> {
+    let max = match request.query("MaxItems") {
+        None => 50,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| ApiError::invalid_parameter(format!("1 validation error detected: Value '{text}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000")))?,
+    };
+    let marker = request.query("Marker").filter(|m| !m.is_empty());
+    let (page, more) = state.registry.list(&request.caller.tenant, marker, max);
+    let functions: Vec<Value> = page.iter().map(|e| configuration(&e.record())).collect();
+    let mut body = json!({ "Functions": functions });
+    if let (true, Some(last), Value::Object(map)) = (more, page.last(), &mut body) {
+        map.insert("NextMarker".into(), Value::String(last.record().name));
+    }
+    Ok(json_response(StatusCode::OK, &body, &request.request_id))
+}
+
+pub async fn get(
+    state: &Arc<HostState>,
+    name: &str,
+    request: ApiRequest,
+) -> Result<Response, ApiError> {
+    let (_, entry) = resolve(state, name, &request)?;
+    let record = entry.record();
+    let location = format!(
+        "http://{}/_lambada/code/{}/{}/{}",
+        request.host(),
+        entry.tenant,
+        record.name,
+        record.code_rev
+    );
+    let body = json!({
+        "Configuration": configuration(&record),
+        "Code": {"RepositoryType": "S3", "Location": location},
+    });
+    Ok(json_response(StatusCode::OK, &body, &request.request_id))
+}
+
+pub async fn get_configuration(
+    state: &Arc<HostState>,
+    name: &str,
+    request: ApiRequest,
+) -> Result<Response, ApiError> {
+    let (_, entry) = resolve(state, name, &request)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &configuration(&entry.record()),
+        &request.request_id,
+    ))
+}
+
+fn in_progress(arn: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "The operation cannot be performed at this time. An update is in progress for resource: {arn}"
+    ))
+}
+
+fn check_revision(body: &Map<String, Value>, record: &FunctionRecord) -> Result<(), ApiError> {
+    match opt_str(body, "RevisionId")? {
+        Some(rev) if rev != record.revision_id => Err(ApiError::precondition_failed(
+            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn updated_response(record: &FunctionRecord, request_id: &str) -> Response {
+    let mut config = configuration(record);
+    set_fields(
+        &mut config,
+        &[
+            ("LastUpdateStatus", "InProgress"),
+            ("LastUpdateStatusReason", "The function is being updated."),
+            ("LastUpdateStatusReasonCode", "Updating"),
+        ],
+    );
+    json_response(StatusCode::OK, &config, request_id)
+}
+
+pub async fn update_code(
+    state: &Arc<HostState>,
+    name: &str,
+    request: ApiRequest,
+) -> Result<Response, ApiError> {
+    let (reference, entry) = resolve(state, name, &request)?;
+    let body = json_body(&request)?;
+    let arn = function_arn(&entry.record().region, &reference.name);
+    let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
+    let current = entry.record();
+    check_revision(&body, &current)?;
+    opt_bool(&body, "Publish")?;
+    let dry_run = opt_bool(&body, "DryRun")?;
+    let zip = decode_zip(body.get("ZipFile"), "ZipFile")?;
+    let staged = stage(state, zip, current.handler.clone()).await?;
+    if dry_run {
+        let record = FunctionRecord {
+            code_sha256: staged.sha256.clone(),
+            code_size: staged.size,
+            ..current
+        };
+        return Ok(json_response(
+            StatusCode::OK,
+            &configuration(&record),
+            &request.request_id,
+        ));
+    }
+    let base = FunctionRecord {
+        code_sha256: staged.sha256.clone(),
+        code_size: staged.size,
+        last_modified: lambda_timestamp(SystemTime::now()),
+        revision_id: request_id(),
+        ..current
+    };
+    let writer = state.clone();
+    let tenant = entry.tenant.clone();
+    let (record, code) = blocking(move || {
+        let (rev, code) = writer.store.commit_code(&tenant, &base.name, staged)?;
+        let record = FunctionRecord {
+            code_rev: rev,
+            ..base
+        };
+        if let Err(e) = writer.store.write_record(&tenant, &record) {
+            code.mark_obsolete();
+            return Err(e);
+        }
+        Ok((record, code))
+    })
+    .await?;
+    entry.set_record(record.clone());
+    let old = entry.swap_pool(new_pool(state, &entry.tenant, &record, Arc::new(code)));
+    old.spec().code.mark_obsolete();
+    Ok(updated_response(&record, &request.request_id))
+}
+
+pub async fn update_configuration(
+    state: &Arc<HostState>,
+    name: &str,
+    request: ApiRequest,
+) -> Result<Response, ApiError> {
+    let (reference, entry) = resolve(state, name, &request)?;
+    let body = json_body(&request)?;
+    let arn = function_arn(&entry.record().region, &reference.name);
+    let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
+    let mut record = entry.record();
+    check_revision(&body, &record)?;
+    if let Some(runtime) = opt_str(&body, "Runtime")? {
+        check_runtime(runtime)?;
+        record.runtime = runtime.to_string();
+    }
+    if let Some(role) = opt_str(&body, "Role")? {
+        check_role(role)?;
+        record.role = role.to_string();
+    }
+    if let Some(timeout) = opt_u32(&body, "Timeout")? {
+        check_timeout(timeout)?;
+        record.timeout = timeout;
+    }
+    if let Some(memory) = opt_u32(&body, "MemorySize")? {
+        check_memory(memory)?;
+        record.memory_size = memory;
+    }
+    if let Some(description) = opt_str(&body, "Description")? {
+        record.description = description.to_string();
+    }
+    if let Some(environment) = parse_environment(&body)? {
+        record.environment = environment;
+    }
+    let code = entry.pool().spec().code.clone();
+    if let Some(handler) = opt_str(&body, "Handler")? {
+        check_handler(handler)?;
+        let path: PathBuf = code.path.clone();
+        let owned = handler.to_string();
+        let exists = tokio::task::spawn_blocking(move || handler_module_exists(&path, &owned))
+            .await
+            .unwrap_or(false);
+        if !exists {
+            return Err(handler_missing(handler));
+        }
+        record.handler = handler.to_string();
+    }
+    record.last_modified = lambda_timestamp(SystemTime::now());
+    record.revision_id = request_id();
+    let writer = state.clone();
+    let tenant = entry.tenant.clone();
+    let stored = record.clone();
+    blocking(move || writer.store.write_record(&tenant, &stored)).await?;
+    entry.set_record(record.clone());
+    entry.swap_pool(new_pool(state, &entry.tenant, &record, code));
+    Ok(updated_response(&record, &request.request_id))
+}
+
+pub async fn delete(
+    state: &Arc<HostState>,
+    name: &str,
+    request: ApiRequest,
+) -> Result<Response, ApiError> {
+    let (_, entry) = resolve(state, name, &request)?;
+    let _guard = entry.update.lock().await;
+    let record = entry.record();
+    if state
+        .registry
+        .get(&entry.tenant, &record.name)
+        .is_none_or(|e| !Arc::ptr_eq(&e, &entry))
+    {
+        return Err(ApiError::function_not_found(&function_arn(
+            &request.caller.region,
+            &record.name,
+        )));
+    }
+    let writer = state.clone();
+    let tenant = entry.tenant.clone();
+    let function = record.name.clone();
+    blocking(move || writer.store.delete_record(&tenant, &function)).await?;
+    state.registry.remove(&entry.tenant, &record.name);
+    let pool = entry.pool();
+    pool.spec().code.mark_obsolete();
+    tokio::spawn(async move { pool.retire().await });
+    Ok(empty_response(StatusCode::NO_CONTENT, &request.request_id))
+}
+
+fn principal(principal: &str) -> Value {
+    if principal == "*" {
+        Value::String("*".into())
+    } else if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
+        json!({ "AWS": format!("arn:aws:iam::{principal}:root") })
+    } else if principal.starts_with("arn:") {
+        json!({ "AWS": principal })
+    } else {
+        json!({ "Service": principal })
+    }
+}
+
+pub async fn add_permission(
+    state: &Arc<HostState>,
+    name: &str,
+    request: ApiRequest,
+) -> Result<Response, ApiError> {
+    let (reference, entry) = resolve(state, name, &request)?;
+    let body = json_body(&request)?;
+    let sid = required(opt_str(&body, "StatementId")?, "StatementId")?;
+    if sid.is_empty()
+        || sid.len() > 100
+        || !sid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "1 validation error detected: Value '{sid}' at 'statementId' failed to satisfy constraint: Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)"
+        )));
+    }
+    let action = required(opt_str(&body, "Action")?, "Action")?;
+    let who = required(opt_str(&body, "Principal")?, "Principal")?;
+    let arn = function_arn(&entry.record().region, &reference.name);
+    let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
+    let mut record = entry.record();
+    check_revision(&body, &record)?;
+    if record
+        .policy
+        .iter()
+        .any(|s| s.get("Sid").and_then(Value::as_str) == Some(sid))
+    {
+        return Err(ApiError::conflict(
+            "The statement id (sid) provided already exists. Please choose another statement id.",
+        ));
+    }
+    let mut statement = json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": principal(who),
+        "Action": action,
+        "Resource": arn,
+    });
+    let mut condition = Map::new();
+    if let Some(source_arn) = opt_str(&body, "SourceArn")? {
+        condition.insert("ArnLike".into(), json!({ "AWS:SourceArn": source_arn }));
+    }
+    if let Some(account) = opt_str(&body, "SourceAccount")? {
+        condition.insert(
+            "StringEquals".into(),
+            json!({ "AWS:SourceAccount": account }),
+        );
+    }
+    if let (false, Value::Object(map)) = (condition.is_empty(), &mut statement) {
+        map.insert("Condition".into(), Value::Object(condition));
+    }
+    record.policy.push(statement.clone());
+    record.revision_id = request_id();
+    let writer = state.clone();
+    let tenant = entry.tenant.clone();
+    let stored = record.clone();
+    blocking(move || writer.store.write_record(&tenant, &stored)).await?;
+    entry.set_record(record);
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({ "Statement": statement.to_string() }),
+        &request.request_id,
+    ))
+}
+
+pub async fn get_policy(
+    state: &Arc<HostState>,
+    name: &str,
+    request: ApiRequest,
+) -> Result<Response, ApiError> {
+    let (_, entry) = resolve(state, name, &request)?;
+    let record = entry.record();
+    if record.policy.is_empty() {
+        return Err(ApiError::not_found(
+            "The resource you requested does not exist.",
+        ));
+    }
+    let policy = json!({ "Version": "2012-10-17", "Id": "default", "Statement": record.policy });
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "Policy": policy.to_string(), "RevisionId": record.revision_id }),
+        &request.request_id,
+    ))
+}
+
+pub async fn remove_permission(
+    state: &Arc<HostState>,
+    name: &str,
+    sid: &str,
+    request: ApiRequest,
+) -> Result<Response, ApiError> {
+    let (reference, entry) = resolve(state, name, &request)?;
+    let arn = function_arn(&entry.record().region, &reference.name);
+    let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
+    let mut record = entry.record();
+    let before = record.policy.len();
+    record
+        .policy
+        .retain(|s| s.get("Sid").and_then(Value::as_str) != Some(sid));
+    if record.policy.len() == before {
+        return Err(ApiError::not_found(
+            "Statement sid is not found in resource policy.",
+        ));
+    }
+    record.revision_id = request_id();
+    let writer = state.clone();
+    let tenant = entry.tenant.clone();
+    let stored = record.clone();
+    blocking(move || writer.store.write_record(&tenant, &stored)).await?;
+    entry.set_record(record);
+    Ok(empty_response(StatusCode::NO_CONTENT, &request.request_id))
+}
+
+/// `Code.Location` of GetFunction: the zip as uploaded, for whoever has the URL (it
+/// contains the code revision, which is random), like a presigned S3 URL.
+pub async fn download_code(
+    state: &Arc<HostState>,
+    tenant: &str,
+    name: &str,
+    rev: &str,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found("The specified key does not exist.");
+    let entry = state.registry.get(tenant, name).ok_or_else(not_found)?;
+    let code = entry.pool().spec().code.clone();
+    if entry.record().code_rev != rev {
+        return Err(not_found());
+    }
+    let bytes = tokio::fs::read(&code.zip).await.map_err(|_| not_found())?;
+    let mut response = bytes.into_response();
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/zip"));
+    Ok(response)
+}

@@ -1,0 +1,419 @@
+//! SigV4 verification. The request is rebuilt from exactly the headers the client named
+//! in `SignedHeaders`, signed again with `aws-sigv4` at the client's `X-Amz-Date` with
+//! the secret of its access key, and the signatures are compared in constant time.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, sign,
+};
+use axum::http::{HeaderMap, Method, Uri};
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::util::{constant_time_eq, parse_amz_date};
+
+/// Requests older or newer than this are refused, as AWS does.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// The region clients sign for when nothing says otherwise.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Who sent a request: the tenant its access key belongs to and the region it signed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: String,
+    pub access_key: Option<String>,
+    pub region: String,
+}
+
+#[derive(Debug, Clone)]
+struct Secret {
+    secret_key: String,
+    tenant: String,
+}
+
+/// The access keys the host accepts. Empty: signatures are not checked.
+#[derive(Debug, Clone, Default)]
+pub struct Verifier {
+    keys: HashMap<String, Secret>,
+}
+
+/// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
+#[derive(Debug, PartialEq, Eq)]
+struct Authorization<'a> {
+    access_key: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+    signed_headers: Vec<&'a str>,
+    signature: &'a str,
+}
+
+fn incomplete(message: &str) -> ApiError {
+    ApiError::forbidden("IncompleteSignatureException", message)
+}
+
+fn parse_authorization(value: &str) -> Result<Authorization<'_>, ApiError> {
+    let rest = value.strip_prefix("AWS4-HMAC-SHA256").ok_or_else(|| {
+        incomplete("Unsupported authorization scheme: only AWS4-HMAC-SHA256 is accepted")
+    })?;
+    let (mut credential, mut signed, mut signature) = (None, None, None);
+    for field in rest.split(',') {
+        let field = field.trim();
+        if let Some(v) = field.strip_prefix("Credential=") {
+            credential = Some(v);
+        } else if let Some(v) = field.strip_prefix("SignedHeaders=") {
+            signed = Some(v);
+        } else if let Some(v) = field.strip_prefix("Signature=") {
+            signature = Some(v);
+        }
+    }
+    let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature) else {
+        return Err(incomplete(
+            "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'",
+        ));
+    };
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [access_key, date, region, service, "aws4_request"] = scope.as_slice() else {
+        return Err(incomplete(
+            "Credential should be scoped to a valid region and service",
+        ));
+    };
+    Ok(Authorization {
+        access_key,
+        date,
+        region,
+        service,
+        signed_headers: signed.split(';').filter(|h| !h.is_empty()).collect(),
+        signature,
+    })
+}
+
+/// The region a request was signed for, without checking anything.
+pub fn signed_region(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    parse_authorization(value)
+        .ok()
+        .map(|a| a.region.to_string())
+}
+
+impl Verifier {
+    pub fn add_key(&mut self, access_key: &str, secret_key: &str, tenant: &str) {
+        self.keys.insert(
+            access_key.to_string(),
+            Secret {
+                secret_key: secret_key.to_string(),
+                tenant: tenant.to_string(),
+            },
+        );
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Checks the request's signature and says who sent it. With no keys configured
+    /// every request is accepted as the anonymous tenant.
+    pub fn verify(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+        anonymous_tenant: &str,
+    ) -> Result<Caller, ApiError> {
+        if self.is_open() {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+            let access_key = auth
+                .and_then(|v| parse_authorization(v).ok())
+                .map(|a| a.access_key.to_string());
+            return Ok(Caller {
+                tenant: anonymous_tenant.to_string(),
+                access_key,
+                region: signed_region(headers).unwrap_or_else(|| DEFAULT_REGION.to_string()),
+            });
+        }
+        let Some(value) = headers.get("authorization") else {
+            return Err(ApiError::forbidden(
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ));
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| incomplete("Authorization header is not ASCII"))?;
+        let auth = parse_authorization(value)?;
+        let Some(secret) = self.keys.get(auth.access_key) else {
+            return Err(ApiError::forbidden(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ));
+        };
+        let signed_at = check_date(headers, auth.date, now)?;
+        let expected = expected_signature(
+            method,
+            uri,
+            headers,
+            body,
+            &auth,
+            &secret.secret_key,
+            signed_at,
+        )?;
+        if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
+            return Err(ApiError::forbidden(
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. \
+                 Check your AWS Secret Access Key and signing method.",
+            ));
+        }
+        Ok(Caller {
+            tenant: secret.tenant.clone(),
+            access_key: Some(auth.access_key.to_string()),
+            region: auth.region.to_string(),
+        })
+    }
+}
+
+/// The signing time from `X-Amz-Date`, within the skew limit and on the scope's date.
+fn check_date(
+    headers: &HeaderMap,
+    scope_date: &str,
+    now: SystemTime,
+) -> Result<SystemTime, ApiError> {
+    let text = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header"))?;
+    let signed_at = parse_amz_date(text).ok_or_else(|| {
+        incomplete("X-Amz-Date must be in the ISO8601 basic format YYYYMMDD'T'HHMMSS'Z'")
+    })?;
+    if !text.starts_with(scope_date) {
+        return Err(ApiError::forbidden(
+            "InvalidSignatureException",
+            format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{scope_date}' != '{}'",
+                &text[..8]
+            ),
+        ));
+    }
+    let skew = match now.duration_since(signed_at) {
+        Ok(d) => d,
+        Err(e) => e.duration(),
+    };
+    if skew > MAX_CLOCK_SKEW {
+        return Err(ApiError::forbidden(
+            "InvalidSignatureException",
+            format!(
+                "Signature expired: {text} is outside the allowed clock skew of 15 minutes from the server time."
+            ),
+        ));
+    }
+    Ok(signed_at)
+}
+
+fn expected_signature(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    auth: &Authorization<'_>,
+    secret_key: &str,
+    signed_at: SystemTime,
+) -> Result<String, ApiError> {
+    let mismatch = || {
+        ApiError::forbidden(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        )
+    };
+    // Exactly the signed headers, in the client's values; x-amz-date is added by the signer.
+    let mut signed: Vec<(&str, &str)> = Vec::with_capacity(auth.signed_headers.len());
+    for name in &auth.signed_headers {
+        if *name == "x-amz-date" {
+            continue;
+        }
+        let mut values = headers.get_all(*name).iter().peekable();
+        if values.peek().is_none() {
+            return Err(mismatch());
+        }
+        for value in values {
+            signed.push((name, value.to_str().map_err(|_| mismatch())?));
+        }
+    }
+    let body_hash = headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok());
+    let body = match body_hash {
+        Some("UNSIGNED-PAYLOAD") => SignableBody::UnsignedPayload,
+        Some(claimed) => {
+            let actual = hex_sha256(body);
+            if !claimed.eq_ignore_ascii_case(&actual) {
+                return Err(ApiError::forbidden(
+                    "InvalidSignatureException",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                ));
+            }
+            SignableBody::Precomputed(actual)
+        }
+        None => SignableBody::Bytes(body),
+    };
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let full_uri = format!("http://{host}{path}");
+    let request = SignableRequest::new(method.as_str(), full_uri, signed.into_iter(), body)
+        .map_err(|_| mismatch())?;
+    let mut settings = SigningSettings::default();
+    settings.excluded_headers = Some(Vec::new());
+    settings.percent_encoding_mode = PercentEncodingMode::Double;
+    let identity = Credentials::new(auth.access_key, secret_key, None, None, "lambada-host").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(auth.region)
+        .name(auth.service)
+        .time(signed_at)
+        .settings(settings)
+        .build()
+        .map_err(|_| mismatch())?
+        .into();
+    let output = sign(request, &params).map_err(|_| mismatch())?;
+    Ok(output.signature().to_string())
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sigv4::http_request::SigningInstructions;
+    use axum::http::HeaderValue;
+
+    fn signed_request(secret: &str, at: SystemTime, body: &[u8]) -> (Uri, HeaderMap) {
+        let uri: Uri = "http://127.0.0.1:9999/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af/invocations?Qualifier=%24LATEST"
+            .parse()
+            .unwrap();
+        let headers = [("host", "127.0.0.1:9999"), ("x-amz-log-type", "Tail")];
+        let request = SignableRequest::new(
+            "POST",
+            uri.to_string(),
+            headers.into_iter(),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
+        let identity = Credentials::new("AKIDEXAMPLE", secret, None, None, "test").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("eu-west-1")
+            .name("lambda")
+            .time(at)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let (instructions, _): (SigningInstructions, _) =
+            sign(request, &params).unwrap().into_parts();
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(k, HeaderValue::from_static(v));
+        }
+        for (k, v) in instructions.headers() {
+            map.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        (uri.path_and_query().unwrap().as_str().parse().unwrap(), map)
+    }
+
+    fn verifier() -> Verifier {
+        let mut v = Verifier::default();
+        v.add_key("AKIDEXAMPLE", "right-secret", "tenant-a");
+        v
+    }
+
+    #[test]
+    fn a_correct_signature_names_the_tenant_and_region() {
+        let now = SystemTime::now();
+        let (uri, headers) = signed_request("right-secret", now, b"{}");
+        let caller = verifier()
+            .verify(&Method::POST, &uri, &headers, b"{}", now, "-")
+            .unwrap();
+        assert_eq!(caller.tenant, "tenant-a");
+        assert_eq!(caller.region, "eu-west-1");
+    }
+
+    #[test]
+    fn a_wrong_secret_is_refused() {
+        let now = SystemTime::now();
+        let (uri, headers) = signed_request("wrong-secret", now, b"{}");
+        let err = verifier()
+            .verify(&Method::POST, &uri, &headers, b"{}", now, "-")
+            .unwrap_err();
+        assert_eq!(err.kind, "InvalidSignatureException");
+        assert_eq!(err.status, 403);
+    }
+
+    #[test]
+    fn a_changed_body_is_refused() {
+        let now = SystemTime::now();
+        let (uri, headers) = signed_request("right-secret", now, b"{}");
+        let err = verifier()
+            .verify(&Method::POST, &uri, &headers, b"{\"x\":1}", now, "-")
+            .unwrap_err();
+        assert_eq!(err.kind, "InvalidSignatureException");
+    }
+
+    #[test]
+    fn an_old_signature_is_refused() {
+        let now = SystemTime::now();
+        let (uri, headers) =
+            signed_request("right-secret", now - Duration::from_secs(16 * 60), b"");
+        let err = verifier()
+            .verify(&Method::POST, &uri, &headers, b"", now, "-")
+            .unwrap_err();
+        assert!(err.message.contains("Signature expired"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_or_no_signature_is_refused() {
+        let now = SystemTime::now();
+        let (uri, headers) = signed_request("right-secret", now, b"");
+        let mut other = Verifier::default();
+        other.add_key("AKIDOTHER", "x", "t");
+        let err = other
+            .verify(&Method::POST, &uri, &headers, b"", now, "-")
+            .unwrap_err();
+        assert_eq!(err.kind, "UnrecognizedClientException");
+        let err = verifier()
+            .verify(&Method::POST, &uri, &HeaderMap::new(), b"", now, "-")
+            .unwrap_err();
+        assert_eq!(err.kind, "MissingAuthenticationTokenException");
+    }
+
+    #[test]
+    fn open_mode_accepts_anything() {
+        let caller = Verifier::default()
+            .verify(
+                &Method::GET,
+                &"/".parse().unwrap(),
+                &HeaderMap::new(),
+                b"",
+                SystemTime::now(),
+                "anon",
+            )
+            .unwrap();
+        assert_eq!(caller.tenant, "anon");
+        assert_eq!(caller.region, DEFAULT_REGION);
+    }
+}

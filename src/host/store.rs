@@ -1,0 +1,482 @@
+//! The durable state of the host, in its state directory:
+//!
+//! ```text
+//! LOCK                                    held (flock) by the running host
+//! runtime/worker_bootstrap.py             the Python worker, rewritten at every start
+//! staging/<token>/                        uploads being checked and extracted
+//! tenants/<tenant>/functions/<name>/function.json       the function's record
+//! tenants/<tenant>/functions/<name>/code-<rev>/         its extracted code
+//! tenants/<tenant>/functions/<name>/code-<rev>.zip      the zip as uploaded
+//! tenants/<tenant>/events/<request-id>.json             accepted asynchronous invocations
+//! ```
+//!
+//! A function exists exactly when its `function.json` does. Code is extracted and fsynced
+//! in `staging/`, renamed into the function's directory, and only then does the record
+//! (written to a temporary file, fsynced and renamed over the old one) point at it. A
+//! crash at any moment leaves either the old function or the new one, never half of
+//! one; leftovers are removed at the next start.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, HostError};
+use super::util::hex_token;
+use super::zipcheck::{self, sync_dir};
+
+/// The worker bootstrap, compiled into the binary.
+pub const WORKER_BOOTSTRAP: &str = include_str!("../../templates/worker_bootstrap.py");
+
+const RECORD_FILE: &str = "function.json";
+
+/// Everything the host keeps about one function. Field names are the host's own: this
+/// is a storage format, rendered to Lambda's `FunctionConfiguration` by the API layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionRecord {
+    pub name: String,
+    pub region: String,
+    pub runtime: String,
+    pub role: String,
+    pub handler: String,
+    #[serde(default)]
+    pub description: String,
+    pub timeout: u32,
+    pub memory_size: u32,
+    #[serde(default)]
+    pub environment: Option<BTreeMap<String, String>>,
+    pub code_sha256: String,
+    pub code_size: u64,
+    pub code_rev: String,
+    pub last_modified: String,
+    pub revision_id: String,
+    #[serde(default)]
+    pub policy: Vec<serde_json::Value>,
+}
+
+/// An extracted code directory and its zip. When marked obsolete (the function's code
+/// was replaced or the function deleted) both are removed once the last worker using
+/// them is gone.
+#[derive(Debug)]
+pub struct CodeDir {
+    pub path: PathBuf,
+    pub zip: PathBuf,
+    obsolete: AtomicBool,
+}
+
+impl CodeDir {
+    pub fn mark_obsolete(&self) {
+        self.obsolete.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for CodeDir {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Relaxed) {
+            let _ = fs::remove_dir_all(&self.path);
+            let _ = fs::remove_file(&self.zip);
+            if let Some(function_dir) = self.path.parent() {
+                // Succeeds only once the function is deleted and nothing else is left.
+                let _ = fs::remove_dir(function_dir);
+            }
+        }
+    }
+}
+
+/// Code checked and extracted in the staging area, not yet part of any function.
+#[derive(Debug)]
+pub struct StagedCode {
+    dir: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl StagedCode {
+    pub fn code_path(&self) -> PathBuf {
+        self.dir.join("code")
+    }
+}
+
+impl Drop for StagedCode {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An asynchronous invocation accepted but not yet run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingEvent {
+    pub request_id: String,
+    pub function: String,
+    /// The event JSON as sent.
+    pub payload: String,
+    #[serde(default)]
+    pub client_context: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    _lock: fs::File,
+}
+
+fn state_error(path: &Path) -> impl FnOnce(io::Error) -> HostError + '_ {
+    move |source| HostError::State {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `data` to `path` atomically: temporary file, fsync, rename, fsync of the dir.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        hex_token(6)
+    ));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    sync_dir(dir);
+    result
+}
+
+#[cfg(unix)]
+fn lock_exclusive(file: &fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+#[cfg(not(unix))]
+fn lock_exclusive(_: &fs::File) -> bool {
+    true
+}
+
+impl Store {
+    /// Opens (creating if needed) and locks the state directory, clears the staging
+    /// area and writes the worker bootstrap.
+    pub fn open(root: &Path) -> Result<Store, HostError> {
+        fs::create_dir_all(root).map_err(state_error(root))?;
+        let root = fs::canonicalize(root).map_err(state_error(root))?;
+        let lock_path = root.join("LOCK");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(state_error(&lock_path))?;
+        if !lock_exclusive(&lock) {
+            return Err(HostError::StateLocked(root));
+        }
+        let staging = root.join("staging");
+        let _ = fs::remove_dir_all(&staging);
+        for dir in [staging, root.join("runtime"), root.join("tenants")] {
+            fs::create_dir_all(&dir).map_err(state_error(&dir))?;
+        }
+        let bootstrap = root.join("runtime").join("worker_bootstrap.py");
+        if fs::read(&bootstrap).ok().as_deref() != Some(WORKER_BOOTSTRAP.as_bytes()) {
+            write_atomic(&bootstrap, WORKER_BOOTSTRAP.as_bytes())
+                .map_err(state_error(&bootstrap))?;
+        }
+        Ok(Store { root, _lock: lock })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn bootstrap_path(&self) -> PathBuf {
+        self.root.join("runtime").join("worker_bootstrap.py")
+    }
+
+    fn tenant_dir(&self, tenant: &str) -> PathBuf {
+        self.root.join("tenants").join(tenant)
+    }
+
+    fn function_dir(&self, tenant: &str, name: &str) -> PathBuf {
+        self.tenant_dir(tenant).join("functions").join(name)
+    }
+
+    fn code_paths(&self, tenant: &str, name: &str, rev: &str) -> (PathBuf, PathBuf) {
+        let dir = self.function_dir(tenant, name);
+        (
+            dir.join(format!("code-{rev}")),
+            dir.join(format!("code-{rev}.zip")),
+        )
+    }
+
+    /// The code directory of a stored record.
+    pub fn code_dir(&self, tenant: &str, record: &FunctionRecord) -> CodeDir {
+        let (path, zip) = self.code_paths(tenant, &record.name, &record.code_rev);
+        CodeDir {
+            path,
+            zip,
+            obsolete: AtomicBool::new(false),
+        }
+    }
+
+    /// Checks and extracts an uploaded zip into the staging area (blocking).
+    pub fn stage_code(&self, zip: &[u8]) -> Result<StagedCode, ApiError> {
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
+        let dir = self.root.join("staging").join(hex_token(8));
+        let staged = StagedCode {
+            dir,
+            sha256: base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip)),
+            size: zip.len() as u64,
+        };
+        fs::create_dir_all(staged.code_path()).map_err(|e| ApiError::service(e.to_string()))?;
+        zipcheck::extract(zip, &staged.code_path())?;
+        write_atomic(&staged.dir.join("code.zip"), zip)
+            .map_err(|e| ApiError::service(e.to_string()))?;
+        Ok(staged)
+    }
+
+    /// Moves staged code into the function's directory under a new revision (blocking).
+    pub fn commit_code(
+        &self,
+        tenant: &str,
+        name: &str,
+        staged: StagedCode,
+    ) -> io::Result<(String, CodeDir)> {
+        let function_dir = self.function_dir(tenant, name);
+        fs::create_dir_all(&function_dir)?;
+        let rev = hex_token(8);
+        let (path, zip) = self.code_paths(tenant, name, &rev);
+        fs::rename(staged.dir.join("code.zip"), &zip)?;
+        fs::rename(staged.code_path(), &path)?;
+        sync_dir(&function_dir);
+        let code = CodeDir {
+            path,
+            zip,
+            obsolete: AtomicBool::new(false),
+        };
+        Ok((rev, code))
+    }
+
+    /// Writes a function's record atomically: from now on the function is this record.
+    pub fn write_record(&self, tenant: &str, record: &FunctionRecord) -> io::Result<()> {
+        let dir = self.function_dir(tenant, &record.name);
+        fs::create_dir_all(&dir)?;
+        let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+        write_atomic(&dir.join(RECORD_FILE), &json)
+    }
+
+    /// Deletes a function's record: from now on the function does not exist. Its code
+    /// goes when the last worker using it is gone (see [`CodeDir`]).
+    pub fn delete_record(&self, tenant: &str, name: &str) -> io::Result<()> {
+        let dir = self.function_dir(tenant, name);
+        fs::remove_file(dir.join(RECORD_FILE))?;
+        sync_dir(&dir);
+        Ok(())
+    }
+
+    /// Every stored function, by tenant, after removing what a crash may have left:
+    /// function directories without a record and code revisions no record points at.
+    /// Code directories that went missing are extracted again from their zip.
+    pub fn load_all(&self) -> io::Result<Vec<(String, FunctionRecord)>> {
+        let mut found = Vec::new();
+        for tenant in read_dir_names(&self.root.join("tenants"))? {
+            let functions = self.tenant_dir(&tenant).join("functions");
+            for name in read_dir_names(&functions).unwrap_or_default() {
+                let dir = functions.join(&name);
+                let record: Option<FunctionRecord> = fs::read(dir.join(RECORD_FILE))
+                    .ok()
+                    .and_then(|data| serde_json::from_slice(&data).ok());
+                let Some(record) = record else {
+                    if !dir.join(RECORD_FILE).exists() {
+                        let _ = fs::remove_dir_all(&dir);
+                    } else {
+                        eprintln!(
+                            "lambada serve: warning: {} is unreadable; function {name} skipped",
+                            dir.join(RECORD_FILE).display()
+                        );
+                    }
+                    continue;
+                };
+                let keep_dir = format!("code-{}", record.code_rev);
+                let keep_zip = format!("code-{}.zip", record.code_rev);
+                for entry in read_dir_names(&dir)? {
+                    if entry.starts_with("code-") && entry != keep_dir && entry != keep_zip
+                        || entry.starts_with('.') && entry.ends_with(".tmp")
+                    {
+                        let path = dir.join(&entry);
+                        let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
+                    }
+                }
+                let (code, zip) = self.code_paths(&tenant, &record.name, &record.code_rev);
+                if !code.is_dir() {
+                    let restored = fs::read(&zip).ok().and_then(|bytes| {
+                        let _ = fs::create_dir_all(&code);
+                        zipcheck::extract(&bytes, &code).ok()
+                    });
+                    if restored.is_none() {
+                        eprintln!(
+                            "lambada serve: warning: the code of function {name} is missing; function skipped"
+                        );
+                        continue;
+                    }
+                }
+                found.push((tenant.clone(), record));
+            }
+        }
+        Ok(found)
+    }
+
+    fn events_dir(&self, tenant: &str) -> PathBuf {
+        self.tenant_dir(tenant).join("events")
+    }
+
+    /// Records an accepted asynchronous invocation durably (blocking).
+    pub fn save_event(&self, tenant: &str, event: &PendingEvent) -> io::Result<()> {
+        let dir = self.events_dir(tenant);
+        fs::create_dir_all(&dir)?;
+        let json = serde_json::to_vec(event).map_err(io::Error::other)?;
+        write_atomic(&dir.join(format!("{}.json", event.request_id)), &json)
+    }
+
+    /// Forgets an asynchronous invocation once it ran.
+    pub fn remove_event(&self, tenant: &str, request_id: &str) {
+        let _ = fs::remove_file(self.events_dir(tenant).join(format!("{request_id}.json")));
+    }
+
+    /// The asynchronous invocations accepted before the last stop and not yet run.
+    pub fn pending_events(&self) -> Vec<(String, PendingEvent)> {
+        let mut events = Vec::new();
+        for tenant in read_dir_names(&self.root.join("tenants")).unwrap_or_default() {
+            let dir = self.events_dir(&tenant);
+            for file in read_dir_names(&dir).unwrap_or_default() {
+                let path = dir.join(&file);
+                if !file.ends_with(".json") {
+                    let _ = fs::remove_file(&path);
+                    continue;
+                }
+                match fs::read(&path)
+                    .ok()
+                    .and_then(|d| serde_json::from_slice(&d).ok())
+                {
+                    Some(event) => events.push((tenant.clone(), event)),
+                    None => {
+                        let _ = fs::remove_file(&path);
+                    }
+                }
+            }
+        }
+        events
+    }
+}
+
+fn read_dir_names(dir: &Path) -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = fs::read_dir(dir)?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+
+    fn app_zip() -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        w.start_file("app.py", SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(b"def handler(e, c):\n    return e\n").unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    fn record(name: &str, rev: &str) -> FunctionRecord {
+        FunctionRecord {
+            name: name.into(),
+            region: "us-east-1".into(),
+            runtime: "python3.12".into(),
+            role: "arn:aws:iam::000000000000:role/r".into(),
+            handler: "app.handler".into(),
+            description: String::new(),
+            timeout: 3,
+            memory_size: 128,
+            environment: None,
+            code_sha256: "x".into(),
+            code_size: 1,
+            code_rev: rev.into(),
+            last_modified: "t".into(),
+            revision_id: "r".into(),
+            policy: vec![],
+        }
+    }
+
+    #[test]
+    fn a_committed_function_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let staged = store.stage_code(&app_zip()).unwrap();
+            let (rev, code) = store.commit_code("t", "f", staged).unwrap();
+            assert!(code.path.join("app.py").is_file());
+            store.write_record("t", &record("f", &rev)).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let all = store.load_all().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].0, "t");
+        assert!(store.code_dir("t", &all[0].1).path.join("app.py").is_file());
+    }
+
+    #[test]
+    fn code_without_a_record_is_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let staged = store.stage_code(&app_zip()).unwrap();
+            // A crash between moving the code in and writing the record.
+            store.commit_code("t", "half", staged).unwrap();
+            let orphan = store.stage_code(&app_zip()).unwrap();
+            std::mem::forget(orphan);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.load_all().unwrap().is_empty());
+        assert!(!dir.path().join("tenants/t/functions/half").exists());
+        assert_eq!(fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_second_host_cannot_take_the_same_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(HostError::StateLocked(_))
+        ));
+    }
+
+    #[test]
+    fn events_wait_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let event = PendingEvent {
+            request_id: "abc".into(),
+            function: "f".into(),
+            payload: "{}".into(),
+            client_context: None,
+        };
+        store.save_event("t", &event).unwrap();
+        assert_eq!(store.pending_events().len(), 1);
+        store.remove_event("t", "abc");
+        assert!(store.pending_events().is_empty());
+    }
+}

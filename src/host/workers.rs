@@ -1,0 +1,678 @@
+//! Warm Python worker processes, a pool per function.
+//!
+//! A worker is `python3 worker_bootstrap.py` in its own process group, with the function's
+//! code as working directory, a private temporary directory, a clean environment and its
+//! log file as stdout/stderr. It imports the handler once and serves invocations one at a
+//! time over its stdin/stdout pipes (length-prefixed frames, see the bootstrap). A pool
+//! runs at most `max_workers` invocations at once; more wait in a bounded queue, beyond
+//! which the caller gets `TooManyRequestsException`. The function's timeout is enforced
+//! by killing the worker's process group; a worker that dies for any reason fails only the
+//! invocation it was running, and the next invocation starts a fresh one.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::Semaphore;
+
+use super::error::ApiError;
+use super::store::CodeDir;
+use super::util::{hex_token, utc_parts};
+
+/// Init (importing the handler) may take this long at least, as in Lambda.
+const MIN_INIT_LIMIT: Duration = Duration::from_secs(10);
+/// The log tail returned with `LogType: Tail`.
+const LOG_TAIL_BYTES: usize = 4096;
+/// A worker's log file is emptied between invocations once it is this large.
+const LOG_FILE_LIMIT: u64 = 1 << 20;
+/// Largest frame a worker may send (a response over 6 MB is an error anyway).
+const MAX_FRAME: usize = 64 << 20;
+
+const RESULT: u8 = 0;
+const ERROR: u8 = 1;
+const ERROR_RETIRE: u8 = 2;
+const READY: u8 = 3;
+const INIT_ERROR: u8 = 4;
+
+/// What every worker of one function version is started with.
+#[derive(Debug)]
+pub struct WorkerSpec {
+    pub python: PathBuf,
+    pub bootstrap: PathBuf,
+    pub code: Arc<CodeDir>,
+    /// The complete environment, but for the per-worker variables set at spawn.
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub memory_mb: u32,
+}
+
+/// One invocation as the pool receives it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    /// The event JSON, already validated.
+    pub payload: Vec<u8>,
+    /// The decoded client context JSON, already validated.
+    pub client_context: Option<String>,
+    pub invoked_arn: String,
+    /// Whether the caller wants the log (`LogType: Tail`).
+    pub want_log: bool,
+    /// Sent by a function of this host (signed with worker credentials): it never waits
+    /// behind the bound, since its caller may hold the worker it would wait for.
+    pub nested: bool,
+}
+
+/// How an invocation ended, as the Invoke API reports it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub payload: Vec<u8>,
+    /// `X-Amz-Function-Error: Unhandled`.
+    pub function_error: bool,
+    /// The full log of the invocation (START … REPORT), when asked for.
+    pub log: Option<Vec<u8>>,
+}
+
+/// The live worker processes of the whole host, so that none outlives it.
+#[derive(Debug, Default)]
+pub struct Census {
+    /// The host is stopping: queued asynchronous events stay queued.
+    stopping: AtomicBool,
+    live: AtomicUsize,
+    spawned: AtomicU64,
+    groups: Mutex<HashSet<i32>>,
+}
+
+impl Census {
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    pub fn spawned(&self) -> u64 {
+        self.spawned.load(Ordering::Relaxed)
+    }
+
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Kills every worker's process group (shutdown after the grace period).
+    pub fn kill_all(&self) {
+        let groups: Vec<i32> = self
+            .groups
+            .lock()
+            .map(|g| g.iter().copied().collect())
+            .unwrap_or_default();
+        for group in groups {
+            kill_group(group);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn kill_group(pgid: i32) {
+    if pgid > 0 {
+        // SAFETY: sending a signal has no memory effects; pgid is a group we created and
+        // have not reaped the leader of.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_: i32) {}
+
+struct Worker {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    log: File,
+    pgid: i32,
+    reaped: bool,
+    invocations: u64,
+    init_duration: Option<Duration>,
+    census: Arc<Census>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if !self.reaped {
+            kill_group(self.pgid);
+        }
+        if let Ok(mut groups) = self.census.groups.lock() {
+            groups.remove(&self.pgid);
+        }
+        self.census.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Why a worker could not serve an invocation.
+enum Failure {
+    /// The worker answered during init with an error (import failed, ...).
+    Init { payload: Vec<u8>, log: Vec<u8> },
+    /// The worker did not answer in time.
+    Timeout { limit: Duration, log: Vec<u8> },
+    /// The worker died or broke the protocol.
+    Died {
+        reason: String,
+        out_of_memory: bool,
+        log: Vec<u8>,
+    },
+    /// The worker could not be started at all: a host problem.
+    Spawn(String),
+}
+
+struct Frame {
+    kind: u8,
+    max_rss_kb: u32,
+    payload: Vec<u8>,
+}
+
+impl Worker {
+    async fn spawn(spec: &WorkerSpec, census: &Arc<Census>) -> Result<Worker, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("lambada-worker-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a worker directory: {e}"))?;
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let log_path = dir.path().join("log");
+        let log_for_child = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+        let log = File::options()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+        let (y, mo, d, ..) = utc_parts(SystemTime::now());
+        let mut cmd = Command::new(&spec.python);
+        cmd.arg(&spec.bootstrap)
+            .current_dir(&spec.code.path)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env("TMPDIR", &tmp)
+            .env("HOME", &tmp)
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("{y:04}/{mo:02}/{d:02}/[$LATEST]{}", hex_token(16)),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_for_child))
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        cmd.process_group(0);
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // The worker dies with the host even if the host is killed outright.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", spec.python.display()))?;
+        let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+        census.live.fetch_add(1, Ordering::Relaxed);
+        census.spawned.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut groups) = census.groups.lock() {
+            groups.insert(pgid);
+        }
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("worker pipes missing".into());
+        };
+        Ok(Worker {
+            child,
+            stdin: Some(stdin),
+            stdout: BufReader::with_capacity(64 * 1024, stdout),
+            log,
+            pgid,
+            reaped: false,
+            invocations: 0,
+            init_duration: None,
+            census: census.clone(),
+            _dir: dir,
+        })
+    }
+
+    async fn read_frame(&mut self) -> std::io::Result<Frame> {
+        let mut head = [0u8; 9];
+        self.stdout.read_exact(&mut head).await?;
+        let len = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
+        if len > MAX_FRAME {
+            return Err(std::io::Error::other("worker sent an oversized frame"));
+        }
+        let mut payload = vec![0u8; len];
+        self.stdout.read_exact(&mut payload).await?;
+        Ok(Frame {
+            kind: head[0],
+            max_rss_kb: u32::from_be_bytes([head[1], head[2], head[3], head[4]]),
+            payload,
+        })
+    }
+
+    async fn exchange(&mut self, header: &[u8], payload: &[u8]) -> std::io::Result<Frame> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("worker closed"))?;
+        let mut buf = Vec::with_capacity(8 + header.len() + payload.len().min(64 * 1024));
+        buf.extend_from_slice(&(header.len() as u32).to_be_bytes());
+        buf.extend_from_slice(header);
+        buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        if payload.len() <= 64 * 1024 {
+            buf.extend_from_slice(payload);
+            stdin.write_all(&buf).await?;
+        } else {
+            stdin.write_all(&buf).await?;
+            stdin.write_all(payload).await?;
+        }
+        stdin.flush().await?;
+        self.read_frame().await
+    }
+
+    fn log_len(&self) -> u64 {
+        self.log.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// At most the last `LOG_TAIL_BYTES` the worker logged since `from`.
+    fn log_since(&mut self, from: u64) -> Vec<u8> {
+        let end = self.log_len();
+        let start = from.max(end.saturating_sub(LOG_TAIL_BYTES as u64));
+        let mut out = Vec::new();
+        if end > start && self.log.seek(SeekFrom::Start(start)).is_ok() {
+            let _ = (&self.log).take(end - start).read_to_end(&mut out);
+        }
+        out
+    }
+
+    /// The failure of a worker that died; its log says whether memory ran out.
+    fn died(&mut self, reason: String, log_start: u64) -> Failure {
+        let log = self.log_since(log_start);
+        let text = String::from_utf8_lossy(&log);
+        let out_of_memory = text.contains("MemoryError") || text.contains("Cannot allocate memory");
+        Failure::Died {
+            reason,
+            out_of_memory,
+            log,
+        }
+    }
+
+    /// Kills the process group and collects the exit status.
+    async fn kill_and_reap(&mut self) -> Option<ExitStatus> {
+        kill_group(self.pgid);
+        let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        self.reaped = status.is_some();
+        status
+    }
+
+    /// Closes stdin so that the worker exits by itself; kills it if it does not.
+    async fn stop(mut self) {
+        self.stdin = None;
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await {
+            // Still kill the group: the handler may have left processes behind.
+            kill_group(self.pgid);
+            self.reaped = true;
+        }
+    }
+}
+
+fn describe_exit(status: Option<ExitStatus>) -> String {
+    let Some(status) = status else {
+        return "Runtime exited with error: unknown".to_string();
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            let name = match signal {
+                libc::SIGKILL => "killed",
+                libc::SIGSEGV => "segmentation fault",
+                libc::SIGABRT => "aborted",
+                libc::SIGBUS => "bus error",
+                libc::SIGTERM => "terminated",
+                libc::SIGFPE => "floating point exception",
+                libc::SIGILL => "illegal instruction",
+                _ => "",
+            };
+            return if name.is_empty() {
+                format!("Runtime exited with error: signal: {signal}")
+            } else {
+                format!("Runtime exited with error: signal: {name}")
+            };
+        }
+    }
+    match status.code() {
+        Some(code) => format!("Runtime exited with error: exit status {code}"),
+        None => "Runtime exited with error: unknown".to_string(),
+    }
+}
+
+fn error_payload(error_type: &str, message: &str) -> Vec<u8> {
+    serde_json::json!({ "errorMessage": message, "errorType": error_type })
+        .to_string()
+        .into_bytes()
+}
+
+/// The worker's error JSON with this invocation's request id filled in.
+fn with_request_id(payload: &[u8], request_id: &str) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(payload) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("requestId".into(), request_id.into());
+            serde_json::Value::Object(map).to_string().into_bytes()
+        }
+        _ => payload.to_vec(),
+    }
+}
+
+/// The warm workers of one function version.
+pub struct Pool {
+    spec: WorkerSpec,
+    idle: Mutex<Vec<Worker>>,
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_queue: usize,
+    retired: AtomicBool,
+    census: Arc<Census>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    pub fn new(
+        spec: WorkerSpec,
+        max_workers: usize,
+        max_queue: usize,
+        census: Arc<Census>,
+    ) -> Pool {
+        Pool {
+            spec,
+            idle: Mutex::new(Vec::new()),
+            slots: Arc::new(Semaphore::new(max_workers.max(1))),
+            waiting: AtomicUsize::new(0),
+            max_queue,
+            retired: AtomicBool::new(false),
+            census,
+        }
+    }
+
+    pub fn spec(&self) -> &WorkerSpec {
+        &self.spec
+    }
+
+    /// No new invocations come here any more (the function changed or is deleted):
+    /// idle workers stop now, busy ones when their invocation ends.
+    pub async fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        let idle: Vec<Worker> = self
+            .idle
+            .lock()
+            .map(|mut v| v.drain(..).collect())
+            .unwrap_or_default();
+        for worker in idle {
+            worker.stop().await;
+        }
+    }
+
+    /// Runs one invocation, waiting for a free worker. `bounded`: refuse with 429 when
+    /// the queue is full (synchronous calls); asynchronous events always wait.
+    pub async fn invoke(
+        self: Arc<Self>,
+        inv: Invocation,
+        bounded: bool,
+    ) -> Result<Outcome, ApiError> {
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            // An overflow worker: waiting could deadlock (f calls f with all workers busy).
+            Err(_) if inv.nested => None,
+            Err(_) => {
+                let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
+                if bounded && queued >= self.max_queue {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(ApiError::too_many_requests("Rate Exceeded."));
+                }
+                let permit = self.slots.clone().acquire_owned().await;
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                Some(permit.map_err(|_| ApiError::service("the function's workers were stopped"))?)
+            }
+        };
+        if !bounded && self.census.stopping.load(Ordering::SeqCst) {
+            return Err(ApiError::service(
+                "the host is stopping; the event stays queued",
+            ));
+        }
+        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let started = Instant::now();
+        let result = match idle {
+            Some(worker) => self.run(worker, &inv).await,
+            None => match self.start_worker(&inv).await {
+                Ok(worker) => self.run(worker, &inv).await,
+                Err(failure) => (None, Err(failure)),
+            },
+        };
+        let (worker, result) = result;
+        if let Some(worker) = worker {
+            if self.retired.load(Ordering::SeqCst) || permit.is_none() {
+                worker.stop().await;
+            } else if let Ok(mut idle) = self.idle.lock() {
+                idle.push(worker);
+            }
+        }
+        drop(permit);
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(Failure::Spawn(message)) => Err(ApiError::service(message)),
+            Err(failure) => Ok(self.failed(&inv, failure, started)),
+        }
+    }
+
+    async fn start_worker(&self, inv: &Invocation) -> Result<Worker, Failure> {
+        let started = Instant::now();
+        let mut worker = Worker::spawn(&self.spec, &self.census)
+            .await
+            .map_err(Failure::Spawn)?;
+        let limit = self.spec.timeout.max(MIN_INIT_LIMIT);
+        match tokio::time::timeout(limit, worker.read_frame()).await {
+            Ok(Ok(frame)) if frame.kind == READY => {
+                worker.init_duration = Some(started.elapsed());
+                Ok(worker)
+            }
+            Ok(Ok(frame)) if frame.kind == INIT_ERROR => {
+                worker.kill_and_reap().await;
+                Err(Failure::Init {
+                    payload: with_request_id(&frame.payload, &inv.request_id),
+                    log: worker.log_since(0),
+                })
+            }
+            Ok(_) => {
+                let status = worker.kill_and_reap().await;
+                Err(worker.died(describe_exit(status), 0))
+            }
+            Err(_) => {
+                worker.kill_and_reap().await;
+                Err(Failure::Timeout {
+                    limit,
+                    log: worker.log_since(0),
+                })
+            }
+        }
+    }
+
+    /// One exchange with a worker; gives the worker back if it can serve again.
+    async fn run(
+        &self,
+        mut worker: Worker,
+        inv: &Invocation,
+    ) -> (Option<Worker>, Result<Outcome, Failure>) {
+        let log_start = if worker.invocations == 0 {
+            0
+        } else {
+            worker.log_len()
+        };
+        let timeout = self.spec.timeout;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let header = format!(
+            "{{\"id\":\"{}\",\"deadline_ms\":{},\"arn\":\"{}\",\"cc\":{}}}",
+            inv.request_id,
+            now_ms + timeout.as_millis() as u64,
+            inv.invoked_arn,
+            inv.client_context.as_deref().unwrap_or("null"),
+        );
+        let started = Instant::now();
+        let exchanged =
+            tokio::time::timeout(timeout, worker.exchange(header.as_bytes(), &inv.payload)).await;
+        let duration = started.elapsed();
+        worker.invocations += 1;
+        let init_duration = worker.init_duration.take();
+        match exchanged {
+            Ok(Ok(frame))
+                if frame.kind == RESULT || frame.kind == ERROR || frame.kind == ERROR_RETIRE =>
+            {
+                let log = inv.want_log.then(|| {
+                    let body = worker.log_since(log_start);
+                    self.compose_log(inv, &body, duration, frame.max_rss_kb, init_duration)
+                });
+                let outcome = Outcome {
+                    payload: frame.payload,
+                    function_error: frame.kind != RESULT,
+                    log,
+                };
+                if frame.kind == ERROR_RETIRE {
+                    worker.stdin = None;
+                    worker.kill_and_reap().await;
+                    return (None, Ok(outcome));
+                }
+                if worker.invocations.is_multiple_of(16) && worker.log_len() > LOG_FILE_LIMIT {
+                    let _ = worker.log.set_len(0);
+                }
+                (Some(worker), Ok(outcome))
+            }
+            Ok(Ok(_)) => {
+                worker.kill_and_reap().await;
+                let failure = worker.died(
+                    "Runtime exited with error: protocol violation".into(),
+                    log_start,
+                );
+                (None, Err(failure))
+            }
+            Ok(Err(_)) => {
+                let status = worker.kill_and_reap().await;
+                (None, Err(worker.died(describe_exit(status), log_start)))
+            }
+            Err(_) => {
+                worker.kill_and_reap().await;
+                let log = worker.log_since(log_start);
+                (
+                    None,
+                    Err(Failure::Timeout {
+                        limit: timeout,
+                        log,
+                    }),
+                )
+            }
+        }
+    }
+
+    /// The answer for an invocation that failed outside the handler.
+    fn failed(&self, inv: &Invocation, failure: Failure, started: Instant) -> Outcome {
+        let id = &inv.request_id;
+        let (payload, mut log) = match failure {
+            Failure::Init { payload, log } => (payload, log),
+            Failure::Timeout { limit, mut log } => {
+                let message = format!(
+                    "RequestId: {id} Error: Task timed out after {:.2} seconds",
+                    limit.as_secs_f64()
+                );
+                log.extend_from_slice(format!("{message}\n").as_bytes());
+                (error_payload("Sandbox.Timedout", &message), log)
+            }
+            Failure::Died {
+                reason,
+                out_of_memory,
+                mut log,
+            } => {
+                let error_type = if out_of_memory {
+                    "Runtime.OutOfMemory"
+                } else {
+                    "Runtime.ExitError"
+                };
+                let message = format!("RequestId: {id} Error: {reason}");
+                if !log.is_empty() && !log.ends_with(b"\n") {
+                    log.push(b'\n');
+                }
+                log.extend_from_slice(format!("{message}\n").as_bytes());
+                (error_payload(error_type, &message), log)
+            }
+            Failure::Spawn(reason) => (error_payload("Runtime.Unknown", &reason), Vec::new()),
+        };
+        let duration = started.elapsed();
+        let log = inv
+            .want_log
+            .then(|| self.compose_log(inv, std::mem::take(&mut log).as_slice(), duration, 0, None));
+        Outcome {
+            payload,
+            function_error: true,
+            log,
+        }
+    }
+
+    fn compose_log(
+        &self,
+        inv: &Invocation,
+        body: &[u8],
+        duration: Duration,
+        max_rss_kb: u32,
+        init: Option<Duration>,
+    ) -> Vec<u8> {
+        let id = &inv.request_id;
+        let ms = duration.as_secs_f64() * 1000.0;
+        let mut log = format!("START RequestId: {id} Version: $LATEST\n").into_bytes();
+        log.extend_from_slice(body);
+        if !body.is_empty() && !body.ends_with(b"\n") {
+            log.push(b'\n');
+        }
+        let mut report = format!(
+            "END RequestId: {id}\nREPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
+            ms.ceil().max(1.0) as u64,
+            self.spec.memory_mb,
+            max_rss_kb.div_ceil(1024),
+        );
+        if let Some(init) = init {
+            report.push_str(&format!(
+                "\tInit Duration: {:.2} ms",
+                init.as_secs_f64() * 1000.0
+            ));
+        }
+        report.push_str("\t\n");
+        log.extend_from_slice(report.as_bytes());
+        if log.len() > LOG_TAIL_BYTES {
+            log.drain(..log.len() - LOG_TAIL_BYTES);
+        }
+        log
+    }
+}
