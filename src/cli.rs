@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::{PlanOptions, RemoteCalls};
-use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse};
+use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, run};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
 /// invocations of cloud functions (AWS Lambda or any Lambda-compatible endpoint).
@@ -194,10 +194,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Serve(args)) => crate::host::serve(&args),
-        Some(Command::Run(_)) => {
-            eprintln!("lambada: error: this command is not available yet");
-            ExitCode::from(2)
-        }
+        Some(Command::Run(args)) => run_command(&args),
         None => compile_command(&cli.compile, &cli.deploy),
     }
 }
@@ -239,6 +236,46 @@ fn compile_command(args: &CompileArgs, deploy_args: &DeployArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     deploy_outputs(args, deploy_args, &written)
+}
+
+fn run_command(args: &RunArgs) -> ExitCode {
+    let Some(file) = run::single_file(&args.compile.files) else {
+        eprintln!("lambada: error: `lambada run` runs one program; pass exactly one FILE");
+        return ExitCode::from(BAD_INPUT);
+    };
+    let options = run::RunOptions {
+        compile: compile_options(&args.compile),
+        python: args.python.clone(),
+        program_args: args.program_args.clone(),
+        quiet: args.compile.quiet,
+    };
+    match run::run(file, &options) {
+        Ok(report) => {
+            if args.stats {
+                eprint!("{}", report.stats_text());
+            }
+            ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
+        }
+        Err(err @ (run::RunError::Input(_) | run::RunError::Compile(_))) => {
+            eprintln!("{err}");
+            ExitCode::from(BAD_INPUT)
+        }
+        Err(err) => {
+            eprintln!("lambada: error: {err}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+fn compile_options(args: &CompileArgs) -> CompileOptions {
+    CompileOptions {
+        plan: PlanOptions {
+            annotations: args.annotations,
+            remote_calls: args.remote_calls,
+        },
+        prefix: args.prefix.clone(),
+        local_modules: true,
+    }
 }
 
 /// Remote mode: deploys every written output and, once all its functions are in
@@ -312,14 +349,7 @@ pub fn deploy_options(args: &DeployArgs, quiet: bool) -> deploy::DeployOptions {
 /// Reads and compiles every file before anything is written, so bad input anywhere
 /// leaves no output at all.
 fn compile_all(args: &CompileArgs) -> Result<Vec<Compiled>, String> {
-    let options = CompileOptions {
-        plan: PlanOptions {
-            annotations: args.annotations,
-            remote_calls: args.remote_calls,
-        },
-        prefix: args.prefix.clone(),
-        local_modules: true,
-    };
+    let options = compile_options(args);
     let mut compiled: Vec<Compiled> = Vec::new();
     for file in &args.files {
         let source = parse::read(file).map_err(|e| e.to_string())?;

@@ -16,6 +16,7 @@ pub mod parse;
 pub mod plan;
 pub mod report;
 pub mod rewrite;
+pub mod run;
 
 use std::path::Path;
 

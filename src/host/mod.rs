@@ -195,9 +195,44 @@ pub const OPERATIONS: [&str; 13] = [
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     requests: [AtomicU64; OPERATIONS.len()],
+    /// How long each Invoke took, in microseconds (the first million).
+    invoke_micros: std::sync::Mutex<Vec<u32>>,
 }
 
+/// Invocations kept for latency percentiles; a long-running host stops recording there.
+const LATENCY_SAMPLES: usize = 1_000_000;
+
 impl Counters {
+    pub(crate) fn invoke_took(&self, elapsed: Duration) {
+        let micros = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
+        let mut samples = self
+            .invoke_micros
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if samples.len() < LATENCY_SAMPLES {
+            samples.push(micros);
+        }
+    }
+
+    fn invoke_latency(&self) -> Option<Latency> {
+        let mut samples = self
+            .invoke_micros
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        Some(Latency {
+            invocations: samples.len(),
+            p50_micros: at(0.50),
+            p99_micros: at(0.99),
+            max_micros: at(1.0),
+        })
+    }
+
     pub(crate) fn count(&self, operation: &str) {
         let index = OPERATIONS
             .iter()
@@ -219,6 +254,17 @@ pub struct HostStats {
     pub workers_started: u64,
     /// Functions stored, all tenants.
     pub functions: usize,
+    /// How long Invoke requests took, as the host saw them (request in, response out).
+    pub invoke_latency: Option<Latency>,
+}
+
+/// Percentiles of Invoke durations.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Latency {
+    pub invocations: usize,
+    pub p50_micros: u32,
+    pub p99_micros: u32,
+    pub max_micros: u32,
 }
 
 impl HostStats {
@@ -263,6 +309,7 @@ impl HostState {
             workers: self.census.live(),
             workers_started: self.census.spawned(),
             functions: self.registry.count(),
+            invoke_latency: self.counters.invoke_latency(),
         }
     }
 }

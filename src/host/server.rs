@@ -192,6 +192,9 @@ async fn handle(State(state): State<Arc<HostState>>, request: Request) -> Respon
         },
         None => ApiError::unknown_operation().into_response_with_id(&request_id),
     };
+    if operation == "Invoke" {
+        state.counters.invoke_took(started.elapsed());
+    }
     if let Some((method, path)) = log_target {
         eprintln!(
             "{method} {path} {} {} {:.2}ms",

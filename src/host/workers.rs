@@ -382,8 +382,12 @@ fn with_request_id(payload: &[u8], request_id: &str) -> Vec<u8> {
 }
 
 /// The warm workers of one function version.
+/// Warm workers kept for nested invocations beyond `--max-workers`.
+const NESTED_IDLE_WORKERS: usize = 32;
+
 pub struct Pool {
     spec: WorkerSpec,
+    slots_total: usize,
     idle: Mutex<Vec<Worker>>,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
@@ -409,6 +413,7 @@ impl Pool {
     ) -> Pool {
         Pool {
             spec,
+            slots_total: max_workers.max(1),
             idle: Mutex::new(Vec::new()),
             slots: Arc::new(Semaphore::new(max_workers.max(1))),
             waiting: AtomicUsize::new(0),
@@ -416,6 +421,15 @@ impl Pool {
             retired: AtomicBool::new(false),
             census,
         }
+    }
+
+    fn idle_count(&self) -> usize {
+        self.idle.lock().map(|v| v.len()).unwrap_or(usize::MAX)
+    }
+
+    /// Idle workers kept at most: the concurrency bound, plus room for nested calls.
+    fn max_idle(&self) -> usize {
+        self.slots_total + NESTED_IDLE_WORKERS
     }
 
     pub fn spec(&self) -> &WorkerSpec {
@@ -474,10 +488,23 @@ impl Pool {
         };
         let (worker, result) = result;
         if let Some(worker) = worker {
-            if self.retired.load(Ordering::SeqCst) || permit.is_none() {
+            // Overflow workers (nested calls: recursion with --remote-calls all) stay warm
+            // too, up to a bound: recursion goes as deep again on the next call.
+            let keep = !self.retired.load(Ordering::SeqCst)
+                && (permit.is_some() || self.idle_count() < self.max_idle());
+            let worker = if keep {
+                match self.idle.lock() {
+                    Ok(mut idle) => {
+                        idle.push(worker);
+                        None
+                    }
+                    Err(_) => Some(worker),
+                }
+            } else {
+                Some(worker)
+            };
+            if let Some(worker) = worker {
                 worker.stop().await;
-            } else if let Ok(mut idle) = self.idle.lock() {
-                idle.push(worker);
             }
         }
         drop(permit);
