@@ -15,7 +15,9 @@ use crate::plan::Move;
 pub const RUNTIME_MODULE: &str = include_str!("../templates/lambada_runtime.py");
 pub const RUNTIME_FILE: &str = "lambada_runtime.py";
 pub const HANDLER_FILE: &str = "lambada_handler.py";
-pub const HANDLER: &str = "lambada_handler.handler";
+/// The entry point's name is reserved (`_lambada...`) so it cannot hide a name of the
+/// program's own, such as a global called `handler`.
+pub const HANDLER: &str = "lambada_handler._lambada_handler";
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -172,7 +174,7 @@ pub fn handler_module(
             header => header(&source_file),
             future_imports => text_of(future),
             segments => text_of(segments),
-            invokes => module.movement.invokes.iter().cloned().collect::<Vec<_>>(),
+            invokes => remote_stubs(facts, module.movement),
             placeholders => module.movement.placeholders.iter().cloned().collect::<Vec<_>>(),
             target,
             key => module.key.to_owned(),
@@ -181,6 +183,23 @@ pub fn handler_module(
     );
     text.push('\n');
     text
+}
+
+/// With `--remote-calls all`, the stubs a package rebinds its moved functions to: the
+/// same decorators (a cache still saves invocations) and docstring as the original.
+fn remote_stubs(facts: &ModuleFacts, movement: &Move) -> Vec<minijinja::Value> {
+    movement
+        .invokes
+        .iter()
+        .filter_map(|name| facts.functions.iter().find(|f| &f.name == name))
+        .map(|f| {
+            context! {
+                name => f.name.clone(),
+                decorators => f.decorators.clone(),
+                docstring => f.docstring.clone(),
+            }
+        })
+        .collect()
 }
 
 pub fn file_name(parsed: &ParsedModule) -> String {

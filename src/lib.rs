@@ -43,6 +43,14 @@ pub struct CompileOptions {
 pub enum CompileError {
     #[error(transparent)]
     Input(#[from] parse::InputError),
+    #[error(
+        "{path}:{line}: error: `{name}` is a name lambada reserves for the code it generates (names starting with _lambada); rename it"
+    )]
+    ReservedName {
+        path: std::path::PathBuf,
+        line: usize,
+        name: String,
+    },
     #[error("{path}: {source}")]
     Rewrite {
         path: std::path::PathBuf,
@@ -62,6 +70,21 @@ pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compil
         }
     });
     let facts = analysis::analyse(&parsed, dir.filter(|_| options.local_modules));
+    if let Some((name, facts_of_name)) = facts
+        .names
+        .iter()
+        .find(|(name, _)| name.starts_with(analysis::RUNTIME_ALIAS))
+    {
+        let line = facts_of_name
+            .statements
+            .first()
+            .map_or(1, |&i| facts.statements[i].line);
+        return Err(CompileError::ReservedName {
+            path: parsed.source.path.clone(),
+            line,
+            name: name.clone(),
+        });
+    }
     let plan = plan::plan(&facts, options.plan);
     let driver =
         rewrite::driver(&parsed, &facts, &plan).map_err(|source| CompileError::Rewrite {

@@ -990,7 +990,7 @@ class _Function:
         self.key = key
         self.name = entry.get("function_name") or key
         self.kind = entry.get("kind", "function")
-        self.handler = entry.get("handler") or "lambada_handler.handler"
+        self.handler = entry.get("handler") or "lambada_handler._lambada_handler"
         self.memory = int(entry.get("memory") or 128)
         self.timeout = float(entry.get("timeout") or 30)
         self.globals_read = tuple(entry.get("globals_read") or ())

@@ -173,6 +173,8 @@ pub struct FunctionFacts {
     /// Set when decorated with `@cloudfunction` (bare or with arguments).
     pub cloudfunction: Option<CloudAnnotation>,
     pub decorators: Vec<String>,
+    /// The docstring's source text, when the body starts with one.
+    pub docstring: Option<String>,
     /// Module-level names the body loads (not decorators or defaults), with their line.
     pub free: BTreeMap<String, usize>,
     pub calls: BTreeSet<String>,
@@ -485,7 +487,14 @@ impl<'p> Analyser<'p> {
             .iter()
             .find_map(|d| self.cloud_annotation(d));
         let returns_function = returned_closure(&def.body).map(|at| self.line(at));
+        let docstring = match def.body.first() {
+            Some(Stmt::Expr(e)) if e.value.is_string_literal_expr() => {
+                Some(self.parsed.text(e.range()).to_owned())
+            }
+            _ => None,
+        };
         let facts = FunctionFacts {
+            docstring,
             returns_function,
             name: def.name.to_string(),
             stmt: index,
