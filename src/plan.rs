@@ -161,8 +161,10 @@ impl Planner<'_> {
     fn decide(&mut self) {
         let class_names: BTreeSet<&str> =
             self.facts.classes.iter().map(|c| c.name.as_str()).collect();
+        let stateful = self.stateful_local_names();
         for function in &self.facts.functions {
             let reason = local_effect(&function.effects)
+                .or_else(|| uses_stateful_module(&function.free, &stateful))
                 .or_else(|| class_state_write(&function.attribute_writes, &class_names, &[]))
                 .or_else(|| module_namespace(function.uses_module_namespace));
             if let Some(reason) = reason {
@@ -172,6 +174,7 @@ impl Planner<'_> {
         }
         for class in &self.facts.classes {
             let reason = local_effect(&class.effects)
+                .or_else(|| uses_stateful_module(&class.free, &stateful))
                 .or_else(|| {
                     class_state_write(&class.attribute_writes, &class_names, &["cls", "type()"])
                 })
@@ -214,6 +217,25 @@ impl Planner<'_> {
         self.settle_class_hierarchies();
     }
 
+    /// Names bound by imports of local modules whose functions change the module's
+    /// own state, with the module and its first such function.
+    fn stateful_local_names(&self) -> BTreeMap<String, (String, String)> {
+        let mut names = BTreeMap::new();
+        for import in &self.facts.imports {
+            let Some(local) = &import.local else { continue };
+            let Some(module) = self.facts.local_modules.iter().find(|m| &m.name == local) else {
+                continue;
+            };
+            let Some(first) = module.stateful.first() else {
+                continue;
+            };
+            for bound in &self.facts.statements[import.stmt].binds {
+                names.insert(bound.clone(), (module.name.clone(), first.clone()));
+            }
+        }
+        names
+    }
+
     fn function_reason(&self, function: &FunctionFacts) -> Option<String> {
         if self.options.annotations && function.cloudfunction.is_none() {
             return Some("not decorated with @cloudfunction (--annotations)".to_owned());
@@ -236,6 +258,14 @@ impl Planner<'_> {
         {
             return Some(format!(
                 "decorated with @{decorator}, a decorator of this program: its effects would split between this process and the cloud"
+            ));
+        }
+        if let Some(decorator) = function.decorators.iter().find(|d| is_cache(d))
+            && self.facts.escaping_functions.contains(&function.name)
+        {
+            return Some(format!(
+                "decorated with @{decorator} and used as a value (such as {}.cache_info()): its cache would live in the cloud",
+                function.name
             ));
         }
         if let Some(line) = function.returns_function {
@@ -432,8 +462,26 @@ fn class_state_write(
         })
 }
 
+fn uses_stateful_module(
+    free: &BTreeMap<String, usize>,
+    stateful: &BTreeMap<String, (String, String)>,
+) -> Option<String> {
+    free.iter().find_map(|(name, line)| {
+        stateful.get(name).map(|(module, function)| {
+            format!(
+                "uses local module {module} at line {line}, whose state lives in this process ({function} changes it)"
+            )
+        })
+    })
+}
+
 fn module_namespace(line: Option<usize>) -> Option<String> {
     line.map(|line| format!("calls globals() at line {line}, which reads this module by name"))
+}
+
+fn is_cache(decorator: &str) -> bool {
+    let callee = decorator.split('(').next().unwrap_or(decorator);
+    matches!(callee.rsplit('.').next(), Some("lru_cache" | "cache"))
 }
 
 fn looks_like_exception(base: &str) -> bool {

@@ -74,6 +74,7 @@ Transports
 import base64
 import builtins
 import codecs
+import collections
 import dataclasses
 import datetime
 import decimal
@@ -89,6 +90,7 @@ import json
 import marshal
 import os
 import pickle
+import random
 import sys
 import threading
 import time
@@ -749,7 +751,14 @@ def _update_in_place(current, new):
     if t is bytearray:
         current[:] = new
         return True
-    if t is dict:
+    if isinstance(current, random.Random):
+        current.setstate(new.getstate())  # a generator passed along keeps its sequence
+        return True
+    if t is collections.deque:
+        current.clear()
+        current.extend(new)
+        return True
+    if t is dict or t in _DICT_TYPES:
         for key in [k for k in current if k not in new]:
             del current[key]
         for key, value in new.items():
@@ -1384,9 +1393,14 @@ class _Handler:
         return response
 
 
+_DICT_TYPES = (collections.OrderedDict, collections.Counter, collections.defaultdict)
+
+
 def _may_change_in_place(value):
     t = type(value)
     if t is list or t is dict or t is set or t is bytearray:
+        return True
+    if t in _DICT_TYPES or t is collections.deque or isinstance(value, random.Random):
         return True
     if t is tuple:  # a tuple cannot change, but the lists in it can
         return any(_may_change_in_place(item) for item in value)

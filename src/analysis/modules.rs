@@ -5,7 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
 use ruff_python_ast::Stmt;
+use ruff_text_size::{Ranged, TextSize};
+
+use super::scope::{self, Resolver};
 
 use super::ImportFacts;
 
@@ -17,6 +22,9 @@ pub struct LocalModule {
     pub files: Vec<(PathBuf, Vec<u8>)>,
     /// Other local modules this one imports.
     pub imports: BTreeSet<String>,
+    /// Functions of the module that change its module-level state (a `global` write, or
+    /// a change to one of its module-level objects), as `file:line: name`.
+    pub stateful: Vec<String>,
 }
 
 /// Finds the local modules the program imports (marking its imports that refer to
@@ -77,16 +85,30 @@ fn load(dir: &Path, name: &str) -> Option<LocalModule> {
     files.sort();
     let mut loaded = Vec::new();
     let mut imports = BTreeSet::new();
+    let mut stateful = Vec::new();
     for (relative, path) in files {
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
-        if let Ok(text) = std::str::from_utf8(&bytes) {
-            for module in imported_modules(text) {
+        if let Ok(text) = std::str::from_utf8(&bytes)
+            && let Ok(parsed) = ruff_python_parser::parse_module(text)
+        {
+            let body = &parsed.syntax().body;
+            let mut modules = Vec::new();
+            collect(body, &mut modules);
+            for module in modules {
                 let top = top_level(&module);
                 if top != name && local_module_path(dir, top).is_some() {
                     imports.insert(top.to_owned());
                 }
+            }
+            let lines = ruff_source_file::LineIndex::from_source_text(text);
+            for (function, at) in state_changing_functions(body) {
+                stateful.push(format!(
+                    "{}:{}: {function}",
+                    relative.display(),
+                    lines.line_index(at).get()
+                ));
             }
         }
         loaded.push((relative, bytes));
@@ -95,6 +117,7 @@ fn load(dir: &Path, name: &str) -> Option<LocalModule> {
         name: name.to_owned(),
         files: loaded,
         imports,
+        stateful,
     })
 }
 
@@ -116,15 +139,30 @@ fn collect_package(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, PathBuf)>)
     }
 }
 
-/// Absolute module names imported anywhere in the text (a module that does not parse
-/// imports nothing as far as lambada can tell; Python will report it when it runs).
-fn imported_modules(text: &str) -> Vec<String> {
-    let Ok(parsed) = ruff_python_parser::parse_module(text) else {
-        return Vec::new();
-    };
-    let mut modules = Vec::new();
-    collect(&parsed.syntax().body, &mut modules);
-    modules
+/// Top-level functions that change the module's own state: they assign a global, or
+/// change an object bound at module level (`entries.append(x)`, `table[k] = v`).
+fn state_changing_functions(body: &[Stmt]) -> Vec<(String, TextSize)> {
+    let imports = HashMap::new();
+    let resolver = Resolver { imports: &imports };
+    let module_names: BTreeSet<String> = body
+        .iter()
+        .flat_map(|stmt| scope::module_statement(stmt, &resolver).bound)
+        .collect();
+    body.iter()
+        .filter_map(|stmt| match stmt {
+            Stmt::FunctionDef(def) => Some(def),
+            _ => None,
+        })
+        .filter(|def| {
+            let facts = scope::function_scope(def, &resolver);
+            !facts.globals_written.is_empty()
+                || facts
+                    .attribute_writes
+                    .iter()
+                    .any(|(root, _)| facts.free.contains_key(root) && module_names.contains(root))
+        })
+        .map(|def| (def.name.to_string(), def.start()))
+        .collect()
 }
 
 fn collect(body: &[Stmt], modules: &mut Vec<String>) {

@@ -469,12 +469,17 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
                 }
                 if let Expr::Attribute(method) = call.func.as_ref()
                     && MUTATING_METHODS.contains(&method.attr.as_str())
-                    && matches!(
-                        method.value.as_ref(),
-                        Expr::Attribute(_) | Expr::Subscript(_)
-                    )
                 {
-                    self.record_attribute_write(&method.value);
+                    match method.value.as_ref() {
+                        Expr::Attribute(_) | Expr::Subscript(_) => {
+                            self.record_attribute_write(&method.value);
+                        }
+                        // `entries.append(x)`: a change to whatever `entries` names.
+                        Expr::Name(name) => self
+                            .attribute_writes
+                            .push((name.id.to_string(), name.range.start())),
+                        _ => {}
+                    }
                 }
                 if let Expr::Name(name) = call.func.as_ref() {
                     self.calls.insert(name.id.to_string());
@@ -529,7 +534,10 @@ fn attribute_root(target: &Expr) -> Option<String> {
                 through_attribute = true;
                 expr = &attribute.value;
             }
-            Expr::Subscript(subscript) => expr = &subscript.value,
+            Expr::Subscript(subscript) => {
+                through_attribute = true; // `table[k] = v` changes `table`
+                expr = &subscript.value;
+            }
             Expr::Name(name) if through_attribute => return Some(name.id.to_string()),
             Expr::Call(call) if through_attribute => {
                 return matches!(call.func.as_ref(), Expr::Name(n) if n.id.as_str() == "type")
