@@ -1,0 +1,333 @@
+//! The command line as a user meets it: what `lambada --local` writes, and how bad
+//! input is refused (one clear message, exit status 2, nothing written).
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn lambada() -> Command {
+    let mut cmd = Command::cargo_bin("lambada").unwrap();
+    cmd.env_remove("NO_COLOR");
+    cmd
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    common::crate_root().join("fixtures").join(name)
+}
+
+fn write(dir: &Path, name: &str, text: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn is_empty_dir(dir: &Path) -> bool {
+    !dir.exists() || std::fs::read_dir(dir).unwrap().next().is_none()
+}
+
+#[test]
+fn local_mode_writes_driver_runtime_packages_zips_and_manifest() {
+    let out = tempfile::tempdir().unwrap();
+    lambada()
+        .args(["--local", "-q", "-o"])
+        .arg(out.path())
+        .arg(fixture("fib_counter.py"))
+        .assert()
+        .success();
+    let dir = out.path().join("fib_counter");
+    for file in [
+        "fib_counter.py",
+        "lambada_runtime.py",
+        "lambada.json",
+        "functions/fib/lambada_handler.py",
+        "functions/fib/lambada_runtime.py",
+        "functions/fib/lambada.json",
+        "functions/fib.zip",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("lambada.json")).unwrap()).unwrap();
+    let fib = &manifest["functions"]["fib"];
+    assert_eq!(fib["function_name"], "fib_counter-fib");
+    assert_eq!(fib["memory"], 128);
+    assert_eq!(fib["timeout"], 30);
+    assert_eq!(fib["globals_written"], serde_json::json!(["counter"]));
+    let zip = std::fs::read(dir.join("functions/fib.zip")).unwrap();
+    assert_eq!(fib["code_sha256"], lambada::package::code_sha256(&zip));
+}
+
+#[test]
+fn running_twice_gives_byte_identical_output() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |root: &Path| {
+        lambada()
+            .args(["--local", "-q", "-o"])
+            .arg(root)
+            .arg(fixture("bank_system.py"))
+            .assert()
+            .success();
+    };
+    run(&out.path().join("a"));
+    run(&out.path().join("b"));
+    let files = |root: &Path| {
+        let mut all = Vec::new();
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                if entry.path().is_dir() {
+                    pending.push(entry.path());
+                } else {
+                    let rel = entry.path().strip_prefix(root).unwrap().to_path_buf();
+                    all.push((rel, std::fs::read(entry.path()).unwrap()));
+                }
+            }
+        }
+        all.sort();
+        all
+    };
+    assert_eq!(files(&out.path().join("a")), files(&out.path().join("b")));
+}
+
+#[test]
+fn the_input_file_is_never_modified() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read(fixture("formatting_odd.py")).unwrap();
+    let input = write(dir.path(), "app.py", &original);
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "-q", "app.py"])
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(input).unwrap(), original);
+}
+
+#[test]
+fn a_syntax_error_names_file_line_column_with_a_caret_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "broken.py", b"x = 1\ndef f(:\n    return x\n");
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "-o", "out", "broken.py"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with("broken.py:2:7: error: "))
+        .stderr(predicate::str::contains("2 | def f(:\n"))
+        .stderr(predicate::str::contains("^"));
+    assert!(is_empty_dir(&dir.path().join("out")));
+}
+
+#[test]
+fn a_missing_file_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "nope.py"])
+        .assert()
+        .code(2)
+        .stderr("nope.py: error: no such file\n");
+}
+
+#[test]
+fn a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pkg")).unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "pkg"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("pkg: error: is a directory"));
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "latin.py", b"name = '\xe9t\xe9'\n");
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "latin.py"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "latin.py: error: not valid UTF-8 (byte 8)",
+        ));
+}
+
+#[test]
+fn generated_files_are_refused_as_input() {
+    let dir = tempfile::tempdir().unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "-q"])
+        .arg(fixture("fib_counter.py"))
+        .assert()
+        .success();
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "lambada-out/fib_counter/fib_counter.py"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "this file was generated by lambada; run lambada on the original program instead",
+        ));
+}
+
+#[test]
+fn bad_input_in_any_file_leaves_no_output_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "good.py", b"def f():\n    return 1\n");
+    write(dir.path(), "bad.py", b"def g(\n");
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "-o", "out", "good.py", "bad.py"])
+        .assert()
+        .code(2);
+    assert!(is_empty_dir(&dir.path().join("out")));
+}
+
+#[test]
+fn names_reserved_for_generated_code_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "app.py", b"import os\n_lambada = 1\n");
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "app.py"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "app.py:2: error: `_lambada` is a name lambada reserves",
+        ));
+}
+
+#[test]
+fn diff_is_plain_in_a_pipe_and_shows_the_stub() {
+    let out = tempfile::tempdir().unwrap();
+    lambada()
+        .args(["--local", "--diff", "-q", "-o"])
+        .arg(out.path())
+        .arg(fixture("fib_counter.py"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "+    return _lambada.invoke(\"fib\", (x,), {}, globals())",
+        ))
+        .stdout(predicate::str::contains(
+            "+import lambada_runtime as _lambada",
+        ))
+        .stdout(predicate::str::contains("\x1b[").not());
+}
+
+#[test]
+fn debug_report_says_why_functions_stay_local() {
+    let out = tempfile::tempdir().unwrap();
+    lambada()
+        .args(["--local", "-v", "-o"])
+        .arg(out.path())
+        .arg(fixture("input_direct_indirect.py"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "kept local: calls input() at line",
+        ))
+        .stdout(predicate::str::contains("which calls input() at line"));
+}
+
+#[test]
+fn json_report_is_valid_json() {
+    let out = tempfile::tempdir().unwrap();
+    let output = lambada()
+        .args(["--local", "--format", "json", "-o"])
+        .arg(out.path())
+        .arg(fixture("fib_counter.py"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(reports[0]["units"][0]["name"], "fib");
+    assert_eq!(reports[0]["units"][0]["moved"], true);
+}
+
+#[test]
+fn annotations_move_only_cloudfunction_functions_with_their_settings() {
+    let out = tempfile::tempdir().unwrap();
+    lambada()
+        .args(["--local", "--annotations", "-q", "-o"])
+        .arg(out.path())
+        .arg(fixture("annotations_cloudfunction.py"))
+        .assert()
+        .success();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("annotations_cloudfunction/lambada.json")).unwrap(),
+    )
+    .unwrap();
+    let functions = manifest["functions"].as_object().unwrap();
+    assert!(!functions.is_empty());
+    assert!(
+        functions
+            .values()
+            .any(|f| f["memory"] == 256 && f["timeout"] == 10),
+        "{manifest:#}"
+    );
+    let kept = manifest["kept_local"].as_object().unwrap();
+    assert!(
+        kept.values()
+            .any(|k| k["reason"] == "not decorated with @cloudfunction (--annotations)")
+    );
+}
+
+#[test]
+fn two_files_with_the_same_module_name_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("a")).unwrap();
+    std::fs::create_dir(dir.path().join("b")).unwrap();
+    write(&dir.path().join("a"), "app.py", b"x = 1\n");
+    write(&dir.path().join("b"), "app.py", b"y = 2\n");
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "a/app.py", "b/app.py"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("also has module name `app`"));
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_quickly_and_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    lambada()
+        .current_dir(dir.path())
+        .args(["-q", "--endpoint", "http://127.0.0.1:9"])
+        .arg(fixture("fib_counter.py"))
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "cannot reach the Lambda endpoint http://127.0.0.1:9",
+        ));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn run_deploys_to_the_embedded_host_and_passes_the_exit_status_through() {
+    let dir = tempfile::tempdir().unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "-q", "--stats"])
+        .arg(fixture("fib_counter.py"))
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .stdout("144\n287\n")
+        .stderr(predicate::str::contains("1 invocations"));
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "-q"])
+        .arg(fixture("exit_code.py"))
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .code(3);
+}

@@ -1,0 +1,177 @@
+//! Snapshot tests: for every fixture, the rewritten driver, each handler module and the
+//! analysis report, pinned with insta. A change in what lambada generates shows up as
+//! a readable snapshot diff in review (`cargo insta review`). Every generated Python
+//! file must also parse, with the project's parser and with CPython's compiler.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lambada::plan::{PlanOptions, RemoteCalls};
+use lambada::{CompileOptions, codegen, package, parse};
+
+fn fixture_files() -> Vec<PathBuf> {
+    let root = common::crate_root().join("fixtures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("fixtures/ exists")
+        .flatten()
+        .map(|e| e.path())
+        .filter_map(|path| {
+            if path.extension().is_some_and(|e| e == "py") {
+                Some(path)
+            } else if path.join("main.py").is_file() {
+                Some(path.join("main.py"))
+            } else {
+                None
+            }
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// `fixtures/x.py` as the tests name it: relative, so snapshots do not depend on
+/// where the repository is.
+fn relative(path: &Path) -> PathBuf {
+    path.strip_prefix(common::crate_root())
+        .unwrap_or(path)
+        .to_path_buf()
+}
+
+fn snapshot_name(path: &Path) -> String {
+    let rel = relative(path);
+    let stem = rel.with_extension("");
+    stem.components()
+        .skip(1)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("__")
+}
+
+fn compile(path: &Path, remote_calls: RemoteCalls) -> lambada::Compiled {
+    let source = parse::read(&relative(path)).expect("fixture reads");
+    let options = CompileOptions {
+        plan: PlanOptions {
+            annotations: false,
+            remote_calls,
+        },
+        prefix: String::new(),
+        local_modules: true,
+    };
+    lambada::compile(source, &options).expect("fixture compiles")
+}
+
+/// The generated Python of one output: the driver, then every handler module.
+fn generated_python(compiled: &lambada::Compiled) -> String {
+    let mut text = String::new();
+    for (path, bytes) in &compiled.output.files {
+        let name = path.to_string_lossy();
+        let is_driver = name == format!("{}.py", compiled.output.name);
+        let is_handler = path.file_name().is_some_and(|n| n == codegen::HANDLER_FILE);
+        if is_driver || is_handler {
+            text.push_str(&format!("===== {name}\n"));
+            text.push_str(&String::from_utf8_lossy(bytes));
+        }
+    }
+    text
+}
+
+#[test]
+fn generated_code_and_analysis_of_every_fixture() {
+    // The working directory of integration tests is the crate root.
+    std::env::set_current_dir(common::crate_root()).unwrap();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        for path in fixture_files() {
+            let name = snapshot_name(&path);
+            let compiled = compile(&path, RemoteCalls::Driver);
+            insta::assert_snapshot!(format!("{name}__generated"), generated_python(&compiled));
+            insta::assert_snapshot!(format!("{name}__analysis"), compiled.report.to_text());
+        }
+    });
+}
+
+#[test]
+fn remote_calls_all_rebinds_moved_functions_inside_packages() {
+    std::env::set_current_dir(common::crate_root()).unwrap();
+    let compiled = compile(
+        &common::crate_root().join("fixtures/fib_counter.py"),
+        RemoteCalls::All,
+    );
+    let handler = String::from_utf8(
+        compiled.output.files[Path::new("functions/fib/lambada_handler.py")].clone(),
+    )
+    .unwrap();
+    insta::assert_snapshot!("fib_counter__remote_calls_all_handler", handler);
+}
+
+#[test]
+fn every_generated_python_file_parses_with_ruff_and_cpython() {
+    std::env::set_current_dir(common::crate_root()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for path in fixture_files() {
+        for mode in [RemoteCalls::Driver, RemoteCalls::All] {
+            let compiled = compile(&path, mode);
+            for (name, bytes) in &compiled.output.files {
+                let is_runtime = name.file_name().is_some_and(|n| n == codegen::RUNTIME_FILE);
+                if name.extension().is_some_and(|e| e == "py") && !is_runtime {
+                    let text = String::from_utf8_lossy(bytes);
+                    assert!(
+                        parse::parses(&text),
+                        "{}: {} does not parse",
+                        path.display(),
+                        name.display()
+                    );
+                }
+            }
+            let root = out
+                .path()
+                .join(format!("{}-{mode:?}", snapshot_name(&path)));
+            package::write(&compiled.output, &root).unwrap();
+        }
+    }
+    assert!(parse::parses(codegen::RUNTIME_MODULE));
+    // One CPython run compiles everything (syntax fixtures need 3.12+: use the newest).
+    let python = common::pythons()
+        .into_iter()
+        .rev()
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", "import sys; sys.exit(sys.version_info < (3, 12))"])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let modern = python != Path::new("python3");
+    let result = Command::new(&python)
+        .args(["-m", "compileall", "-q", "-f", "-x"])
+        // The runtime module is the same file everywhere: its own tests compile it.
+        .arg(if modern {
+            "lambada_runtime[.]py$"
+        } else {
+            "lambada_runtime[.]py$|syntax_"
+        })
+        .arg(out.path())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONPYCACHEPREFIX", out.path().join("pycache"))
+        .output()
+        .expect("python runs");
+    assert!(
+        result.status.success(),
+        "py_compile failed:\n{}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+#[test]
+fn output_is_byte_identical_across_runs() {
+    std::env::set_current_dir(common::crate_root()).unwrap();
+    for path in fixture_files() {
+        let first = compile(&path, RemoteCalls::Driver).output.files;
+        let second = compile(&path, RemoteCalls::Driver).output.files;
+        assert_eq!(first, second, "{}", path.display());
+    }
+}
