@@ -169,11 +169,14 @@ fn compare(
 }
 
 fn check_all(remote_calls: RemoteCalls) {
-    let fixtures = fixtures();
-    assert!(fixtures.len() >= 40, "only {} fixtures", fixtures.len());
-    let python = PathBuf::from("python3");
     // The syntax fixtures need 3.12+ (PEP 695, PEP 701): run them on one if there is one.
     let modern = common::pythons().into_iter().find(|p| python_is_modern(p));
+    check_all_on(remote_calls, &PathBuf::from("python3"), modern.as_deref());
+}
+
+fn check_all_on(remote_calls: RemoteCalls, python: &Path, modern: Option<&Path>) {
+    let fixtures = fixtures();
+    assert!(fixtures.len() >= 40, "only {} fixtures", fixtures.len());
     let out_root = tempfile::tempdir().unwrap();
     let failures = Mutex::new(Vec::new());
     let next = Mutex::new(0usize);
@@ -189,8 +192,8 @@ fn check_all(remote_calls: RemoteCalls) {
                     let Some(fixture) = fixtures.get(index) else {
                         break;
                     };
-                    let python = match (needs_modern_python(fixture), &modern) {
-                        (false, _) => &python,
+                    let python = match (needs_modern_python(fixture), modern) {
+                        (false, _) => python,
                         (true, Some(modern)) => modern,
                         (true, None) => continue,
                     };
@@ -208,9 +211,10 @@ fn check_all(remote_calls: RemoteCalls) {
     let failures = failures.into_inner().unwrap();
     assert!(
         failures.is_empty(),
-        "{} of {} fixtures behave differently when FaaSified (--remote-calls {remote_calls:?}):\n{}",
+        "{} of {} fixtures behave differently when FaaSified (--remote-calls {remote_calls:?}, {}):\n{}",
         failures.len(),
         fixtures.len(),
+        python.display(),
         failures.join("\n")
     );
 }
@@ -233,4 +237,32 @@ fn every_fixture_behaves_the_same_when_faasified() {
 #[test]
 fn every_fixture_behaves_the_same_with_every_call_remote() {
     check_all(RemoteCalls::All);
+}
+
+/// The FaaSified copies run on every Python from 3.9 to 3.13 installed here (the
+/// generated code and the runtime module promise 3.9+).
+#[test]
+fn every_fixture_behaves_the_same_on_every_installed_python() {
+    let version = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import sys; print(sys.version)"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let default = version(Path::new("python3"));
+    // python3 itself ran in the other tests.
+    let pythons: Vec<PathBuf> = common::pythons()
+        .into_iter()
+        .skip(1)
+        .filter(|p| version(p) != default)
+        .collect();
+    if pythons.is_empty() {
+        eprintln!("no other Python 3.9-3.13 installed: covered by python3 alone");
+        return;
+    }
+    for python in &pythons {
+        let modern = python_is_modern(python).then_some(python.as_path());
+        check_all_on(RemoteCalls::Driver, python, modern);
+    }
 }
