@@ -6,108 +6,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
-use std::time::Duration;
+
+use common::{Fixture, fixtures, needs_modern_python, python_is_modern, run_python};
 
 use lambada::plan::{PlanOptions, RemoteCalls};
 use lambada::{CompileOptions, package, parse};
-
-#[derive(Debug, PartialEq, Eq)]
-struct Run {
-    stdout: String,
-    stderr: String,
-    status: Option<i32>,
-}
-
-fn run_python(python: &Path, dir: &Path, script: &str, stdin: Option<&Path>) -> Run {
-    let stdin = match stdin {
-        Some(path) => Stdio::from(std::fs::File::open(path).expect("stdin file opens")),
-        None => Stdio::null(),
-    };
-    let mut child = Command::new(python)
-        .arg(script)
-        .current_dir(dir)
-        .env("PYTHONHASHSEED", "0")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONIOENCODING", "utf-8")
-        .env_remove("LAMBADA_TRANSPORT")
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python starts");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if child.try_wait().expect("wait works").is_some() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().expect("output collected");
-    Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: normalize_stderr(&String::from_utf8_lossy(&out.stderr)),
-        status: out.status.code(),
-    }
-}
-
-/// Compares stderr up to the first traceback, then only its last line: the final
-/// `Type: message` (the frames point at other files in the FaaSified copy, and the
-/// remote traceback is attached as a note that ends with that same line).
-fn normalize_stderr(stderr: &str) -> String {
-    match stderr.find("Traceback (most recent call last):") {
-        None => stderr.to_owned(),
-        Some(start) => {
-            let last = stderr.trim_end().lines().last().unwrap_or_default();
-            format!("{}{last}", &stderr[..start])
-        }
-    }
-}
-
-struct Fixture {
-    name: String,
-    file: PathBuf,
-    stdin: Option<PathBuf>,
-}
-
-fn fixtures() -> Vec<Fixture> {
-    let root = common::crate_root().join("fixtures");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(&root)
-        .expect("fixtures/ exists")
-        .flatten()
-    {
-        let path = entry.path();
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if path.extension().is_some_and(|e| e == "py") {
-            let stdin = root.join(format!("{name}.stdin"));
-            found.push(Fixture {
-                name,
-                stdin: stdin.is_file().then_some(stdin),
-                file: path,
-            });
-        } else if path.join("main.py").is_file() {
-            let stdin = path.join("stdin.txt");
-            found.push(Fixture {
-                name,
-                stdin: stdin.is_file().then_some(stdin),
-                file: path.join("main.py"),
-            });
-        }
-    }
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    found
-}
-
-/// Fixtures whose syntax needs Python 3.12 or later.
-fn needs_modern_python(fixture: &Fixture) -> bool {
-    fixture.name.starts_with("syntax_") && fixture.name != "syntax_walrus"
-}
 
 fn compare(
     fixture: &Fixture,
@@ -217,16 +122,6 @@ fn check_all_on(remote_calls: RemoteCalls, python: &Path, modern: Option<&Path>)
         python.display(),
         failures.join("\n")
     );
-}
-
-fn python_is_modern(python: &Path) -> bool {
-    Command::new(python)
-        .args([
-            "-c",
-            "import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)",
-        ])
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 #[test]

@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 pub fn crate_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -78,4 +79,111 @@ pub fn python_files(dir: &Path) -> Vec<PathBuf> {
     }
     files.sort();
     files
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub status: Option<i32>,
+}
+
+pub fn run_python(python: &Path, dir: &Path, script: &str, stdin: Option<&Path>) -> Run {
+    let stdin = match stdin {
+        Some(path) => Stdio::from(std::fs::File::open(path).expect("stdin file opens")),
+        None => Stdio::null(),
+    };
+    let mut child = Command::new(python)
+        .arg(script)
+        .current_dir(dir)
+        .env("PYTHONHASHSEED", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONIOENCODING", "utf-8")
+        .env_remove("LAMBADA_TRANSPORT")
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().expect("wait works").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().expect("output collected");
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: normalize_stderr(&String::from_utf8_lossy(&out.stderr)),
+        status: out.status.code(),
+    }
+}
+
+/// Compares stderr up to the first traceback, then only its last line: the final
+/// `Type: message` (the frames point at other files in the FaaSified copy, and the
+/// remote traceback is attached as a note that ends with that same line).
+pub fn normalize_stderr(stderr: &str) -> String {
+    match stderr.find("Traceback (most recent call last):") {
+        None => stderr.to_owned(),
+        Some(start) => {
+            let last = stderr.trim_end().lines().last().unwrap_or_default();
+            format!("{}{last}", &stderr[..start])
+        }
+    }
+}
+
+pub struct Fixture {
+    pub name: String,
+    pub file: PathBuf,
+    pub stdin: Option<PathBuf>,
+}
+
+pub fn fixtures() -> Vec<Fixture> {
+    let root = crate_root().join("fixtures");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&root)
+        .expect("fixtures/ exists")
+        .flatten()
+    {
+        let path = entry.path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if path.extension().is_some_and(|e| e == "py") {
+            let stdin = root.join(format!("{name}.stdin"));
+            found.push(Fixture {
+                name,
+                stdin: stdin.is_file().then_some(stdin),
+                file: path,
+            });
+        } else if path.join("main.py").is_file() {
+            let stdin = path.join("stdin.txt");
+            found.push(Fixture {
+                name,
+                stdin: stdin.is_file().then_some(stdin),
+                file: path.join("main.py"),
+            });
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+/// Fixtures whose syntax needs Python 3.12 or later.
+pub fn needs_modern_python(fixture: &Fixture) -> bool {
+    fixture.name.starts_with("syntax_") && fixture.name != "syntax_walrus"
+}
+
+/// Whether this interpreter is Python 3.12 or later.
+pub fn python_is_modern(python: &Path) -> bool {
+    Command::new(python)
+        .args([
+            "-c",
+            "import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)",
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
 }
