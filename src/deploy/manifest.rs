@@ -3,18 +3,15 @@
 //! endpoint it was deployed to.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::DeployError;
 
-/// The manifest's file name inside the output directory.
-pub const MANIFEST_FILE: &str = "lambada.json";
+pub use crate::package::{MANIFEST_FILE, code_sha256};
 
 /// Direct zip uploads to Lambda are limited to 50 MB.
 const MAX_ZIP_BYTES: u64 = 50 * 1024 * 1024;
@@ -142,29 +139,14 @@ fn check_function_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Base64 of the SHA-256 of `bytes`: Lambda's CodeSha256.
-pub fn code_sha256(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
-}
-
 fn zip_code_sha256(path: &Path) -> io::Result<String> {
-    let mut file = fs::File::open(path)?;
-    let len = file.metadata()?.len();
+    let len = fs::metadata(path)?.len();
     if len > MAX_ZIP_BYTES {
         return Err(io::Error::other(format!(
             "{len} bytes is over Lambda's 50 MB limit for direct uploads"
         )));
     }
-    let mut hasher = Sha256::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(base64::engine::general_purpose::STANDARD.encode(hasher.finalize()))
+    Ok(code_sha256(&fs::read(path)?))
 }
 
 /// Points a manifest at the deployed functions: `transport: "lambda"`, the endpoint and

@@ -228,12 +228,10 @@ impl Store {
 
     /// Checks and extracts an uploaded zip into the staging area (blocking).
     pub fn stage_code(&self, zip: &[u8]) -> Result<StagedCode, ApiError> {
-        use base64::Engine;
-        use sha2::{Digest, Sha256};
         let dir = self.root.join("staging").join(hex_token(8));
         let staged = StagedCode {
             dir,
-            sha256: base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip)),
+            sha256: crate::package::code_sha256(zip),
             size: zip.len() as u64,
         };
         fs::create_dir_all(staged.code_path()).map_err(|e| ApiError::service(e.to_string()))?;
