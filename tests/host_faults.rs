@@ -309,15 +309,15 @@ def handler(event, context):
         "{:?}",
         started.elapsed()
     );
-    // The overflow workers are gone again: only the pool's one worker stays warm.
-    let deadline = Instant::now() + WAIT;
-    while http.get("/_lambada/stats").json()["workers"] != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            http.get("/_lambada/stats").text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The overflow workers stay warm (recursion goes as deep again next time): the
+    // same call again starts no new worker process.
+    let started_workers = http.get("/_lambada/stats").json()["workers_started"].clone();
+    assert_eq!(started_workers, 4, "one per level of the recursion");
+    let r = invoke(&mut http, "recurse", json!({"depth": 3}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["inner"]["inner"]["inner"]["depth"], 0);
+    let stats = http.get("/_lambada/stats").json();
+    assert_eq!(stats["workers_started"], started_workers, "{stats}");
+    assert_eq!(stats["workers"], 4, "{stats}");
     assert!(server.stop().success());
 }
