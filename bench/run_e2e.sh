@@ -6,6 +6,8 @@
 #
 #     bench/run_e2e.sh
 #     RUNS=10 NO_HYPERFINE=1 bench/run_e2e.sh
+#     PYTHON=$(python3 -c 'import sys; print(sys.executable)') bench/run_e2e.sh
+#         (passes --python: skips a pyenv shim, which costs every Python process ~60 ms)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -14,8 +16,10 @@ runs=${RUNS:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+python_arg=${PYTHON:+ --python $PYTHON}
+
 for mode in driver all; do
-    cmd="$bin run --stats --remote-calls $mode fixtures/fib_counter.py -o $work/out-$mode"
+    cmd="$bin run --stats --remote-calls $mode$python_arg fixtures/fib_counter.py -o $work/out-$mode"
     echo "== $cmd"
     if [[ -z ${NO_HYPERFINE:-} ]] && command -v hyperfine >/dev/null; then
         hyperfine --warmup 2 --runs 10 -N --export-json "$work/$mode.json" "$cmd"

@@ -11,8 +11,11 @@ release binary. Two measurements:
    ``--remote-calls driver`` and ``--remote-calls all``. With ``all`` every call of fib
    is an invocation; a separate run counts them by wrapping ``lambada_runtime.invoke``
    in every copy of the runtime module the process loads.
+3. Optionally the same program without its ``math.sin`` loop (which takes nearly all of
+   the original's time at level 20): plain recursion, original against ``all``.
 
-    python3 bench/runtime_overhead.py --tiny DIR --original FILE --driver FILE --all FILE
+    python3 bench/runtime_overhead.py --tiny DIR --original FILE --driver FILE --all FILE \
+        [--plain-original FILE --plain-all FILE]
     python3 bench/runtime_overhead.py count-invocations DRIVER   (used by the above)
 """
 
@@ -67,17 +70,21 @@ def wall_times(command, runs, env):
     return times, out
 
 
-def fib_processes(python, original, driver, all_calls, runs, expected):
+def fib_processes(title, python, variants, runs, expected):
+    """Wall times of the original (first variant) and its FaaSified copies; with the
+    last one (--remote-calls all) the invocations are counted and must be ``expected``."""
     env = dict(os.environ, LAMBADA_TRANSPORT="inprocess")
     rows = []
     outputs = {}
-    for label, path in [("original", original), ("driver", driver), ("all", all_calls)]:
+    for label, path in variants:
         times, out = wall_times([python, path], runs, env)
         outputs[label] = out
         rows.append((label, path, min(times), statistics.median(times)))
-    for label in ("driver", "all"):
+    original = variants[0][1]
+    for label, _ in variants[1:]:
         assert outputs[label] == outputs["original"], (
             "%s prints %r, the original %r" % (label, outputs[label], outputs["original"]))
+    all_calls = variants[-1][1]
     counted = subprocess.run([python, os.path.abspath(__file__), "count-invocations", all_calls],
                              env=env, capture_output=True, text=True, check=True)
     invocations = int(counted.stderr.strip().splitlines()[-1])
@@ -85,12 +92,12 @@ def fib_processes(python, original, driver, all_calls, runs, expected):
         assert invocations == expected, "%d invocations, expected %d" % (invocations, expected)
 
     base = rows[0][2]
-    print("fib_counter.py with level = 20 (prints %s), whole processes, %d runs each:"
-          % (" ".join(outputs["original"].split()), runs))
+    print("%s (prints %s), whole processes, best and median of %d runs:"
+          % (title, " ".join(outputs["original"].split()), runs))
     for label, path, best, median in rows:
-        print("  %-9s best %7.3f s  median %7.3f s  %5.2fx   %s"
+        print("  %-9s best %7.3f s  median %7.3f s  %6.2fx   %s"
               % (label, best, median, best / base, os.path.relpath(path, os.path.dirname(original))))
-    extra = rows[2][2] - base
+    extra = rows[-1][2] - base
     print("  --remote-calls all: %d invocations, %.1f us per invocation over the original "
           "(%.3f s more)" % (invocations, extra / invocations * 1e6, extra))
 
@@ -144,13 +151,20 @@ def main():
     parser.add_argument("--original", required=True, help="fib_counter.py with level = 20")
     parser.add_argument("--driver", required=True, help="its driver, --remote-calls driver")
     parser.add_argument("--all", required=True, help="its driver, --remote-calls all")
+    parser.add_argument("--plain-original", help="the same without the math.sin loop")
+    parser.add_argument("--plain-all", help="its driver, --remote-calls all")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--expected-invocations", type=int, default=None)
     args = parser.parse_args()
     print("Python %s" % sys.version.split()[0])
     trivial_function(args.tiny, args.tiny_module, args.calls)
-    fib_processes(sys.executable, args.original, args.driver, args.all, args.runs,
-                  args.expected_invocations)
+    fib_processes("fib_counter.py with level = 20", sys.executable,
+                  [("original", args.original), ("driver", args.driver), ("all", args.all)],
+                  args.runs, args.expected_invocations)
+    if args.plain_original and args.plain_all:
+        fib_processes("the same without the math.sin loop", sys.executable,
+                      [("original", args.plain_original), ("all", args.plain_all)],
+                      args.runs, args.expected_invocations)
 
 
 if __name__ == "__main__":

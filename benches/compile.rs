@@ -53,7 +53,7 @@ fn main() {
 
     let (parse_time, syntax_errors) = best_of(runs, || parse_all(&sources));
     let (pipeline_time, totals) = best_of(runs, || compile_all(&sources, &options));
-    assert_eq!(totals.syntax_errors, syntax_errors);
+    assert_eq!(totals.syntax_errors, syntax_errors.len());
     if !full {
         println!(
             "compile benchmark smoke run: {} files, {} compiled",
@@ -70,8 +70,13 @@ fn main() {
         mb(bytes)
     );
     println!(
-        "{} syntax errors (rejected by the parser; they count in the bytes)",
+        "{} syntax errors (rejected by the parser; their bytes count): {}",
+        syntax_errors.len(),
         syntax_errors
+            .iter()
+            .map(|p| p.strip_prefix(&stdlib).unwrap_or(p).display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "parse only   {:8.1} ms  {:7.1} MB/s",
@@ -128,11 +133,13 @@ fn best_of<T>(runs: usize, mut work: impl FnMut() -> T) -> (Duration, T) {
     (best, result.expect("at least one run"))
 }
 
-fn parse_all(sources: &[parse::Source]) -> usize {
+/// Parses every source; the ones that are syntax errors.
+fn parse_all(sources: &[parse::Source]) -> Vec<&Path> {
     sources
         .iter()
         .filter(|s| ruff_python_parser::parse_module(&s.text).is_err())
-        .count()
+        .map(|s| s.path.as_path())
+        .collect()
 }
 
 #[derive(Default)]
