@@ -15,6 +15,10 @@
 //! Under `cargo test --all-targets` (no `--bench` argument) it compiles a handful of
 //! files once and exits.
 
+// The same allocator as the lambada binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -229,7 +233,7 @@ fn runtime_zip_time(zips: usize) -> Duration {
     let sample = zips.clamp(1, 200);
     let files = std::collections::BTreeMap::from([(
         lambada::codegen::RUNTIME_FILE.to_owned(),
-        lambada::codegen::RUNTIME_MODULE.as_bytes().to_vec(),
+        std::borrow::Cow::Borrowed(lambada::codegen::RUNTIME_MODULE.as_bytes()),
     )]);
     let started = Instant::now();
     for _ in 0..sample {

@@ -5,9 +5,11 @@
 //! `functions/<key>.zip`), and the manifest `lambada.json`. Same input, same bytes:
 //! entries are sorted, zip timestamps and permissions fixed, maps ordered.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use base64::Engine;
 use serde::Serialize;
@@ -21,12 +23,20 @@ use crate::plan::{Decision, Plan, RemoteCalls, UnitKind};
 
 pub const MANIFEST_FILE: &str = "lambada.json";
 
+/// A file's contents.
+pub type Bytes = Cow<'static, [u8]>;
+
+fn runtime_bytes() -> Bytes {
+    Cow::Borrowed(codegen::RUNTIME_MODULE.as_bytes())
+}
+
 /// The files of one program's output directory, relative to it.
 #[derive(Debug)]
 pub struct Output {
     /// The directory name under the output root: the module name.
     pub name: String,
-    pub files: BTreeMap<PathBuf, Vec<u8>>,
+    /// Contents shared by many files (the runtime module) are borrowed, not copied.
+    pub files: BTreeMap<PathBuf, Bytes>,
     pub manifest: Manifest,
 }
 
@@ -94,7 +104,7 @@ pub fn build(
     prefix: &str,
 ) -> Output {
     let module = &facts.module;
-    let mut files: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    let mut files: BTreeMap<PathBuf, Bytes> = BTreeMap::new();
     let mut manifest = Manifest {
         lambada: 1,
         module: module.clone(),
@@ -127,7 +137,7 @@ pub fn build(
     for (unit, movement) in plan.moved() {
         let key = &unit.name;
         let entry = &entries[key];
-        let mut package: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut package: BTreeMap<String, Bytes> = BTreeMap::new();
         let handler = codegen::handler_module(
             parsed,
             facts,
@@ -137,11 +147,8 @@ pub fn build(
                 movement,
             },
         );
-        package.insert(codegen::HANDLER_FILE.into(), handler.into_bytes());
-        package.insert(
-            codegen::RUNTIME_FILE.into(),
-            codegen::RUNTIME_MODULE.as_bytes().to_vec(),
-        );
+        package.insert(codegen::HANDLER_FILE.into(), handler.into_bytes().into());
+        package.insert(codegen::RUNTIME_FILE.into(), runtime_bytes());
         let package_manifest = Manifest {
             functions: movement
                 .invokes
@@ -152,11 +159,11 @@ pub fn build(
             kept_local: BTreeMap::new(),
             ..manifest.clone()
         };
-        package.insert(MANIFEST_FILE.into(), to_json(&package_manifest));
+        package.insert(MANIFEST_FILE.into(), to_json(&package_manifest).into());
         for local in &facts.local_modules {
             if movement.local_modules.contains(&local.name) {
                 for (path, bytes) in &local.files {
-                    package.insert(path_key(path), bytes.clone());
+                    package.insert(path_key(path), bytes.clone().into());
                 }
             }
         }
@@ -165,7 +172,7 @@ pub fn build(
         entry.code_sha256 = Some(code_sha256(&zip));
         entry.zip = Some(format!("functions/{key}.zip"));
         manifest.functions.insert(key.clone(), entry);
-        files.insert(PathBuf::from(format!("functions/{key}.zip")), zip);
+        files.insert(PathBuf::from(format!("functions/{key}.zip")), zip.into());
         for (name, bytes) in package {
             files.insert(PathBuf::from(format!("functions/{key}/{name}")), bytes);
         }
@@ -183,15 +190,15 @@ pub fn build(
     }
     for local in &facts.local_modules {
         for (path, bytes) in &local.files {
-            files.insert(path.clone(), bytes.clone());
+            files.insert(path.clone(), bytes.clone().into());
         }
     }
-    files.insert(PathBuf::from(format!("{module}.py")), driver.into_bytes());
     files.insert(
-        PathBuf::from(codegen::RUNTIME_FILE),
-        codegen::RUNTIME_MODULE.as_bytes().to_vec(),
+        PathBuf::from(format!("{module}.py")),
+        driver.into_bytes().into(),
     );
-    files.insert(PathBuf::from(MANIFEST_FILE), to_json(&manifest));
+    files.insert(PathBuf::from(codegen::RUNTIME_FILE), runtime_bytes());
+    files.insert(PathBuf::from(MANIFEST_FILE), to_json(&manifest).into());
     Output {
         name: module.clone(),
         files,
@@ -212,18 +219,90 @@ pub fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     bytes
 }
 
-/// A zip whose bytes depend only on the files: sorted entries, the zip format's
-/// earliest timestamp (1980-01-01), fixed permissions and compression level.
-pub fn zip_bytes(files: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
-    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = SimpleFileOptions::default()
+fn zip_options() -> SimpleFileOptions {
+    SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(6))
+        .compression_level(Some(1))
         .last_modified_time(zip::DateTime::default())
-        .unix_permissions(0o644);
+        .unix_permissions(0o644)
+}
+
+/// The runtime module as the first entry of every package zip, compressed once: each
+/// zip copies the entry as it is instead of compressing the same 80 KB again, and the
+/// SHA-256 of that common first part of every zip is computed once too.
+struct RuntimeEntry {
+    /// A zip holding only the runtime module.
+    zip: Vec<u8>,
+    /// The bytes every package zip starts with: the runtime entry's header and data.
+    prefix: Vec<u8>,
+    /// SHA-256 state after hashing those bytes.
+    prefix_hash: Sha256,
+}
+
+static RUNTIME_ENTRY: LazyLock<RuntimeEntry> = LazyLock::new(|| {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    writer
+        .start_file(codegen::RUNTIME_FILE, zip_options())
+        .and_then(|()| {
+            writer
+                .write_all(codegen::RUNTIME_MODULE.as_bytes())
+                .map_err(Into::into)
+        })
+        .expect("writing a zip into memory cannot fail");
+    let zip = writer
+        .finish()
+        .expect("writing a zip into memory cannot fail")
+        .into_inner();
+    // Where the entry ends in a zip that starts with its copy.
+    let copied = copy_runtime_first(zip::ZipWriter::new(Cursor::new(Vec::new())), &zip)
+        .finish()
+        .expect("writing a zip into memory cannot fail")
+        .into_inner();
+    let prefix_len = zip::ZipArchive::new(Cursor::new(copied.as_slice()))
+        .map(|archive| archive.central_directory_start() as usize)
+        .expect("lambada reads the zip it wrote");
+    let prefix = copied[..prefix_len].to_vec();
+    let mut prefix_hash = Sha256::new();
+    prefix_hash.update(&prefix);
+    RuntimeEntry {
+        zip,
+        prefix,
+        prefix_hash,
+    }
+});
+
+fn copy_runtime_first(
+    mut writer: zip::ZipWriter<Cursor<Vec<u8>>>,
+    runtime_zip: &[u8],
+) -> zip::ZipWriter<Cursor<Vec<u8>>> {
+    zip::ZipArchive::new(Cursor::new(runtime_zip))
+        .and_then(|mut archive| {
+            let entry = archive.by_index_raw(0)?;
+            writer.raw_copy_file(entry)
+        })
+        .expect("writing a zip into memory cannot fail");
+    writer
+}
+
+/// A zip whose bytes depend only on the files: the runtime module first, then the
+/// other entries sorted by name, the zip format's earliest timestamp (1980-01-01),
+/// fixed permissions and compression level.
+pub fn zip_bytes(files: &BTreeMap<String, Bytes>) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let runtime = codegen::RUNTIME_MODULE.as_bytes();
+    let is_runtime = |name: &str, bytes: &[u8]| {
+        // Usually the very same bytes (borrowed): no need to compare 80 KB.
+        name == codegen::RUNTIME_FILE && (std::ptr::eq(bytes, runtime) || bytes == runtime)
+    };
+    if files.iter().any(|(name, bytes)| is_runtime(name, bytes)) {
+        writer = copy_runtime_first(writer, &RUNTIME_ENTRY.zip);
+    }
     for (name, bytes) in files {
+        if is_runtime(name, bytes) {
+            continue;
+        }
         writer
-            .start_file(name.as_str(), options)
+            .start_file(name.as_str(), zip_options())
             .and_then(|()| writer.write_all(bytes).map_err(Into::into))
             .expect("writing a zip into memory cannot fail");
     }
@@ -235,7 +314,17 @@ pub fn zip_bytes(files: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
 
 /// What Lambda reports as CodeSha256: base64 of the SHA-256 of the zip bytes.
 pub fn code_sha256(zip: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip))
+    let entry = &*RUNTIME_ENTRY;
+    let prefix = entry.prefix.as_slice();
+    let digest = if zip.starts_with(prefix) {
+        // Package zips all start with the same runtime entry: hash only the rest.
+        let mut hasher = entry.prefix_hash.clone();
+        hasher.update(&zip[prefix.len()..]);
+        hasher.finalize()
+    } else {
+        Sha256::digest(zip)
+    };
+    base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
 /// Writes an output under `root/<name>`, atomically: everything goes to a temporary
@@ -274,13 +363,44 @@ mod tests {
 
     #[test]
     fn zips_are_deterministic() {
-        let files: BTreeMap<String, Vec<u8>> = [("b.py", "x = 1\n"), ("a.py", "y = 2\n")]
-            .into_iter()
-            .map(|(n, t)| (n.to_owned(), t.as_bytes().to_vec()))
-            .collect();
+        let files: BTreeMap<String, Bytes> = [
+            ("b.py", "x = 1\n"),
+            ("a.py", "y = 2\n"),
+            (codegen::RUNTIME_FILE, codegen::RUNTIME_MODULE),
+        ]
+        .into_iter()
+        .map(|(n, t)| (n.to_owned(), Cow::Borrowed(t.as_bytes())))
+        .collect();
         let first = zip_bytes(&files);
         assert_eq!(first, zip_bytes(&files));
         assert_eq!(code_sha256(&first), code_sha256(&zip_bytes(&files)));
+        // The runtime module's copied entry reads back as the module itself.
+        let mut archive = zip::ZipArchive::new(Cursor::new(first)).unwrap();
+        let mut runtime = String::new();
+        std::io::Read::read_to_string(
+            &mut archive.by_name(codegen::RUNTIME_FILE).unwrap(),
+            &mut runtime,
+        )
+        .unwrap();
+        assert_eq!(runtime, codegen::RUNTIME_MODULE);
+    }
+
+    #[test]
+    fn code_sha256_is_the_plain_sha256_of_the_zip() {
+        let files: BTreeMap<String, Bytes> = [
+            ("lambada_handler.py", "x = 1\n"),
+            (codegen::RUNTIME_FILE, codegen::RUNTIME_MODULE),
+        ]
+        .into_iter()
+        .map(|(n, t)| (n.to_owned(), Cow::Borrowed(t.as_bytes())))
+        .collect();
+        let zip = zip_bytes(&files);
+        let plain = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&zip));
+        assert_eq!(code_sha256(&zip), plain);
+        assert_eq!(
+            code_sha256(b"not a zip"),
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"not a zip"))
+        );
     }
 
     #[test]

@@ -503,9 +503,9 @@ fn looks_like_exception(base: &str) -> bool {
 /// The statements a package needs to run the definition at `root`, and the globals
 /// that travel with each call.
 ///
-/// Besides what the definition uses, every package carries the program's classes and
-/// the functions it uses as values: instances and function references can arrive as
-/// arguments, and the package must be able to rebuild them.
+/// Besides what the definition uses, every package carries the program's classes that
+/// it instantiates and the functions it uses as values: their instances and references
+/// can arrive as arguments, and the package must be able to rebuild them.
 pub fn slice(facts: &ModuleFacts, root: usize) -> Move {
     let mut closure = Closure {
         facts,
@@ -520,6 +520,7 @@ pub fn slice(facts: &ModuleFacts, root: usize) -> Move {
         .classes
         .iter()
         .filter(|c| is_definition(facts, &c.name, c.stmt))
+        .filter(|c| facts.instantiated_classes.contains(&c.name))
         .map(|c| c.stmt)
         .chain(
             facts

@@ -101,7 +101,7 @@ fn remote_calls_all_rebinds_moved_functions_inside_packages() {
         RemoteCalls::All,
     );
     let handler = String::from_utf8(
-        compiled.output.files[Path::new("functions/fib/lambada_handler.py")].clone(),
+        compiled.output.files[Path::new("functions/fib/lambada_handler.py")].to_vec(),
     )
     .unwrap();
     insta::assert_snapshot!("fib_counter__remote_calls_all_handler", handler);

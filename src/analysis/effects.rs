@@ -69,6 +69,10 @@ pub fn qualified_name(expr: &Expr, resolver: &Resolver<'_>) -> Option<String> {
 }
 
 pub fn classify_call(call: &ExprCall, resolver: &Resolver<'_>) -> Option<EffectKind> {
+    // Most calls are none of these: decide that without building qualified names.
+    if !may_have_effect(&call.func, resolver) {
+        return None;
+    }
     let name = qualified_name(&call.func, resolver)?;
     match name.as_str() {
         "print"
@@ -91,6 +95,31 @@ pub fn classify_load(attribute: &ExprAttribute, resolver: &Resolver<'_>) -> Opti
         _ => return None,
     };
     (qualified_name(&attribute.value, resolver)? == "sys").then_some(kind)
+}
+
+fn may_have_effect(func: &Expr, resolver: &Resolver<'_>) -> bool {
+    let (last, root) = match func {
+        Expr::Name(name) => (name.id.as_str(), name.id.as_str()),
+        Expr::Attribute(attribute) => {
+            let mut root = attribute.value.as_ref();
+            while let Expr::Attribute(inner) = root {
+                root = &inner.value;
+            }
+            match root {
+                Expr::Name(name) => (attribute.attr.as_str(), name.id.as_str()),
+                _ => return false,
+            }
+        }
+        _ => return false,
+    };
+    matches!(
+        last,
+        "print" | "input" | "open" | "write" | "writelines" | "pprint"
+    ) || root == "random"
+        || resolver
+            .imports
+            .get(root)
+            .is_some_and(|module| module == "random" || module.starts_with("random."))
 }
 
 fn uses_global_random(name: &str) -> bool {

@@ -38,6 +38,9 @@ pub struct ModuleFacts {
     /// Module functions used as values somewhere (`map(f, xs)`, `handlers = {"a": f}`):
     /// they may travel as arguments, so every package carries them.
     pub escaping_functions: BTreeSet<String>,
+    /// The program's classes it uses outside their own definition, and their bases:
+    /// only instances of these can exist to be passed to a cloud function.
+    pub instantiated_classes: BTreeSet<String>,
     /// Module functions used as decorators, with the line of the first use.
     pub decorators: BTreeMap<String, usize>,
     /// Where the driver's header comment goes (after a shebang or coding line).
@@ -251,6 +254,9 @@ pub fn analyse(parsed: &ParsedModule, dir: Option<&Path>) -> ModuleFacts {
 struct Analyser<'p> {
     parsed: &'p ParsedModule,
     import_map: HashMap<String, String>,
+    /// Facts of the top-level functions and methods, found while walking their
+    /// statements, by the def's start: each body is walked once.
+    walked: HashMap<TextSize, ScopeFacts>,
     facts: ModuleFacts,
 }
 
@@ -259,6 +265,7 @@ impl<'p> Analyser<'p> {
         Self {
             parsed,
             import_map: HashMap::new(),
+            walked: HashMap::new(),
             facts: ModuleFacts {
                 module: parsed.source.module.clone(),
                 statements: Vec::new(),
@@ -268,6 +275,7 @@ impl<'p> Analyser<'p> {
                 names: BTreeMap::new(),
                 local_modules: Vec::new(),
                 escaping_functions: BTreeSet::new(),
+                instantiated_classes: BTreeSet::new(),
                 decorators: BTreeMap::new(),
                 header_at: TextSize::default(),
                 runtime_import: InsertPoint {
@@ -309,16 +317,49 @@ impl<'p> Analyser<'p> {
             })
             .cloned()
             .collect();
+        self.facts.instantiated_classes = self.instantiated_classes();
         self.facts.header_at = header_position(&self.parsed.source.text);
         self.facts.runtime_import = self.runtime_import_position();
         self.facts
+    }
+
+    fn instantiated_classes(&self) -> BTreeSet<String> {
+        let class_names: BTreeSet<&str> =
+            self.facts.classes.iter().map(|c| c.name.as_str()).collect();
+        // Used anywhere but in its own definition: called, or reached through a
+        // classmethod or factory (`Vector3.from_pair(...)`), or passed around.
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        for class in &self.facts.classes {
+            let used = self
+                .facts
+                .statements
+                .iter()
+                .enumerate()
+                .any(|(i, s)| i != class.stmt && s.needs.contains(&class.name));
+            if used {
+                found.insert(class.name.clone());
+            }
+        }
+        // An instance of a subclass carries its bases' methods and state.
+        let mut pending: Vec<String> = found.iter().cloned().collect();
+        while let Some(name) = pending.pop() {
+            if let Some(class) = self.facts.classes.iter().find(|c| c.name == name) {
+                for base in &class.bases {
+                    if class_names.contains(base.as_str()) && found.insert(base.clone()) {
+                        pending.push(base.clone());
+                    }
+                }
+            }
+        }
+        found
     }
 
     fn statement(&mut self, index: usize, stmt: &Stmt) {
         let resolver = Resolver {
             imports: &self.import_map,
         };
-        let scope = scope::module_statement(stmt, &resolver);
+        let (scope, functions) = scope::module_statement_with_functions(stmt, &resolver);
+        self.walked.extend(functions);
         let kind = self.statement_kind(index, stmt);
         let line = self.line(stmt.start());
         let copyable = match kind {
@@ -418,7 +459,10 @@ impl<'p> Analyser<'p> {
         }
     }
 
-    fn scope_of(&self, def: &ast::StmtFunctionDef) -> ScopeFacts {
+    fn scope_of(&mut self, def: &ast::StmtFunctionDef) -> ScopeFacts {
+        if let Some(facts) = self.walked.remove(&def.start()) {
+            return facts;
+        }
         let resolver = Resolver {
             imports: &self.import_map,
         };

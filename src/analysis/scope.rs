@@ -74,6 +74,10 @@ struct ScopeWalker<'r> {
     effects: Vec<Effect>,
     first_yield: Option<TextSize>,
     attribute_writes: Vec<(String, TextSize)>,
+    /// A class body directly in the module: its methods' facts are kept.
+    capture_methods: bool,
+    /// Facts of the top-level functions and methods walked, by the def's start.
+    functions: Vec<(TextSize, ScopeFacts)>,
     /// Names bound by walrus targets inside comprehensions, which bind in this scope.
     walrus_in_comprehension: bool,
 }
@@ -96,6 +100,8 @@ impl<'r> ScopeWalker<'r> {
             effects: Vec::new(),
             first_yield: None,
             attribute_writes: Vec::new(),
+            capture_methods: false,
+            functions: Vec::new(),
             walrus_in_comprehension: false,
         }
     }
@@ -190,31 +196,59 @@ impl<'r> ScopeWalker<'r> {
         let bound: BTreeSet<String> = self.bound.iter().cloned().collect();
         let first_yield = self.first_yield;
         let escaped = self.finish_nested();
-        let mut free = BTreeMap::new();
-        for (name, at) in escaped.free.into_iter().chain(escaped.explicit_global) {
-            let entry = free.entry(name).or_insert(at);
-            if at < *entry {
-                *entry = at;
-            }
-        }
-        let mut calls = escaped.calls;
-        if kind != ScopeKind::Module {
-            calls.retain(|name| free.contains_key(name));
-        }
-        let mut effects = escaped.effects;
-        effects.sort_by_key(|effect| effect.at);
-        ScopeFacts {
-            attribute_writes: escaped.attribute_writes,
-            free,
-            calls,
-            value_refs: escaped.value_refs,
-            globals_written: escaped.globals_written,
-            bound,
-            effects,
-            first_yield,
-        }
+        facts_of(kind, escaped, bound, first_yield)
     }
 
+    /// Finishes a function nested in this scope: what escapes it is absorbed, and when
+    /// it is a top-level def or a method of a top-level class its own facts are kept,
+    /// so that the function is walked only once.
+    fn finish_function(&mut self, inner: ScopeWalker<'_>, def_start: TextSize) {
+        let capture = self.kind == ScopeKind::Module || self.capture_methods;
+        if !capture {
+            self.absorb(inner.finish_nested());
+            return;
+        }
+        let bound: BTreeSet<String> = inner.bound.iter().cloned().collect();
+        let first_yield = inner.first_yield;
+        let escaped = inner.finish_nested();
+        let facts = facts_of(ScopeKind::Function, escaped.clone(), bound, first_yield);
+        self.functions.push((def_start, facts));
+        self.absorb(escaped);
+    }
+}
+
+fn facts_of(
+    kind: ScopeKind,
+    escaped: Escaped,
+    bound: BTreeSet<String>,
+    first_yield: Option<TextSize>,
+) -> ScopeFacts {
+    let mut free = BTreeMap::new();
+    for (name, at) in escaped.free.into_iter().chain(escaped.explicit_global) {
+        let entry = free.entry(name).or_insert(at);
+        if at < *entry {
+            *entry = at;
+        }
+    }
+    let mut calls = escaped.calls;
+    if kind != ScopeKind::Module {
+        calls.retain(|name| free.contains_key(name));
+    }
+    let mut effects = escaped.effects;
+    effects.sort_by_key(|effect| effect.at);
+    ScopeFacts {
+        attribute_writes: escaped.attribute_writes,
+        free,
+        calls,
+        value_refs: escaped.value_refs,
+        globals_written: escaped.globals_written,
+        bound,
+        effects,
+        first_yield,
+    }
+}
+
+impl<'r> ScopeWalker<'r> {
     fn comprehension(&mut self, generators: &[Comprehension], elements: &[&Expr]) {
         // The first iterable is evaluated in the enclosing scope; the rest in the
         // comprehension's own scope.
@@ -267,6 +301,7 @@ impl<'r> ScopeWalker<'r> {
     }
 }
 
+#[derive(Clone)]
 struct Escaped {
     attribute_writes: Vec<(String, TextSize)>,
     free: Vec<(String, TextSize)>,
@@ -308,7 +343,7 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
                 }
                 inner.bind_parameters(&def.parameters);
                 inner.visit_body(&def.body);
-                self.absorb(inner.finish_nested());
+                self.finish_function(inner, def.start());
                 self.bind(def.name.as_str());
             }
             Stmt::ClassDef(class) => {
@@ -319,12 +354,14 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
                     self.visit_arguments(arguments);
                 }
                 let mut inner = ScopeWalker::new(ScopeKind::Class, self.resolver);
+                inner.capture_methods = self.kind == ScopeKind::Module;
                 if let Some(type_params) = &class.type_params {
                     for param in &type_params.type_params {
                         inner.bind(param.name().as_str());
                     }
                 }
                 inner.visit_body(&class.body);
+                self.functions.append(&mut inner.functions);
                 self.absorb(inner.finish_nested());
                 self.bind(class.name.as_str());
             }
@@ -565,8 +602,18 @@ pub fn function_scope(def: &ast::StmtFunctionDef, resolver: &Resolver<'_>) -> Sc
 /// Analyses one module-level statement: every name it loads is a module name (or a
 /// builtin), every name it binds is a module binding.
 pub fn module_statement(stmt: &Stmt, resolver: &Resolver<'_>) -> ScopeFacts {
+    module_statement_with_functions(stmt, resolver).0
+}
+
+/// [`module_statement`], plus the facts of the top-level def or the methods of the
+/// top-level class it is (each as [`function_scope`] would give them), by def start.
+pub fn module_statement_with_functions(
+    stmt: &Stmt,
+    resolver: &Resolver<'_>,
+) -> (ScopeFacts, Vec<(TextSize, ScopeFacts)>) {
     let mut walker = ScopeWalker::new(ScopeKind::Module, resolver);
     walker.visit_stmt(stmt);
+    let functions = std::mem::take(&mut walker.functions);
     let stored: BTreeSet<String> = walker
         .stored
         .iter()
@@ -577,7 +624,7 @@ pub fn module_statement(stmt: &Stmt, resolver: &Resolver<'_>) -> ScopeFacts {
     // At module level a load of a name the same statement binds (a loop variable,
     // `x = x + 1`) still refers to the module binding.
     facts.bound = stored;
-    facts
+    (facts, functions)
 }
 
 /// Names Python provides without an import.
