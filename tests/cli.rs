@@ -331,3 +331,77 @@ fn run_deploys_to_the_embedded_host_and_passes_the_exit_status_through() {
         .assert()
         .code(3);
 }
+
+/// `lambada serve` in a child process, stopped when dropped.
+struct Served {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Served {
+    fn start(state: &Path, extra: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lambada"))
+            .args(["serve", "--port", "0", "--print-endpoint", "--state-dir"])
+            .arg(state)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Served {
+            child,
+            endpoint: line.trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn deploying_with_wrong_credentials_to_a_host_that_checks_them_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(
+        &dir.path().join("state"),
+        &[
+            "--access-key",
+            "AKIDLAMBADATEST",
+            "--secret-key",
+            "right-secret",
+        ],
+    );
+    let deploy = |secret: &str| {
+        let mut cmd = lambada();
+        cmd.current_dir(dir.path())
+            .args(["-q", "--endpoint", &served.endpoint])
+            .arg(fixture("fib_counter.py"))
+            .env("AWS_ACCESS_KEY_ID", "AKIDLAMBADATEST")
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", "us-east-1")
+            .timeout(std::time::Duration::from_secs(60));
+        cmd
+    };
+    deploy("wrong-secret")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("rejected the request signature"));
+    // The right secret deploys, and the rewritten program then runs against the host.
+    deploy("right-secret").assert().success();
+    std::process::Command::new("python3")
+        .arg(dir.path().join("lambada-out/fib_counter/fib_counter.py"))
+        .env("AWS_ACCESS_KEY_ID", "AKIDLAMBADATEST")
+        .env("AWS_SECRET_ACCESS_KEY", "right-secret")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .map(|out| assert_eq!(String::from_utf8_lossy(&out.stdout), "144\n287\n"))
+        .unwrap();
+}
