@@ -75,7 +75,6 @@ import base64
 import builtins
 import codecs
 import collections
-import dataclasses
 import datetime
 import decimal
 import enum
@@ -84,7 +83,6 @@ import hashlib
 import hmac
 import importlib
 import importlib.util
-import inspect
 import io
 import json
 import marshal
@@ -269,7 +267,7 @@ def _other_to_wire(value):
         return _reference_to_wire(value)
     if isinstance(value, _NEVER_TRAVEL):
         raise _CannotTravel(cls.__name__)
-    if _is_program_class(cls) or dataclasses.is_dataclass(cls):
+    if _is_program_class(cls) or hasattr(cls, "__dataclass_fields__"):  # a dataclass
         return {"$obj": _object_fields(value)}
     return _pickle_to_wire(value)
 
@@ -1273,7 +1271,7 @@ def _culprit(fn, args, kwargs, namespace, frame, stub_name, first_param):
         slot = index + first_param
         if known and slot < positional:
             return "argument %r" % code.co_varnames[slot]
-        if known and code.co_flags & inspect.CO_VARARGS:
+        if known and code.co_flags & _CO_VARARGS:
             star = code.co_varnames[positional + code.co_kwonlyargcount]
             return "argument '*%s' (item %d)" % (star, slot - positional)
         return "argument %d" % (index + 1)
@@ -1451,6 +1449,21 @@ def _note_change(back, where, value, sent):
         back[where] = wire
 
 
+_CO_VARARGS = 0x04  # inspect.CO_VARARGS; this module avoids importing inspect at start
+
+
+def _unwrap(function):
+    """The function under its decorators (those that set ``__wrapped__``), as
+    inspect.unwrap finds it."""
+    seen = {id(function)}
+    while hasattr(function, "__wrapped__"):
+        function = function.__wrapped__
+        if id(function) in seen:
+            raise ValueError("wrapper loop when unwrapping %r" % function)
+        seen.add(id(function))
+    return function
+
+
 def make_handler(target, namespace, key):
     """The handler of the package of cloud function ``key``: ``target`` is the function
     (kind function) or the class (kind class), ``namespace`` the handler module's globals().
@@ -1459,7 +1472,7 @@ def make_handler(target, namespace, key):
     decorators on its stub, so they already ran once for this call (calls made inside
     the cloud function go through the decorated name, as in the original)."""
     if not isinstance(target, type):
-        target = inspect.unwrap(target)
+        target = _unwrap(target)
     return _Handler(target, namespace, key)
 
 
@@ -1640,7 +1653,8 @@ def _is_attribute(cls, name):
     """True when ``name`` is a property of ``cls``: called by attribute access."""
     found = _attribute_cache.get((cls, name))
     if found is None:
-        attr = inspect.getattr_static(cls, name, None)
+        # Looked up without running descriptors, as inspect.getattr_static does.
+        attr = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
         found = isinstance(attr, property) or type(attr).__name__ == "cached_property"
         _attribute_cache[(cls, name)] = found
     return found
