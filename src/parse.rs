@@ -40,10 +40,6 @@ pub struct Location {
 }
 
 impl ParsedModule {
-    pub fn location(&self, offset: TextSize) -> Location {
-        location(&self.lines, &self.source.text, offset)
-    }
-
     pub fn line(&self, offset: TextSize) -> usize {
         self.lines.line_index(offset).get()
     }

@@ -90,15 +90,6 @@ impl Plan {
             Decision::KeptLocal { .. } => None,
         })
     }
-
-    pub fn get(&self, name: &str) -> Option<&Unit> {
-        self.units.iter().find(|u| u.name == name)
-    }
-
-    pub fn is_moved(&self, name: &str) -> bool {
-        self.get(name)
-            .is_some_and(|u| matches!(u.decision, Decision::Moved(_)))
-    }
 }
 
 pub fn plan(facts: &ModuleFacts, options: PlanOptions) -> Plan {
@@ -316,21 +307,23 @@ impl Planner<'_> {
 
     /// A function or class that uses one tied to this process is tied to it too.
     fn propagate_process_ties(&mut self) {
+        // The references do not change while ties spread: work them out once.
+        let references = self.references();
         loop {
             let mut changed = false;
-            for (name, uses) in self.references() {
-                if self.tied.contains(&name) {
+            for (name, uses) in &references {
+                if self.tied.contains(name) {
                     continue;
                 }
-                let tie = uses.into_iter().find(|(used, _)| self.tied.contains(used));
+                let tie = uses.iter().find(|(used, _)| self.tied.contains(used));
                 if let Some((used, line)) = tie {
-                    let root = &self.reasons[&used];
+                    let root = &self.reasons[used];
                     // Replaces a weaker reason (a generator that calls input() is tied).
                     self.reasons.insert(
                         name.clone(),
                         format!("calls {used}() at line {line}, which {root}"),
                     );
-                    self.tied.insert(name);
+                    self.tied.insert(name.clone());
                     changed = true;
                 }
             }

@@ -12,23 +12,7 @@ use lambada::plan::{PlanOptions, RemoteCalls};
 use lambada::{CompileOptions, codegen, package, parse};
 
 fn fixture_files() -> Vec<PathBuf> {
-    let root = common::crate_root().join("fixtures");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("fixtures/ exists")
-        .flatten()
-        .map(|e| e.path())
-        .filter_map(|path| {
-            if path.extension().is_some_and(|e| e == "py") {
-                Some(path)
-            } else if path.join("main.py").is_file() {
-                Some(path.join("main.py"))
-            } else {
-                None
-            }
-        })
-        .collect();
-    files.sort();
-    files
+    common::fixtures().into_iter().map(|f| f.file).collect()
 }
 
 /// `fixtures/x.py` as the tests name it: relative, so snapshots do not depend on
