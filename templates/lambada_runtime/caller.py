@@ -1,0 +1,331 @@
+"""The caller's side: the stubs the rewritten program calls through, and what happens
+around each call (send, replay output, write back state, raise or return)."""
+
+import functools
+import os
+import sys
+import threading
+
+from . import capture, errors, interp, stats, transports, wire
+from .errors import PayloadTooLargeError, RemoteError
+from .state import CannotWriteBack, apply_updates, plan_updates
+
+_MISSING = object()
+_ATOMS = (type(None), bool, int, float, str, bytes, complex)
+VERIFY = os.environ.get("LAMBADA_VERIFY", "") not in ("", "0")
+
+# Names the stubs of a moved class never take over: they run when the class is made,
+# when its objects are encoded (pickle's protocol) or collected, or they decide how
+# attributes are found.
+_LOCAL_METHODS = frozenset((
+    "__new__", "__init_subclass__", "__class_getitem__", "__set_name__", "__del__",
+    "__getstate__", "__setstate__", "__reduce__", "__reduce_ex__", "__getnewargs__",
+    "__getnewargs_ex__", "__copy__", "__deepcopy__", "__getattr__", "__getattribute__",
+    "__setattr__", "__delattr__", "__dir__", "__sizeof__", "__instancecheck__",
+    "__subclasscheck__", "__subclasshook__", "__init_subclass__", "__mro_entries__",
+))
+
+
+# ---------------------------------------------------------------------------------------
+# The decorators the rewritten program uses
+
+
+def cloud(key, namespace):
+    """``@_lambada.cloud("fib", globals())`` above a moved function: calls become
+    invocations of cloud function ``key``; the function itself stays as the local twin,
+    which runs a call that cannot travel (an open file as argument, for example)."""
+    def decorate(twin):
+        def stub(*args, **kwargs):
+            return call(key, twin, args, kwargs, namespace)
+
+        functools.update_wrapper(stub, twin)
+        stub._lambada_twin = twin
+        return stub
+
+    return decorate
+
+
+def cloud_class(key, namespace):
+    """``@_lambada.cloud_class("Account", globals())`` above a moved class: its methods
+    run in cloud function ``key`` (the object's state travels with each call and comes
+    back); the class and its objects stay ordinary ones here."""
+    def decorate(cls):
+        for name, member in list(vars(cls).items()):
+            stub = _method_stub(key, cls, name, member, namespace)
+            if stub is not None:
+                setattr(cls, name, stub)
+        return cls
+
+    return decorate
+
+
+def _method_stub(key, cls, name, member, namespace):
+    if name in _LOCAL_METHODS:
+        return None
+    owner = cls.__qualname__
+    if isinstance(member, staticmethod):
+        return staticmethod(_stub(key, member.__func__, namespace, (owner, name, "s")))
+    if isinstance(member, classmethod):
+        return classmethod(_stub(key, member.__func__, namespace, (owner, name, "c")))
+    if isinstance(member, property):
+        accessors = [None if f is None else _stub(key, f, namespace, (owner, name, kind))
+                     for f, kind in ((member.fget, "g"), (member.fset, "p"), (member.fdel, "d"))]
+        return property(*accessors, doc=member.__doc__)
+    if type(member).__name__ == "cached_property" and hasattr(member, "func"):
+        member.func = _stub(key, member.func, namespace, (owner, name, "g"))
+        return None
+    if isinstance(member, type(_method_stub)):
+        return _stub(key, member, namespace, (owner, name, "m"))
+    return None
+
+
+def _stub(key, twin, namespace, method):
+    def stub(*args, **kwargs):
+        return call(key, twin, args, kwargs, namespace, method)
+
+    functools.update_wrapper(stub, twin)
+    stub._lambada_twin = twin
+    return stub
+
+
+def invoke(key, args, kwargs, namespace, twin=None):
+    """Calls cloud function ``key`` like ``key(*args, **kwargs)`` (the stubs of
+    ``--remote-calls all`` inside packages use this, with the original as ``twin``)."""
+    return call(key, twin, args, kwargs, namespace)
+
+
+# ---------------------------------------------------------------------------------------
+# One call
+
+_shadow = threading.local()  # verify mode: the twin's run calls nothing remote
+
+
+def call(key, twin, args, kwargs, namespace, method=None):
+    fn = transports._functions.get(key) or transports.function(key)
+    if VERIFY and twin is not None:
+        if getattr(_shadow, "active", False):
+            return twin(*args, **kwargs)
+        from . import verify
+
+        return verify.call(fn, twin, args, kwargs, namespace, method)
+    return remote(fn, twin, args, kwargs, namespace, method)
+
+
+def remote(fn, twin, args, kwargs, namespace, method=None, answer=None):
+    """Runs the call in the cloud function; falls back to the twin when it cannot.
+    ``answer``, a dict, receives the raw response (for verify mode)."""
+    stats.count_call(fn.key)
+    try:
+        text, encoder = request(fn, twin, args, kwargs, namespace, method)
+    except wire.CannotTravel as exc:
+        return _fallback(fn, twin, args, kwargs, exc.reason, exc)
+    response = send(fn, text)
+    if answer is not None:
+        answer["response"] = response
+    reason = response.get("fallback")
+    if reason is not None:
+        return _fallback(fn, twin, args, kwargs, reason, None)
+    try:
+        return finish(fn, response, encoder, namespace)
+    except _Fallback as exc:
+        return _fallback(fn, twin, args, kwargs, exc.reason, None)
+
+
+class _Fallback(Exception):
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _fallback(fn, twin, args, kwargs, reason, exc):
+    if twin is None:
+        raise TypeError("cannot call cloud function %s: %s" % (fn.name, reason)) from None
+    stats.count_fallback(fn.key, reason)
+    return twin(*args, **kwargs)
+
+
+def request(fn, twin, args, kwargs, namespace, method):
+    """The request's JSON text and the encoder (whose objects the answer refers to)."""
+    encoder = wire.Encoder()
+    value = encoder.value
+    body = {}
+    wire_args = []
+    for index, arg in enumerate(args):
+        wire_args.append(value(arg))
+        if encoder.pending:
+            _run(encoder, lambda: _argument_name(twin, index, method))
+    body["args"] = wire_args
+    if kwargs:
+        wire_kwargs = {}
+        for name, arg in kwargs.items():
+            wire_kwargs[name] = value(arg)
+            if encoder.pending:
+                _run(encoder, lambda: "argument %r" % name)
+        body["kwargs"] = wire_kwargs
+    wire_globals = None
+    for name in fn.globals_read:
+        item = namespace.get(name, _MISSING)
+        if item is not _MISSING:
+            if wire_globals is None:
+                wire_globals = {}
+            wire_globals[name] = value(item)
+            if encoder.pending:
+                _run(encoder, lambda: "global %r" % name)
+    for name in fn.globals_written_only:
+        item = namespace.get(name, _MISSING)
+        if item is not _MISSING:
+            encoded = _optional(encoder, item)  # only written: the old value is not needed
+            if encoded is not _MISSING:
+                if wire_globals is None:
+                    wire_globals = {}
+                wire_globals[name] = encoded
+    if wire_globals:
+        body["globals"] = wire_globals
+    if twin is not None:
+        _defaults(encoder, twin, body)
+    if method is not None:
+        body["method"] = method
+    state = interp.snapshot()
+    if state is not None:
+        body["interp"] = state
+    if encoder.records:
+        body["objs"] = encoder.records
+    text = transports.dumps(body)
+    size = transports.utf8_size(text)
+    if size > transports.MAX_PAYLOAD_BYTES:
+        raise PayloadTooLargeError(
+            "cannot call cloud function %s: the request is %d bytes, over the %d-byte "
+            "(6 MB) limit of a Lambda invocation; pass less data, e.g. a key of data "
+            "stored elsewhere" % (fn.name, size, transports.MAX_PAYLOAD_BYTES)
+        )
+    return text, encoder
+
+
+def _run(encoder, where):
+    try:
+        encoder.run()
+    except wire.CannotTravel as exc:
+        exc.reason = "%s: %s cannot travel (%s)" % (where(), exc.type_name, exc.why)
+        raise
+    except RecursionError:  # a __reduce__ of the program's that recurses
+        exc = wire.CannotTravel("value", "encoding it recursed too deeply")
+        exc.reason = "%s cannot travel (it recursed too deeply)" % where()
+        raise exc from None
+
+
+def _optional(encoder, item):
+    """Encodes ``item`` if it can travel, else leaves the encoder as it was."""
+    mark = len(encoder.records)
+    try:
+        ref = encoder.value(item)
+        encoder.run()
+        return ref
+    except (wire.CannotTravel, RecursionError):
+        for obj in encoder.objects[mark:]:
+            encoder.memo.pop(id(obj), None)
+        del encoder.records[mark:]
+        del encoder.objects[mark:]
+        encoder.pending.clear()
+        return _MISSING
+
+
+def _defaults(encoder, twin, body):
+    """Arguments are bound on the function's side; defaults that can change (a mutable
+    default) are the caller's own objects, sent along so that they stay shared."""
+    defaults = twin.__defaults__
+    if defaults and not all(type(d) in _ATOMS for d in defaults):
+        body["defaults"] = [encoder.value(d) for d in defaults]
+        _run(encoder, lambda: "a default value")
+    kwdefaults = twin.__kwdefaults__
+    if kwdefaults and not all(type(d) in _ATOMS for d in kwdefaults.values()):
+        body["kwdefaults"] = {k: encoder.value(d) for k, d in kwdefaults.items()}
+        _run(encoder, lambda: "a default value")
+
+
+def _argument_name(twin, index, method):
+    code = getattr(twin, "__code__", None)
+    if code is not None and index < code.co_argcount:
+        return "argument %r" % code.co_varnames[index]
+    return "argument %d" % (index + 1)
+
+
+def send(fn, text):
+    response = fn.transport.call(fn, text)
+    if type(response) is not dict or not ("ret" in response or "error" in response
+                                          or "fallback" in response):
+        raise RemoteError("Lambada.InvalidResponse", "not a lambada response: %.200r" % (response,), fn.name)
+    return response
+
+
+_replay_lock = threading.Lock()
+
+
+def finish(fn, response, encoder, namespace):
+    """Rebuilds what came back, checks the write-back can be applied, replays output,
+    writes back, and raises or returns the result."""
+    records = response.get("objs")
+    updates = response.get("updates")
+    decoder = None
+    planned = ()
+    if records or updates or response.get("globals") or "error" in response or type(response.get("ret")) is list:
+        decoder = wire.Decoder(records or [], namespace, encoder.objects)
+        try:
+            decoder.build_all()
+            if updates:
+                planned = plan_updates(updates, encoder.objects, decoder)
+        except wire.CannotDecode as exc:
+            if "error" in response:
+                decoder = None  # the exception is rebuilt from its description below
+            else:
+                raise _Fallback("its result cannot be rebuilt here (%s)" % exc) from None
+        except CannotWriteBack as exc:
+            raise _Fallback(str(exc)) from None
+    replay(response)
+    if decoder is not None:
+        try:
+            apply_updates(planned, decoder)
+        except CannotWriteBack as exc:  # found late: state is half applied, say so loudly
+            raise RemoteError("Lambada.WriteBack", str(exc), fn.name) from None
+        wire_globals = response.get("globals")
+        if wire_globals:
+            for name, v in wire_globals.items():
+                namespace[name] = decoder.value(v)
+    changed = response.get("interp")
+    if changed:
+        interp.apply(changed)
+    error = response.get("error")
+    if error is not None:
+        raise rebuild_error(fn, error, decoder)
+    ret = response.get("ret")
+    if type(ret) is list:
+        return decoder.value(ret)
+    return ret
+
+
+def replay(response):
+    out = response.get("stdout")
+    err = response.get("stderr")
+    if out or err:
+        # One replay at a time: concurrent writes to one TextIOWrapper can garble output,
+        # and a call's output stays together.
+        with _replay_lock:
+            if out:
+                sys.stdout.write(out)
+            if err:
+                sys.stderr.write(err)
+
+
+def rebuild_error(fn, error, decoder):
+    exc = None
+    if decoder is not None and "exc" in error:
+        try:
+            exc = decoder.value(error["exc"])
+        except wire.CannotDecode:
+            exc = None
+    if not isinstance(exc, BaseException):
+        exc = errors.stand_in(error.get("module") or "builtins", error.get("type") or "Exception")(
+            error.get("message") or "")
+    text = error.get("traceback")
+    if text and not isinstance(exc, (SystemExit, KeyboardInterrupt)):
+        errors.remember(exc, fn.name, text)
+    return exc

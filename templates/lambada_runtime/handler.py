@@ -1,0 +1,277 @@
+"""The function's side: the Lambda handler of a package, ``handler(event, context)``.
+
+It rebuilds the request's object graph in the package's module, binds the caller's
+globals, runs the function (or method) with the arguments bound here, then answers with
+the result, the globals the call rebound, and the new state of every object of the
+caller's that the call changed (see state.py). A request it cannot rebuild is refused
+before anything runs, so the caller can run the call locally instead."""
+
+import types
+
+from . import capture, errors, interp, state, transports, wire
+
+_MISSING = object()
+_HERE_PREFIX = __file__.rpartition("/")[0]
+
+
+def make_handler(target, namespace, key):
+    """The handler of the package of cloud function ``key``: ``target`` is the function
+    (kind function) or the class (kind class), ``namespace`` the handler module's globals().
+
+    A decorated function is called undecorated: the program's stub keeps the decorators,
+    so they already ran once for this call (calls made inside the cloud function go
+    through the decorated name, as in the original)."""
+    if not isinstance(target, type):
+        target = _unwrap(target)
+    return Handler(target, namespace, key)
+
+
+def _unwrap(function):
+    seen = {id(function)}
+    while hasattr(function, "__wrapped__"):
+        function = function.__wrapped__
+        if id(function) in seen:
+            raise ValueError("wrapper loop when unwrapping %r" % function)
+        seen.add(id(function))
+    return function
+
+
+class Handler:
+    def __init__(self, target, namespace, key):
+        self.target = target
+        self.namespace = namespace
+        self.key = key
+        self.is_class = isinstance(target, type)
+        self._writable = None
+        entry = (transports.manifest().get("functions") or {}).get(key) or {}
+        self.readonly = entry.get("readonly") or ()
+
+    def writable(self):
+        """Globals that code of this module can rebind (``global x``), found once."""
+        if self._writable is None:
+            self._writable = tuple(sorted(_names_written(self.target, self.namespace)))
+        return self._writable
+
+    def __call__(self, event, context=None):
+        namespace = self.namespace
+        captured = capture.begin()
+        before = {}
+        saved_interp = None
+        try:
+            try:
+                if type(event) is not dict:
+                    raise TypeError("a lambada request is a JSON object with args, kwargs and "
+                                    "globals, not %s" % type(event).__name__)
+                records = event.get("objs") or []
+                decoder = wire.Decoder(records, namespace)
+                table = decoder.build_all()
+                fn, readonly = self._callable(event, decoder)
+                args = [decoder.value(a) for a in event.get("args") or ()]
+                kwargs = {k: decoder.value(v) for k, v in (event.get("kwargs") or {}).items()}
+                started = self._enter_globals(event.get("globals"), decoder, before)
+            except (wire.CannotDecode, _Refused) as exc:
+                capture.end(captured)
+                captured = None
+                return {"fallback": "the cloud function cannot rebuild its request (%s)" % exc}
+            sent_interp = event.get("interp")
+            saved_interp = interp.enter(sent_interp)
+            try:
+                ret = fn(*args, **kwargs)
+                exc = None
+            except BaseException as raised:
+                ret = None
+                exc = raised
+            response = self._answer(event, records, table, readonly, args, kwargs, started, ret, exc)
+            changed = interp.changes(sent_interp)
+            if changed:
+                response["interp"] = changed
+            if exc is not None and captured.tee and not isinstance(exc, SystemExit):
+                captured.err._tee.write(response["error"].get("traceback") or "")
+        finally:
+            if captured is not None:
+                out, err = capture.end(captured)
+            interp.leave(saved_interp)
+            _restore_globals(namespace, before)
+        response["stdout"] = out
+        response["stderr"] = err
+        return response
+
+    # -- what to call ---------------------------------------------------------------------
+
+    def _callable(self, event, decoder):
+        """(the function to call, the names of its read-only parameters)."""
+        method = event.get("method")
+        if self.is_class:
+            if not method:
+                raise _Refused("a call of class %s names no method" % self.key)
+            owner_name, name, kind = method
+            owner = wire._walk(self.namespace, owner_name)
+            if not isinstance(owner, type) or name not in owner.__dict__:
+                raise _Refused("no method %s.%s here" % (owner_name, name))
+            member = owner.__dict__[name]
+            if kind in ("s", "c"):
+                raw = member.__func__
+            elif kind in ("g", "p", "d"):
+                if type(member).__name__ == "cached_property":
+                    raw = _unwrap(member.func)
+                else:
+                    raw = {"g": member.fget, "p": member.fset, "d": member.fdel}[kind]
+            else:
+                raw = member
+            raw = _unwrap(raw)
+            readonly = self.readonly.get(name, ()) if isinstance(self.readonly, dict) else ()
+        else:
+            raw = self.target
+            readonly = self.readonly if isinstance(self.readonly, list) else ()
+        if "defaults" in event or "kwdefaults" in event:
+            raw = _with_defaults(raw, event, decoder)
+        return raw, readonly
+
+    def _enter_globals(self, wire_globals, decoder, before):
+        """Binds the caller's globals in this module; returns the bindings at the start
+        of the call (sent globals and the globals the module can rebind)."""
+        namespace = self.namespace
+        started = {}
+        if wire_globals:
+            for name, v in wire_globals.items():
+                before[name] = namespace.get(name, _MISSING)
+                namespace[name] = started[name] = decoder.value(v)
+        for name in self.writable():
+            if name not in before:
+                before[name] = started[name] = namespace.get(name, _MISSING)
+        return started
+
+    # -- the answer -----------------------------------------------------------------------
+
+    def _answer(self, event, records, table, readonly, args, kwargs, started, ret, exc):
+        known = {id(obj): [~k] for k, obj in enumerate(table)}
+        encoder = wire.Encoder(known)
+        value = encoder.value
+        response = {}
+        try:
+            if exc is None:
+                response["ret"] = value(ret)
+            else:
+                response["error"] = _error(exc, value)
+            encoder.run()
+            rebound = self._globals_back(started, value, encoder)
+            if rebound:
+                response["globals"] = rebound
+            check = state.mutable_indexes(records, None, self._writable_roots(event, readonly))
+            updates = state.changed_objects(table, records, check, encoder)
+            encoder.run()
+        except (wire.CannotTravel, RecursionError) as problem:
+            what = "its result" if exc is None else "the exception it raised"
+            return {"fallback": "%s cannot travel back (%s)" % (what, problem)}
+        if updates:
+            response["updates"] = updates
+        if encoder.records:
+            response["objs"] = encoder.records
+        return response
+
+    def _globals_back(self, started, value, encoder):
+        namespace = self.namespace
+        rebound = {}
+        for name, start in started.items():
+            now = namespace.get(name, _MISSING)
+            if now is not _MISSING and now is not start:
+                rebound[name] = value(now)
+        return rebound
+
+    def _writable_roots(self, event, readonly):
+        """The request's values that are not read-only parameters, or None when every
+        value may change (then every object is compared)."""
+        if not readonly:
+            return None
+        code = self._code_for(event)
+        if code is None:
+            return None
+        names = code.co_varnames[:code.co_argcount]
+        roots = []
+        for index, v in enumerate(event.get("args") or ()):
+            if index >= len(names) or names[index] not in readonly:
+                roots.append(v)
+        for name, v in (event.get("kwargs") or {}).items():
+            if name not in readonly:
+                roots.append(v)
+        roots.extend((event.get("globals") or {}).values())
+        roots.extend(event.get("defaults") or ())
+        roots.extend((event.get("kwdefaults") or {}).values())
+        return roots
+
+    def _code_for(self, event):
+        if not self.is_class:
+            return getattr(self.target, "__code__", None)
+        owner_name, name, kind = event["method"]
+        member = wire._walk(self.namespace, owner_name).__dict__[name]
+        raw = getattr(member, "__func__", None) or getattr(member, "fget", None) or member
+        return getattr(_unwrap(raw), "__code__", None)
+
+
+class _Refused(Exception):
+    pass
+
+
+def _with_defaults(raw, event, decoder):
+    """The function with the caller's default objects (a mutable default is shared
+    between the caller's calls, so it is the caller's object that must change)."""
+    if not isinstance(raw, types.FunctionType):
+        return raw
+    defaults = event.get("defaults")
+    fn = types.FunctionType(raw.__code__, raw.__globals__, raw.__name__,
+                            raw.__defaults__ if defaults is None else tuple(decoder.value(d) for d in defaults),
+                            raw.__closure__)
+    kwdefaults = event.get("kwdefaults")
+    fn.__kwdefaults__ = raw.__kwdefaults__ if kwdefaults is None else {
+        k: decoder.value(v) for k, v in kwdefaults.items()}
+    fn.__qualname__ = raw.__qualname__
+    fn.__dict__.update(raw.__dict__)
+    return fn
+
+
+def _error(exc, value):
+    """The exception as the caller will raise it, plus a description in case the caller
+    cannot rebuild it."""
+    text = errors.format_remote(exc, _HERE_PREFIX)
+    return {
+        "exc": value(exc),
+        "type": type(exc).__qualname__,
+        "module": type(exc).__module__,
+        "message": errors.safe_str(exc),
+        "traceback": text,
+    }
+
+
+def _names_written(target, namespace):
+    """Names stored with STORE_GLOBAL / DELETE_GLOBAL by the module's functions and methods."""
+    module_name = namespace.get("__name__")
+    names = set()
+
+    def visit(obj):
+        if isinstance(obj, (staticmethod, classmethod)):
+            obj = obj.__func__
+        if isinstance(obj, property):
+            for accessor in (obj.fget, obj.fset, obj.fdel):
+                if accessor is not None:
+                    visit(accessor)
+        elif isinstance(obj, types.FunctionType):
+            names.update(wire.code_globals(obj.__code__)[1])
+        elif isinstance(obj, type) and obj.__module__ == module_name:
+            for member in list(vars(obj).values()):
+                visit(member)
+
+    visit(target)
+    for value in list(namespace.values()):
+        if getattr(value, "__module__", None) == module_name:
+            visit(value)
+    return names
+
+
+def _restore_globals(namespace, before):
+    """Puts the module back as it was: a nested call of the same package in this process
+    (recursion with --remote-calls all) must not leave its bindings to its caller."""
+    for name, value in before.items():
+        if value is _MISSING:
+            namespace.pop(name, None)
+        else:
+            namespace[name] = value

@@ -1,0 +1,379 @@
+"""Where a call goes: the manifest's cloud functions, and the transports that carry a
+request to them: "inprocess" (the packages' handlers in this interpreter, through JSON
+text both ways as on the network) and "lambda" (the Invoke API over HTTP, SigV4-signed,
+one keep-alive connection per endpoint and thread)."""
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import urllib.parse
+
+from . import sigv4
+from .capture import IN_LAMBDA
+from .errors import RemoteError, safe_str
+
+# A synchronous Lambda invocation takes at most 6 MB of request (and of response).
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+
+# The directory of the program (the driver, or a package): lambada.json sits there.
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False,
+                            separators=(",", ":"))
+
+
+def dumps(obj):
+    return _ENCODER.encode(obj)
+
+
+def utf8_size(text):
+    """The size of ``text`` in UTF-8 when it may be near the limit, else its length (a
+    character takes at most 4 bytes: short texts are not encoded just to be measured)."""
+    if len(text) * 4 <= MAX_PAYLOAD_BYTES:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def encode_body(text):
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (e.g. undecodable file names): escape them
+        return json.dumps(json.loads(text), separators=(",", ":")).encode("ascii")
+
+
+# ---------------------------------------------------------------------------------------
+# The manifest and the cloud functions it lists
+
+
+class Function:
+    """One cloud function as the caller sees it, read once from the manifest."""
+
+    def __init__(self, key, entry):
+        self.key = key
+        self.name = entry.get("function_name") or key
+        self.kind = entry.get("kind", "function")
+        self.handler = entry.get("handler") or "lambada_handler._lambada_handler"
+        self.memory = int(entry.get("memory") or 128)
+        self.timeout = float(entry.get("timeout") or 30)
+        self.globals_read = tuple(entry.get("globals_read") or ())
+        written = entry.get("globals_written") or ()
+        # Written globals travel too (when bound): the function then starts from the
+        # caller's value, so an unchanged binding is recognised as unchanged.
+        self.globals_written_only = tuple(n for n in written if n not in self.globals_read)
+        self.transport = transport()
+
+
+_manifest_cache = None
+_functions = {}
+setup_lock = threading.RLock()
+_local = threading.local()
+
+
+def manifest():
+    """lambada.json beside the runtime package (in a package: the package manifest)."""
+    global _manifest_cache
+    if _manifest_cache is None:
+        path = os.path.join(HERE, "lambada.json")
+        try:
+            with open(path, encoding="utf-8") as f:
+                _manifest_cache = json.load(f)
+        except FileNotFoundError:
+            _manifest_cache = {}
+    return _manifest_cache
+
+
+def function(key):
+    fn = _functions.get(key)
+    if fn is None:
+        with setup_lock:
+            entry = (manifest().get("functions") or {}).get(key)
+            if entry is None:
+                path = os.path.join(HERE, "lambada.json")
+                raise RemoteError("Lambada.UnknownFunction", "no cloud function %r in %s" % (key, path), key)
+            fn = _functions[key] = Function(key, entry)
+    return fn
+
+
+_transports = {}
+
+
+def transport():
+    """The transport object, chosen once per process."""
+    name = os.environ.get("LAMBADA_TRANSPORT")
+    if not name:
+        # Inside Lambda a package has no sibling packages to run in-process.
+        name = "lambda" if IN_LAMBDA else (manifest().get("transport") or "inprocess")
+    if name not in _transports:
+        if name == "inprocess":
+            _transports[name] = InProcessTransport()
+        elif name == "lambda":
+            _transports[name] = LambdaTransport(manifest())
+        else:
+            raise RemoteError("Lambada.BadTransport", "unknown transport %r (inprocess or lambda)" % name)
+    return _transports[name]
+
+
+# ---------------------------------------------------------------------------------------
+# Transport "inprocess": the packages run in this interpreter
+
+
+class _Context:
+    """The context object a Lambda handler receives."""
+
+    function_version = "$LATEST"
+    identity = None
+    client_context = None
+
+    def __init__(self, fn, region):
+        self.function_name = fn.name
+        self.memory_limit_in_mb = str(fn.memory)
+        self.invoked_function_arn = "arn:aws:lambda:%s:000000000000:function:%s" % (region, fn.name)
+        self.log_group_name = "/aws/lambda/" + fn.name
+        self._deadline = time.monotonic() + fn.timeout
+        self._request_id = None
+
+    @property
+    def aws_request_id(self):
+        if self._request_id is None:  # made on demand: os.urandom costs more than the call
+            h = os.urandom(16).hex()
+            self._request_id = "%s-%s-4%s-a%s-%s" % (h[:8], h[8:12], h[13:16], h[17:20], h[20:])
+        return self._request_id
+
+    @property
+    def log_stream_name(self):
+        return time.strftime("%Y/%m/%d") + "/[$LATEST]lambada-inprocess"
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class InProcessTransport:
+    """Runs functions/<key>/lambada_handler.py in this interpreter, through JSON text both
+    ways as on the network. The function's timeout and memory are not enforced."""
+
+    def __init__(self):
+        self._handlers = {}
+        self._region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+    def call(self, fn, text):
+        handler = self._handlers.get(fn.key) or self._load(fn)
+        event = json.loads(text)
+        try:
+            result = handler(event, _Context(fn, self._region))
+        except Exception as exc:  # what Lambda reports for an exception out of the handler
+            raise RemoteError(type(exc).__name__, safe_str(exc), fn.name) from exc
+        answer = dumps(result)
+        if utf8_size(answer) > MAX_PAYLOAD_BYTES:
+            raise RemoteError("Function.ResponseSizeTooLarge",
+                              "Response payload size exceeded maximum allowed payload size (%d bytes)."
+                              % MAX_PAYLOAD_BYTES, fn.name)
+        return json.loads(answer)
+
+    def _load(self, fn):
+        with setup_lock:
+            directory = _package_directory(fn)
+            module_name, _, attribute = fn.handler.rpartition(".")
+            path = os.path.join(directory, *module_name.split(".")) + ".py"
+            module = _load_package_module(fn, path, directory, module_name)
+            handler = getattr(module, attribute, None)
+            if handler is None:
+                raise RemoteError("Runtime.HandlerNotFound",
+                                  "Handler '%s' missing on module '%s'" % (attribute, module_name), fn.name)
+            self._handlers[fn.key] = handler
+            return handler
+
+
+def _package_directory(fn):
+    """functions/<key> beside the manifest; from inside a package (whose manifest sits in
+    functions/<its key>), the sibling package."""
+    candidates = [os.path.join(HERE, "functions", fn.key)]
+    parent = os.path.dirname(HERE)
+    if os.path.basename(parent) == "functions":
+        candidates.append(os.path.join(parent, fn.key))
+    for directory in candidates:
+        if os.path.isdir(directory):
+            return os.path.realpath(directory)
+    raise RemoteError("ResourceNotFoundException",
+                      "Function not found: %s (no package directory %s)" % (fn.name, candidates[0]), fn.name)
+
+
+def _load_package_module(fn, path, directory, module_name):
+    """Imports a package's handler module once per process, under a name of its own, with
+    the package's own copies of its local modules (and of this runtime module)."""
+    unique = "lambada_pkg_%s_%s" % (
+        "".join(c if c.isalnum() else "_" for c in fn.key),
+        hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:10],
+    )
+    module = sys.modules.get(unique)
+    if module is not None:
+        return module
+    if not os.path.isfile(path):
+        raise RemoteError("Runtime.ImportModuleError",
+                          "Unable to import module '%s': No module named '%s'" % (module_name, module_name),
+                          fn.name)
+    spec = importlib.util.spec_from_file_location(unique, path)
+    module = importlib.util.module_from_spec(spec)
+    local = _local_module_names(directory)
+    shadowed = _take_modules(local)
+    sys.modules[unique] = module
+    sys.path.insert(0, directory)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(unique, None)
+        message = "Syntax error in module '%s': %s" % (module_name, exc)
+        raise RemoteError("Runtime.UserCodeSyntaxError", message, fn.name) from exc
+    except Exception as exc:
+        sys.modules.pop(unique, None)
+        message = "Unable to import module '%s': %s" % (module_name, exc)
+        raise RemoteError("Runtime.ImportModuleError", message, fn.name) from exc
+    finally:
+        try:
+            sys.path.remove(directory)
+        except ValueError:
+            pass
+        _take_modules(local)  # the package's copies stay reachable through its handler module
+        sys.modules.update(shadowed)
+    return module
+
+
+def _local_module_names(directory):
+    names = set()
+    for entry in os.listdir(directory):
+        if entry.endswith(".py"):
+            names.add(entry[:-3])
+        elif entry.isidentifier() and os.path.isdir(os.path.join(directory, entry)):
+            names.add(entry)
+    return names
+
+
+def _take_modules(top_names):
+    """Removes and returns the entries of sys.modules of the given top-level names."""
+    taken = {}
+    for name in list(sys.modules):
+        if name.partition(".")[0] in top_names:
+            taken[name] = sys.modules.pop(name)
+    return taken
+
+
+
+
+class LambdaTransport:
+    """POSTs the request to {endpoint}/2015-03-31/functions/{name}/invocations."""
+
+    def __init__(self, manifest):
+        self.region = sigv4.find_region(manifest)
+        self.endpoint = sigv4.find_endpoint(manifest, self.region).rstrip("/")
+        parts = urllib.parse.urlsplit(self.endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RemoteError("Lambada.BadEndpoint", "endpoint %r is not an http(s) URL" % self.endpoint)
+        self.scheme = parts.scheme
+        self.hostname = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        default_port = 443 if parts.scheme == "https" else 80
+        host = "[%s]" % self.hostname if ":" in self.hostname else self.hostname
+        self.host_header = host if self.port == default_port else "%s:%d" % (host, self.port)
+        self.base_path = parts.path
+        self._credentials = None
+
+    def credentials(self):
+        if self._credentials is None:
+            found = sigv4.find_credentials()
+            if found is None:
+                if not sigv4.is_loopback(self.hostname):
+                    raise RemoteError("Lambada.NoCredentials",
+                                      "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                                      "or configure ~/.aws/credentials")
+                found = sigv4.PLACEHOLDER_CREDENTIALS
+            self._credentials = found
+        return self._credentials
+
+    def call(self, fn, text):
+        body = encode_body(text)
+        name = urllib.parse.quote(fn.name, safe="")  # ARNs and qualifiers have ":"
+        path = "%s/2015-03-31/functions/%s/invocations" % (self.base_path, name)
+        headers = {
+            "Host": self.host_header,
+            "Content-Type": "application/json",
+            "X-Amz-Invocation-Type": "RequestResponse",
+        }
+        signature = sigv4.sign_headers("POST", path, "", headers, body, self.credentials(), self.region, "lambda")
+        headers.update(signature)
+        headers["User-Agent"] = "lambada-runtime/1"
+        status, reply_headers, data = self._post(fn, path, body, headers)
+        return _invoke_answer(fn, status, reply_headers, data)
+
+    def _connection(self, timeout):
+        import http.client
+
+        if self.scheme == "https":
+            import ssl
+
+            return http.client.HTTPSConnection(self.hostname, self.port, timeout=timeout,
+                                               context=ssl.create_default_context())
+        return http.client.HTTPConnection(self.hostname, self.port, timeout=timeout)
+
+    def _post(self, fn, path, body, headers):
+        import http.client
+
+        connections = getattr(_local, "connections", None)
+        if connections is None:
+            connections = _local.connections = {}
+        key = (self.scheme, self.hostname, self.port)
+        timeout = fn.timeout + 30
+        for attempt in (1, 2):
+            conn = connections.get(key)
+            reused = conn is not None
+            if conn is None:
+                conn = connections[key] = self._connection(timeout)
+            elif conn.sock is not None:
+                conn.sock.settimeout(timeout)
+            try:
+                conn.request("POST", path, body, headers)
+                reply = conn.getresponse()
+                data = reply.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                    ConnectionAbortedError) as exc:
+                conn.close()
+                connections.pop(key, None)
+                if reused and attempt == 1:
+                    continue  # the server closed the kept-alive connection: reconnect once
+                message = "%s: %s" % (self.endpoint, exc)
+                raise RemoteError("Lambada.ConnectionError", message, fn.name) from exc
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                connections.pop(key, None)
+                message = "%s: %s" % (self.endpoint, exc)
+                raise RemoteError("Lambada.ConnectionError", message, fn.name) from exc
+            if reply.will_close:
+                conn.close()
+                connections.pop(key, None)
+            return reply.status, reply.headers, data
+        raise AssertionError("unreachable")
+
+
+def _invoke_answer(fn, status, headers, data):
+    """The lambada response in an Invoke answer, or the RemoteError it amounts to."""
+    try:
+        body = json.loads(data) if data else None
+    except ValueError:
+        body = None
+    function_error = headers.get("X-Amz-Function-Error")
+    if status == 200 and not function_error:
+        if isinstance(body, dict) and ("ret" in body or "error" in body):
+            return body
+        excerpt = data[:300].decode("utf-8", "replace")
+        raise RemoteError("Lambada.InvalidResponse", "not a lambada response: %s" % excerpt, fn.name)
+    if isinstance(body, dict):
+        error_type = body.get("errorType") or body.get("Type") or body.get("__type")
+        message = body.get("errorMessage") or body.get("message") or body.get("Message")
+    else:
+        error_type = message = None
+    error_type = (headers.get("x-amzn-ErrorType") or "").partition(":")[0] or error_type or function_error
+    if not message:
+        message = data[:300].decode("utf-8", "replace") or "HTTP %d" % status
+    raise RemoteError(error_type or "HTTP %d" % status, message, fn.name)
