@@ -118,7 +118,11 @@ fn main() {
     let runtime_zip = runtime_zip_time(totals.zips);
     println!(
         "  of which compressing the {:.0} KB runtime module into each of the {} zips: ~{:.1} ms",
-        lambada::codegen::RUNTIME_MODULE.len() as f64 / 1024.0,
+        lambada::codegen::RUNTIME_FILES
+            .iter()
+            .map(|(_, bytes)| bytes.len())
+            .sum::<usize>() as f64
+            / 1024.0,
         totals.zips,
         ms(runtime_zip)
     );
@@ -231,10 +235,11 @@ fn stage_times(
 /// that does not depend on the program.
 fn runtime_zip_time(zips: usize) -> Duration {
     let sample = zips.clamp(1, 200);
-    let files = std::collections::BTreeMap::from([(
-        lambada::codegen::RUNTIME_FILE.to_owned(),
-        std::borrow::Cow::Borrowed(lambada::codegen::RUNTIME_MODULE.as_bytes()),
-    )]);
+    let files: std::collections::BTreeMap<String, lambada::package::Bytes> =
+        lambada::codegen::RUNTIME_FILES
+            .iter()
+            .map(|&(path, bytes)| (path.to_owned(), std::borrow::Cow::Borrowed(bytes)))
+            .collect();
     let started = Instant::now();
     for _ in 0..sample {
         let zip = package::zip_bytes(&files);

@@ -171,9 +171,15 @@ pub struct RunArgs {
     #[command(flatten)]
     pub compile: CompileArgs,
 
-    /// Print deploy and invocation statistics to stderr.
+    /// Print deploy and invocation statistics to stderr, with the calls that ran
+    /// locally through a function's twin and why.
     #[arg(long)]
     pub stats: bool,
+
+    /// Also run every invocation through the local twin on a deep copy and report the
+    /// first difference in results, written-back state or output (LAMBADA_VERIFY=1).
+    #[arg(long)]
+    pub verify: bool,
 
     /// Python interpreter for the program and the workers.
     #[arg(long, default_value = "python3")]
@@ -248,6 +254,8 @@ fn run_command(args: &RunArgs) -> ExitCode {
         python: args.python.clone(),
         program_args: args.program_args.clone(),
         quiet: args.compile.quiet,
+        verify: args.verify,
+        stats: args.stats,
     };
     match run::run(file, &options) {
         Ok(report) => {

@@ -1,35 +1,39 @@
 //! Stage 5: every line of Python that lambada writes comes from a template under
-//! `templates/`, compiled into the binary: stubs for moved functions and methods, the
-//! handler module of each package, the header of generated files, and the runtime
-//! module, copied as it is.
+//! `templates/`, compiled into the binary: the decorator that gives a moved function or
+//! class its cloud function, the handler module of each package, the header of
+//! generated files, and the runtime package, copied as it is.
 
 use std::sync::LazyLock;
 
 use minijinja::{Environment, context};
 
-use crate::analysis::{MethodFacts, MethodKind, ModuleFacts, Params, StatementKind};
+use crate::analysis::{ModuleFacts, StatementKind};
 use crate::parse::ParsedModule;
-use crate::plan::Move;
+use crate::plan::{Move, UnitKind};
 
-/// The runtime module, copied next to the driver and into every package.
-pub const RUNTIME_MODULE: &str = include_str!("../templates/lambada_runtime.py");
-pub const RUNTIME_FILE: &str = "lambada_runtime.py";
+// `RUNTIME_FILES`: every file of `templates/lambada_runtime/`, found by `build.rs`.
+include!(concat!(env!("OUT_DIR"), "/runtime_files.rs"));
+
+/// The runtime package's directory, next to the driver and in every package.
+pub const RUNTIME_DIR: &str = "lambada_runtime";
 pub const HANDLER_FILE: &str = "lambada_handler.py";
 /// The entry point's name is reserved (`_lambada...`) so it cannot hide a name of the
 /// program's own, such as a global called `handler`.
 pub const HANDLER: &str = "lambada_handler._lambada_handler";
+
+/// Whether a path in an output (`lambada_runtime/wire.py`) belongs to the runtime package.
+pub fn is_runtime_file(path: &str) -> bool {
+    path.strip_prefix(RUNTIME_DIR)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     let templates = [
         ("header.py.j2", include_str!("../templates/header.py.j2")),
         (
-            "function_stub.py.j2",
-            include_str!("../templates/function_stub.py.j2"),
-        ),
-        (
-            "method_stub.py.j2",
-            include_str!("../templates/method_stub.py.j2"),
+            "cloud_decorator.py.j2",
+            include_str!("../templates/cloud_decorator.py.j2"),
         ),
         ("handler.py.j2", include_str!("../templates/handler.py.j2")),
     ];
@@ -52,89 +56,30 @@ pub fn header(source_file: &str) -> String {
     render("header.py.j2", context! { source => source_file })
 }
 
-/// `return _lambada.invoke("f", (a, b, *rest), {"k": k, **kw}, globals())`
-pub fn function_stub(key: &str, params: &Params) -> String {
-    let (runtime, globals) = stub_names(params, None);
-    render(
-        "function_stub.py.j2",
-        context! {
-            key,
-            args => positional_args(params),
-            kwargs => keyword_args(params),
-            runtime,
-            globals,
-        },
-    )
-}
-
-/// How a stub names the runtime module and the module's globals: `_lambada` and
-/// `globals()`, unless a parameter of the same name hides them.
-fn stub_names(params: &Params, receiver: Option<&str>) -> (&'static str, &'static str) {
-    let names = || {
-        params
-            .positional
-            .iter()
-            .chain(&params.keyword_only)
-            .chain(&params.vararg)
-            .chain(&params.kwarg)
-            .map(String::as_str)
-            .chain(receiver)
+/// The decorator line the driver puts directly above a moved function's `def` (or a
+/// moved class's `class`): `@_lambada.cloud("fib", globals())`. The definition itself
+/// stays as it is and becomes the local twin the runtime falls back to.
+///
+/// `globals` is `globals()` unless the program binds that name at module level.
+pub fn cloud_decorator(kind: UnitKind, key: &str, globals_hidden: bool) -> String {
+    let decorator = match kind {
+        UnitKind::Function => "cloud",
+        UnitKind::Class => "cloud_class",
     };
-    let runtime = if names().any(|n| n == crate::analysis::RUNTIME_ALIAS) {
-        "__import__(\"lambada_runtime\")"
-    } else {
-        crate::analysis::RUNTIME_ALIAS
-    };
-    let globals = if names().any(|n| n == "globals") {
+    let globals = if globals_hidden {
         "__import__(\"builtins\").globals()"
     } else {
         "globals()"
     };
-    (runtime, globals)
-}
-
-/// The stub of one method of a proxy class.
-pub fn method_stub(class: &str, method: &MethodFacts) -> String {
-    let static_class = (method.kind == MethodKind::Static).then_some(class);
-    let (runtime, globals) = stub_names(&method.params, method.receiver.as_deref());
     render(
-        "method_stub.py.j2",
+        "cloud_decorator.py.j2",
         context! {
-            runtime,
+            runtime => crate::analysis::RUNTIME_ALIAS,
+            decorator,
+            key,
             globals,
-            static_class,
-            receiver => method.receiver.as_deref().unwrap_or("self"),
-            method => method.remote_name(),
-            args => positional_args(&method.params),
-            kwargs => keyword_args(&method.params),
         },
     )
-}
-
-/// The parameters that are passed by position, as a Python tuple display.
-fn positional_args(params: &Params) -> String {
-    let mut items: Vec<String> = params.positional.clone();
-    if let Some(vararg) = &params.vararg {
-        items.push(format!("*{vararg}"));
-    }
-    match items.as_slice() {
-        [] => "()".to_owned(),
-        [one] => format!("({one},)"),
-        many => format!("({})", many.join(", ")),
-    }
-}
-
-/// The parameters that are passed by keyword, as a Python dict display.
-fn keyword_args(params: &Params) -> String {
-    let mut items: Vec<String> = params
-        .keyword_only
-        .iter()
-        .map(|name| format!("\"{name}\": {name}"))
-        .collect();
-    if let Some(kwarg) = &params.kwarg {
-        items.push(format!("**{kwarg}"));
-    }
-    format!("{{{}}}", items.join(", "))
 }
 
 /// What a package's handler module is made of.
@@ -215,48 +160,33 @@ pub fn file_name(parsed: &ParsedModule) -> String {
 mod tests {
     use super::*;
 
-    fn params(
-        positional: &[&str],
-        vararg: Option<&str>,
-        kw: &[&str],
-        kwarg: Option<&str>,
-    ) -> Params {
-        Params {
-            positional: positional.iter().map(|s| s.to_string()).collect(),
-            vararg: vararg.map(str::to_owned),
-            keyword_only: kw.iter().map(|s| s.to_string()).collect(),
-            kwarg: kwarg.map(str::to_owned),
+    #[test]
+    fn the_decorator_names_the_cloud_function() {
+        assert_eq!(
+            cloud_decorator(UnitKind::Function, "fib", false),
+            r#"@_lambada.cloud("fib", globals())"#
+        );
+        assert_eq!(
+            cloud_decorator(UnitKind::Class, "Account", false),
+            r#"@_lambada.cloud_class("Account", globals())"#
+        );
+    }
+
+    #[test]
+    fn a_module_binding_named_globals_does_not_hide_the_builtin() {
+        assert_eq!(
+            cloud_decorator(UnitKind::Function, "f", true),
+            r#"@_lambada.cloud("f", __import__("builtins").globals())"#
+        );
+    }
+
+    #[test]
+    fn runtime_files_live_in_the_runtime_package() {
+        assert!(is_runtime_file("lambada_runtime/__init__.py"));
+        assert!(!is_runtime_file("lambada_runtime.py"));
+        assert!(!is_runtime_file("lambada_handler.py"));
+        for (path, _) in RUNTIME_FILES {
+            assert!(is_runtime_file(path), "{path}");
         }
-    }
-
-    #[test]
-    fn stub_forwards_every_parameter_by_its_kind() {
-        assert_eq!(
-            function_stub(
-                "area",
-                &params(&["a", "b"], Some("rest"), &["scale"], Some("opts"))
-            ),
-            r#"return _lambada.invoke("area", (a, b, *rest), {"scale": scale, **opts}, globals())"#
-        );
-    }
-
-    #[test]
-    fn parameters_named_like_the_stubs_names_do_not_hide_them() {
-        assert_eq!(
-            function_stub("f", &params(&["_lambada", "globals"], None, &[], None)),
-            r#"return __import__("lambada_runtime").invoke("f", (_lambada, globals), {}, __import__("builtins").globals())"#
-        );
-    }
-
-    #[test]
-    fn one_positional_parameter_is_a_one_tuple() {
-        assert_eq!(
-            function_stub("fib", &params(&["x"], None, &[], None)),
-            r#"return _lambada.invoke("fib", (x,), {}, globals())"#
-        );
-        assert_eq!(
-            function_stub("now", &params(&[], None, &[], None)),
-            r#"return _lambada.invoke("now", (), {}, globals())"#
-        );
     }
 }

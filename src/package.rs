@@ -1,6 +1,6 @@
 //! Stage 6: the output directory, built in memory, then written all at once.
 //!
-//! For `app.py`: the rewritten driver, the runtime module, the local modules, one
+//! For `app.py`: the rewritten driver, the runtime package, the local modules, one
 //! package per cloud function (`functions/<key>/` and a deterministic
 //! `functions/<key>.zip`), and the manifest `lambada.json`. Same input, same bytes:
 //! entries are sorted, zip timestamps and permissions fixed, maps ordered.
@@ -19,15 +19,18 @@ use zip::write::SimpleFileOptions;
 use crate::analysis::ModuleFacts;
 use crate::codegen::{self, HandlerModule};
 use crate::parse::ParsedModule;
-use crate::plan::{Decision, Plan, RemoteCalls, UnitKind};
+use crate::plan::{Decision, Plan, Readonly, RemoteCalls, UnitKind};
 
 pub const MANIFEST_FILE: &str = "lambada.json";
 
 /// A file's contents.
 pub type Bytes = Cow<'static, [u8]>;
 
-fn runtime_bytes() -> Bytes {
-    Cow::Borrowed(codegen::RUNTIME_MODULE.as_bytes())
+/// The runtime package's files, borrowed from the binary.
+fn runtime_files() -> impl Iterator<Item = (&'static str, Bytes)> {
+    codegen::RUNTIME_FILES
+        .iter()
+        .map(|&(path, bytes)| (path, Cow::Borrowed(bytes)))
 }
 
 /// The files of one program's output directory, relative to it.
@@ -35,7 +38,7 @@ fn runtime_bytes() -> Bytes {
 pub struct Output {
     /// The directory name under the output root: the module name.
     pub name: String,
-    /// Contents shared by many files (the runtime module) are borrowed, not copied.
+    /// Contents shared by many files (the runtime package) are borrowed, not copied.
     pub files: BTreeMap<PathBuf, Bytes>,
     pub manifest: Manifest,
 }
@@ -67,6 +70,10 @@ pub struct FunctionEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zip: Option<String>,
     pub line: usize,
+    /// Parameters the function only reads (a class: per method): the runtime skips
+    /// their write-back comparison.
+    #[serde(default)]
+    pub readonly: Readonly,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -129,6 +136,7 @@ pub fn build(
                 code_sha256: None,
                 zip: None,
                 line: unit.line,
+                readonly: movement.readonly.clone(),
             };
             (unit.name.clone(), entry)
         })
@@ -148,7 +156,7 @@ pub fn build(
             },
         );
         package.insert(codegen::HANDLER_FILE.into(), handler.into_bytes().into());
-        package.insert(codegen::RUNTIME_FILE.into(), runtime_bytes());
+        package.extend(runtime_files().map(|(path, bytes)| (path.to_owned(), bytes)));
         let package_manifest = Manifest {
             functions: movement
                 .invokes
@@ -197,7 +205,7 @@ pub fn build(
         PathBuf::from(format!("{module}.py")),
         driver.into_bytes().into(),
     );
-    files.insert(PathBuf::from(codegen::RUNTIME_FILE), runtime_bytes());
+    files.extend(runtime_files().map(|(path, bytes)| (PathBuf::from(path), bytes)));
     files.insert(PathBuf::from(MANIFEST_FILE), to_json(&manifest).into());
     Output {
         name: module.clone(),
@@ -227,33 +235,31 @@ fn zip_options() -> SimpleFileOptions {
         .unix_permissions(0o644)
 }
 
-/// The runtime module as the first entry of every package zip, compressed once: each
-/// zip copies the entry as it is instead of compressing the same 80 KB again, and the
-/// SHA-256 of that common first part of every zip is computed once too.
-struct RuntimeEntry {
-    /// A zip holding only the runtime module.
+/// The runtime package as the first entries of every package zip, compressed once:
+/// each zip copies the entries as they are instead of compressing the same files
+/// again, and the SHA-256 of that common first part of every zip is computed once too.
+struct RuntimeEntries {
+    /// A zip holding only the runtime package.
     zip: Vec<u8>,
-    /// The bytes every package zip starts with: the runtime entry's header and data.
+    /// The bytes every package zip starts with: the runtime entries' headers and data.
     prefix: Vec<u8>,
     /// SHA-256 state after hashing those bytes.
     prefix_hash: Sha256,
 }
 
-static RUNTIME_ENTRY: LazyLock<RuntimeEntry> = LazyLock::new(|| {
+static RUNTIME_ENTRIES: LazyLock<RuntimeEntries> = LazyLock::new(|| {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    writer
-        .start_file(codegen::RUNTIME_FILE, zip_options())
-        .and_then(|()| {
-            writer
-                .write_all(codegen::RUNTIME_MODULE.as_bytes())
-                .map_err(Into::into)
-        })
-        .expect("writing a zip into memory cannot fail");
+    for &(path, bytes) in codegen::RUNTIME_FILES {
+        writer
+            .start_file(path, zip_options())
+            .and_then(|()| writer.write_all(bytes).map_err(Into::into))
+            .expect("writing a zip into memory cannot fail");
+    }
     let zip = writer
         .finish()
         .expect("writing a zip into memory cannot fail")
         .into_inner();
-    // Where the entry ends in a zip that starts with its copy.
+    // Where the entries end in a zip that starts with their copies.
     let copied = copy_runtime_first(zip::ZipWriter::new(Cursor::new(Vec::new())), &zip)
         .finish()
         .expect("writing a zip into memory cannot fail")
@@ -264,7 +270,7 @@ static RUNTIME_ENTRY: LazyLock<RuntimeEntry> = LazyLock::new(|| {
     let prefix = copied[..prefix_len].to_vec();
     let mut prefix_hash = Sha256::new();
     prefix_hash.update(&prefix);
-    RuntimeEntry {
+    RuntimeEntries {
         zip,
         prefix,
         prefix_hash,
@@ -277,28 +283,37 @@ fn copy_runtime_first(
 ) -> zip::ZipWriter<Cursor<Vec<u8>>> {
     zip::ZipArchive::new(Cursor::new(runtime_zip))
         .and_then(|mut archive| {
-            let entry = archive.by_index_raw(0)?;
-            writer.raw_copy_file(entry)
+            for index in 0..archive.len() {
+                let entry = archive.by_index_raw(index)?;
+                writer.raw_copy_file(entry)?;
+            }
+            Ok(())
         })
         .expect("writing a zip into memory cannot fail");
     writer
 }
 
-/// A zip whose bytes depend only on the files: the runtime module first, then the
-/// other entries sorted by name, the zip format's earliest timestamp (1980-01-01),
-/// fixed permissions and compression level.
+/// Whether `files` holds the whole runtime package, unchanged.
+fn holds_runtime(files: &BTreeMap<String, Bytes>) -> bool {
+    codegen::RUNTIME_FILES.iter().all(|&(path, runtime)| {
+        files.get(path).is_some_and(|bytes| {
+            // Usually the very same bytes (borrowed): no need to compare them.
+            std::ptr::eq(bytes.as_ref(), runtime) || bytes.as_ref() == runtime
+        })
+    })
+}
+
+/// A zip whose bytes depend only on the files: the runtime package first (in the order
+/// of its paths), then the other entries sorted by name, the zip format's earliest
+/// timestamp (1980-01-01), fixed permissions and compression level.
 pub fn zip_bytes(files: &BTreeMap<String, Bytes>) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let runtime = codegen::RUNTIME_MODULE.as_bytes();
-    let is_runtime = |name: &str, bytes: &[u8]| {
-        // Usually the very same bytes (borrowed): no need to compare 80 KB.
-        name == codegen::RUNTIME_FILE && (std::ptr::eq(bytes, runtime) || bytes == runtime)
-    };
-    if files.iter().any(|(name, bytes)| is_runtime(name, bytes)) {
-        writer = copy_runtime_first(writer, &RUNTIME_ENTRY.zip);
+    let runtime_first = !codegen::RUNTIME_FILES.is_empty() && holds_runtime(files);
+    if runtime_first {
+        writer = copy_runtime_first(writer, &RUNTIME_ENTRIES.zip);
     }
     for (name, bytes) in files {
-        if is_runtime(name, bytes) {
+        if runtime_first && codegen::is_runtime_file(name) {
             continue;
         }
         writer
@@ -314,10 +329,10 @@ pub fn zip_bytes(files: &BTreeMap<String, Bytes>) -> Vec<u8> {
 
 /// What Lambda reports as CodeSha256: base64 of the SHA-256 of the zip bytes.
 pub fn code_sha256(zip: &[u8]) -> String {
-    let entry = &*RUNTIME_ENTRY;
+    let entry = &*RUNTIME_ENTRIES;
     let prefix = entry.prefix.as_slice();
     let digest = if zip.starts_with(prefix) {
-        // Package zips all start with the same runtime entry: hash only the rest.
+        // Package zips all start with the same runtime entries: hash only the rest.
         let mut hasher = entry.prefix_hash.clone();
         hasher.update(&zip[prefix.len()..]);
         hasher.finalize()
@@ -361,39 +376,49 @@ pub fn write(output: &Output, root: &Path) -> std::io::Result<PathBuf> {
 mod tests {
     use super::*;
 
+    fn with_runtime(files: &[(&str, &'static str)]) -> BTreeMap<String, Bytes> {
+        files
+            .iter()
+            .map(|&(n, t)| (n.to_owned(), Cow::Borrowed(t.as_bytes())))
+            .chain(runtime_files().map(|(path, bytes)| (path.to_owned(), bytes)))
+            .collect()
+    }
+
     #[test]
     fn zips_are_deterministic() {
-        let files: BTreeMap<String, Bytes> = [
-            ("b.py", "x = 1\n"),
-            ("a.py", "y = 2\n"),
-            (codegen::RUNTIME_FILE, codegen::RUNTIME_MODULE),
-        ]
-        .into_iter()
-        .map(|(n, t)| (n.to_owned(), Cow::Borrowed(t.as_bytes())))
-        .collect();
+        let files = with_runtime(&[("b.py", "x = 1\n"), ("a.py", "y = 2\n")]);
         let first = zip_bytes(&files);
         assert_eq!(first, zip_bytes(&files));
         assert_eq!(code_sha256(&first), code_sha256(&zip_bytes(&files)));
-        // The runtime module's copied entry reads back as the module itself.
+        // The runtime package's copied entries read back as its files, first.
         let mut archive = zip::ZipArchive::new(Cursor::new(first)).unwrap();
-        let mut runtime = String::new();
-        std::io::Read::read_to_string(
-            &mut archive.by_name(codegen::RUNTIME_FILE).unwrap(),
-            &mut runtime,
-        )
-        .unwrap();
-        assert_eq!(runtime, codegen::RUNTIME_MODULE);
+        for (index, &(path, bytes)) in codegen::RUNTIME_FILES.iter().enumerate() {
+            let mut entry = archive.by_index(index).unwrap();
+            assert_eq!(entry.name().unwrap(), path);
+            let mut read = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut read).unwrap();
+            assert_eq!(read, bytes);
+        }
+        assert_eq!(archive.len(), codegen::RUNTIME_FILES.len() + 2);
+    }
+
+    #[test]
+    fn a_changed_runtime_file_is_written_like_any_other() {
+        let mut files = with_runtime(&[("a.py", "y = 2\n")]);
+        if let Some(&(path, _)) = codegen::RUNTIME_FILES.first() {
+            files.insert(path.to_owned(), Cow::Borrowed(b"changed = True\n"));
+        }
+        let zip = zip_bytes(&files);
+        let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
+        assert_eq!(archive.len(), files.len());
+        let mut read = String::new();
+        std::io::Read::read_to_string(&mut archive.by_name("a.py").unwrap(), &mut read).unwrap();
+        assert_eq!(read, "y = 2\n");
     }
 
     #[test]
     fn code_sha256_is_the_plain_sha256_of_the_zip() {
-        let files: BTreeMap<String, Bytes> = [
-            ("lambada_handler.py", "x = 1\n"),
-            (codegen::RUNTIME_FILE, codegen::RUNTIME_MODULE),
-        ]
-        .into_iter()
-        .map(|(n, t)| (n.to_owned(), Cow::Borrowed(t.as_bytes())))
-        .collect();
+        let files = with_runtime(&[("lambada_handler.py", "x = 1\n")]);
         let zip = zip_bytes(&files);
         let plain = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&zip));
         assert_eq!(code_sha256(&zip), plain);

@@ -74,6 +74,23 @@ pub struct Move {
     /// With `--remote-calls all`: moved functions the slice calls, which the package
     /// rebinds to invocation stubs.
     pub invokes: BTreeSet<String>,
+    /// Parameters the function only reads (for a class: per method, the receiver
+    /// included): the runtime skips their write-back comparison.
+    pub readonly: Readonly,
+}
+
+/// Read-only parameters of a moved function, or of each method of a moved class.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Readonly {
+    Function(Vec<String>),
+    Class(BTreeMap<String, Vec<String>>),
+}
+
+impl Default for Readonly {
+    fn default() -> Self {
+        Readonly::Function(Vec::new())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +115,7 @@ pub fn plan(facts: &ModuleFacts, options: PlanOptions) -> Plan {
         options,
         reasons: BTreeMap::new(),
         tied: BTreeSet::new(),
+        slices: BTreeMap::new(),
     };
     planner.decide();
     let mut units: Vec<Unit> = facts
@@ -138,6 +156,8 @@ struct Planner<'f> {
     /// Units among them that must run in this process (stdin, argv, global random
     /// state), which ties whatever uses them to this process too.
     tied: BTreeSet<String>,
+    /// The slice of every function and class, by its statement.
+    slices: BTreeMap<usize, Move>,
 }
 
 impl Planner<'_> {
@@ -185,6 +205,20 @@ impl Planner<'_> {
                 self.reasons.entry(class.name.clone()).or_insert(reason);
             }
         }
+        let units: Vec<(String, usize)> = self
+            .facts
+            .functions
+            .iter()
+            .map(|f| (f.name.clone(), f.stmt))
+            .chain(self.facts.classes.iter().map(|c| (c.name.clone(), c.stmt)))
+            .collect();
+        for (name, stmt) in units {
+            let movement = slice(self.facts, stmt);
+            if let Some(reason) = self.effectful_statement(&movement) {
+                self.reasons.entry(name).or_insert(reason);
+            }
+            self.slices.insert(stmt, movement);
+        }
         for (name, stmt) in self
             .facts
             .functions
@@ -227,6 +261,30 @@ impl Planner<'_> {
         names
     }
 
+    /// A statement the slice must run that changes an object it uses (`Point.ZERO =
+    /// ...`) but also does what must not happen in a package (print, read input, files,
+    /// the global random generator).
+    fn effectful_statement(&self, movement: &Move) -> Option<String> {
+        movement.slice.iter().find_map(|&index| {
+            let stmt = &self.facts.statements[index];
+            if stmt.mutates.is_empty() {
+                return None;
+            }
+            let called = stmt.needs.iter().filter_map(|need| self.function(need));
+            let (kind, _) = stmt
+                .effects
+                .iter()
+                .chain(called.flat_map(|f| f.effects.iter()))
+                .next()?;
+            Some(format!(
+                "needs line {} (`{}`), which changes an object it uses but {}: it cannot run in a package",
+                stmt.line,
+                shorten(&stmt.first_line),
+                kind.describe()
+            ))
+        })
+    }
+
     fn function_reason(&self, function: &FunctionFacts) -> Option<String> {
         if self.options.annotations && function.cloudfunction.is_none() {
             return Some("not decorated with @cloudfunction (--annotations)".to_owned());
@@ -264,6 +322,9 @@ impl Planner<'_> {
                 "returns a function it defines (line {line}); a closure cannot travel"
             ));
         }
+        if let Some((what, line)) = &function.returns_lazy_iterator {
+            return Some(lazy_iterator_reason(what, *line));
+        }
         None
     }
 
@@ -278,7 +339,7 @@ impl Planner<'_> {
             && self.facts.names.get(root).is_some_and(|n| {
                 matches!(
                     n.kind,
-                    NameKind::Function | NameKind::Class | NameKind::Variable
+                    NameKind::Function | NameKind::Class | NameKind::Variable | NameKind::Redefined
                 )
             })
     }
@@ -289,6 +350,16 @@ impl Planner<'_> {
         }
         if let Some((reason, line)) = class.blockers.first() {
             return Some(format!("{reason} (line {line})"));
+        }
+        if let Some((method, (what, line))) = class
+            .methods
+            .iter()
+            .find_map(|m| m.returns_lazy_iterator.as_ref().map(|r| (&m.name, r)))
+        {
+            return Some(format!(
+                "method {method} {}",
+                lazy_iterator_reason(what, *line)
+            ));
         }
         for base in &class.bases {
             if base == "object" {
@@ -418,7 +489,43 @@ impl Planner<'_> {
             UnitKind::Class => self.class(name).map(|c| c.stmt),
         }
         .expect("units come from the facts");
-        let mut movement = slice(self.facts, stmt);
+        let mut movement = self
+            .slices
+            .get(&stmt)
+            .cloned()
+            .unwrap_or_else(|| slice(self.facts, stmt));
+        movement.readonly = match kind {
+            UnitKind::Function => Readonly::Function(
+                self.function(name)
+                    .map(|f| f.readonly.clone())
+                    .unwrap_or_default(),
+            ),
+            UnitKind::Class => Readonly::Class(
+                self.class(name)
+                    .map(|c| {
+                        c.methods
+                            .iter()
+                            .map(|m| (m.remote_name(), m.readonly.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+        };
+        let defines_iterators = self
+            .facts
+            .classes
+            .iter()
+            .any(|c| c.methods.iter().any(|m| m.name == "__next__"));
+        if self.changes_module_objects(&movement) || defines_iterators {
+            // A global the slice changes may be an argument too; and iterating over an
+            // argument that is one of the program's iterators changes it.
+            movement.readonly = match movement.readonly {
+                Readonly::Function(_) => Readonly::Function(Vec::new()),
+                Readonly::Class(methods) => {
+                    Readonly::Class(methods.into_keys().map(|m| (m, Vec::new())).collect())
+                }
+            };
+        }
         let annotation = self.function(name).and_then(|f| f.cloudfunction);
         movement.memory = annotation
             .and_then(|a| a.memory)
@@ -427,6 +534,51 @@ impl Planner<'_> {
             .and_then(|a| a.duration)
             .unwrap_or(DEFAULT_TIMEOUT_S);
         movement
+    }
+}
+
+impl Planner<'_> {
+    /// Whether code in the slice changes module objects in place (`CACHE[k] = v`,
+    /// `global` writes): an argument may be one of them, so none is read-only.
+    fn changes_module_objects(&self, movement: &Move) -> bool {
+        if !movement.globals_written.is_empty() {
+            return true;
+        }
+        movement.slice.iter().any(|&index| {
+            let writes = self
+                .facts
+                .functions
+                .iter()
+                .filter(|f| f.stmt == index)
+                .map(|f| &f.attribute_writes)
+                .chain(
+                    self.facts
+                        .classes
+                        .iter()
+                        .filter(|c| c.stmt == index)
+                        .map(|c| &c.attribute_writes),
+                );
+            writes.flatten().any(|(root, _)| {
+                root == "type()"
+                    || self
+                        .facts
+                        .names
+                        .get(root)
+                        .is_some_and(|n| n.kind != NameKind::Import)
+            })
+        })
+    }
+}
+
+fn lazy_iterator_reason(what: &str, line: usize) -> String {
+    format!("returns a lazy iterator ({what}) at line {line}: it must not be materialised")
+}
+
+fn shorten(line: &str) -> String {
+    if line.chars().count() > 60 {
+        format!("{}…", line.chars().take(59).collect::<String>())
+    } else {
+        line.to_owned()
     }
 }
 
@@ -505,24 +657,29 @@ pub fn slice(facts: &ModuleFacts, root: usize) -> Move {
         movement: Move::default(),
         included: BTreeSet::new(),
         stars_added: false,
+        mutators: mutators(facts),
     };
     closure.add(vec![root], true);
-    // The travellers' own variables are not sent with every call (they could be
-    // anything, and the root does not read them): they only get placeholders.
-    let travellers = facts
+    // Instances of the program's classes travel by reference to their class, so every
+    // package holds each class the program uses, with what its methods read: those
+    // globals travel with each call too.
+    let classes = facts
         .classes
         .iter()
         .filter(|c| is_definition(facts, &c.name, c.stmt))
         .filter(|c| facts.instantiated_classes.contains(&c.name))
         .map(|c| c.stmt)
-        .chain(
-            facts
-                .escaping_functions
-                .iter()
-                .flat_map(|name| facts.names[name].statements.iter().copied()),
-        )
         .collect();
-    closure.add(travellers, false);
+    closure.add(classes, true);
+    // Functions used as values travel by value (code and current globals); their
+    // definitions are here for the handler's own use, their variables only get
+    // placeholders.
+    let functions = facts
+        .escaping_functions
+        .iter()
+        .flat_map(|name| facts.names[name].statements.iter().copied())
+        .collect();
+    closure.add(functions, false);
     let Closure {
         mut movement,
         mut included,
@@ -554,6 +711,30 @@ struct Closure<'f> {
     movement: Move,
     included: BTreeSet<usize>,
     stars_added: bool,
+    /// For each definition's name, the module-level statements that change it.
+    mutators: BTreeMap<&'f str, Vec<usize>>,
+}
+
+/// Module-level statements (outside the `__main__` block) that change a class, a
+/// function or a redefined name (`Point.ZERO = Point(0, 0)`, `fib.calls = 0`), by name:
+/// a package holding the definition runs them too, in source order. (A variable's
+/// value travels with each call instead.)
+fn mutators(facts: &ModuleFacts) -> BTreeMap<&str, Vec<usize>> {
+    let mut found: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, stmt) in facts.statements.iter().enumerate() {
+        for root in &stmt.mutates {
+            let is_definition = facts.names.get(root).is_some_and(|n| {
+                matches!(
+                    n.kind,
+                    NameKind::Class | NameKind::Function | NameKind::Redefined
+                )
+            });
+            if is_definition {
+                found.entry(root.as_str()).or_default().push(index);
+            }
+        }
+    }
+    found
 }
 
 impl Closure<'_> {
@@ -564,6 +745,11 @@ impl Closure<'_> {
                 continue;
             }
             let stmt = &facts.statements[index];
+            for bound in &stmt.binds {
+                if let Some(changes) = self.mutators.get(bound.as_str()) {
+                    pending.extend(changes);
+                }
+            }
             if send_globals {
                 let written = facts
                     .functions
@@ -587,7 +773,8 @@ impl Closure<'_> {
                         NameKind::Import
                         | NameKind::Function
                         | NameKind::Class
-                        | NameKind::Constant => pending.extend(&name.statements),
+                        | NameKind::Constant
+                        | NameKind::Redefined => pending.extend(&name.statements),
                         NameKind::Variable | NameKind::MainOnly => {
                             if send_globals {
                                 self.movement.globals_read.insert(need.clone());

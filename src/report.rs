@@ -1,5 +1,6 @@
 //! The analysis report (`--debug`, `--format json`): for every function and class,
-//! moved or kept local and why, what it uses, and what its package holds.
+//! moved or kept local and why, what it uses, what its package holds, when its local
+//! twin runs instead, and which parameters it only reads.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -9,7 +10,11 @@ use serde::Serialize;
 use crate::analysis::{EffectKind, ModuleFacts, NameKind, Warning, is_builtin};
 use crate::package::function_name;
 use crate::parse::ParsedModule;
-use crate::plan::{Decision, Plan, UnitKind};
+use crate::plan::{Decision, Plan, Readonly, UnitKind};
+
+/// When a moved unit's local twin (its original definition, kept in the driver) runs
+/// the call instead of the cloud function.
+pub const LOCAL_TWIN: &str = "kept in the program; runs the call when an argument or global cannot travel: open files, StringIO, sockets, locks, loggers with handlers, generators";
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -34,6 +39,12 @@ pub struct UnitReport {
     pub prints: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub package: Option<PackageReport>,
+    /// Moved units: when the local twin runs instead of the cloud function.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_twin: Option<String>,
+    /// Moved units: the parameters the runtime need not compare after a call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readonly: Option<Readonly>,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,6 +87,10 @@ pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &s
                 })
                 .cloned()
                 .collect();
+            let readonly = match &unit.decision {
+                Decision::Moved(m) => Some(m.readonly.clone()),
+                Decision::KeptLocal { .. } => None,
+            };
             let (moved, reason, package, globals_read, globals_written) = match &unit.decision {
                 Decision::Moved(m) => (
                     true,
@@ -119,7 +134,9 @@ pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &s
                 globals_read,
                 globals_written,
                 prints: effects.iter().any(|(k, _)| *k == EffectKind::Prints),
+                local_twin: package.as_ref().map(|_| LOCAL_TWIN.to_owned()),
                 package,
+                readonly,
             }
         })
         .collect();
@@ -137,6 +154,19 @@ fn shorten(text: &str, max: usize) -> String {
     } else {
         let cut: String = text.chars().take(max - 1).collect();
         format!("{cut}…")
+    }
+}
+
+/// `arr, x`; for a class `dist(self, other); move()`.
+fn readonly_text(readonly: &Readonly) -> String {
+    match readonly {
+        Readonly::Function(params) => list(params),
+        Readonly::Class(methods) if methods.is_empty() => "-".to_owned(),
+        Readonly::Class(methods) => methods
+            .iter()
+            .map(|(method, params)| format!("{method}({})", params.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
@@ -192,6 +222,12 @@ impl Report {
                 "      prints:          {}",
                 if unit.prints { "yes" } else { "no" }
             );
+            if let Some(twin) = &unit.local_twin {
+                let _ = writeln!(out, "      local twin:      {twin}");
+            }
+            if let Some(readonly) = &unit.readonly {
+                let _ = writeln!(out, "      read-only:       {}", readonly_text(readonly));
+            }
             if let Some(p) = &unit.package {
                 let _ = writeln!(out, "      package:");
                 for line in &p.contents {

@@ -4,6 +4,7 @@
 //! rewritten program with Python against it (stdin, stdout, stderr and the exit status
 //! pass through), then stops the host and removes everything it made.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -18,7 +19,17 @@ pub struct RunOptions {
     pub python: String,
     pub program_args: Vec<String>,
     pub quiet: bool,
+    /// `--verify`: every invocation also runs through the local twin on a deep copy,
+    /// and the runtime reports the first difference (`LAMBADA_VERIFY=1`).
+    pub verify: bool,
+    /// `--stats`: the runtime counts calls and local fallbacks into a file
+    /// (`LAMBADA_STATS_FILE`) that is read once the program exits.
+    pub stats: bool,
 }
+
+/// Environment variables of the program's process that the runtime reads.
+pub const VERIFY_ENV: &str = "LAMBADA_VERIFY";
+pub const STATS_FILE_ENV: &str = "LAMBADA_STATS_FILE";
 
 /// What happened, for `--stats`.
 pub struct RunReport {
@@ -28,6 +39,93 @@ pub struct RunReport {
     pub deploy_time: Duration,
     pub program_time: Duration,
     pub host: HostStats,
+    /// What the runtime counted in the program's process, when it wrote its file.
+    pub runtime: Option<RuntimeStats>,
+}
+
+/// What the runtime writes to `LAMBADA_STATS_FILE` when the program exits.
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+pub struct RuntimeStats {
+    /// Calls to each cloud function (by key), local fallbacks included.
+    #[serde(default)]
+    pub calls: BTreeMap<String, u64>,
+    /// Calls that ran through the local twin, by key, with why.
+    #[serde(default)]
+    pub fallbacks: BTreeMap<String, Fallbacks>,
+    /// `--verify`: calls checked against the local twin, and how many differed.
+    #[serde(default)]
+    pub verified: u64,
+    #[serde(default)]
+    pub differences: u64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+pub struct Fallbacks {
+    pub count: u64,
+    /// Why (`argument 'out' is a StringIO: cannot travel`), with how many calls each.
+    #[serde(default)]
+    pub reasons: BTreeMap<String, u64>,
+}
+
+impl RuntimeStats {
+    /// Reads the runtime's file; `None` when the program wrote none (it was killed, or
+    /// it never imported the runtime) or it cannot be read.
+    pub fn read(path: &Path) -> Option<Self> {
+        let text = std::fs::read(path).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// The `--stats` lines about calls, local fallbacks and verification.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        if !self.calls.is_empty() {
+            let calls: Vec<String> = self
+                .calls
+                .iter()
+                .map(|(key, n)| format!("{key} {n}"))
+                .collect();
+            text += &format!("lambada run: calls: {}\n", calls.join(", "));
+        }
+        for (key, fallbacks) in &self.fallbacks {
+            if fallbacks.count == 0 {
+                continue;
+            }
+            let mut reasons: Vec<(&String, &u64)> = fallbacks.reasons.iter().collect();
+            // The most frequent reason first; ties by text, for stable output.
+            reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+            let why: Vec<String> = reasons
+                .iter()
+                .map(|(reason, n)| {
+                    if reasons.len() == 1 {
+                        (*reason).clone()
+                    } else {
+                        format!("{n}x {reason}")
+                    }
+                })
+                .collect();
+            let calls = if fallbacks.count == 1 {
+                "call"
+            } else {
+                "calls"
+            };
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", why.join("; "))
+            };
+            text += &format!(
+                "lambada run: {key}: {} {calls} ran locally through the twin{why}\n",
+                fallbacks.count
+            );
+        }
+        if self.verified > 0 || self.differences > 0 {
+            text += &format!(
+                "lambada run: verified {} calls against the local twin, {} differences\n",
+                self.verified, self.differences
+            );
+        }
+        text
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,17 +161,23 @@ pub fn run(file: &Path, options: &RunOptions) -> Result<RunReport, RunError> {
     let out_dir =
         package::write(&compiled.output, &scratch.path().join("out")).map_err(RunError::TempDir)?;
     let driver = out_dir.join(format!("{}.py", compiled.output.name));
+    let stats_file = scratch.path().join("runtime-stats.json");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
-    runtime.block_on(run_against_host(
+    let mut report = runtime.block_on(run_against_host(
         &scratch.path().join("state"),
         &out_dir,
         &driver,
         options,
-    ))
+        options.stats.then_some(stats_file.as_path()),
+    ))?;
+    if options.stats {
+        report.runtime = RuntimeStats::read(&stats_file);
+    }
+    Ok(report)
 }
 
 async fn run_against_host(
@@ -81,11 +185,12 @@ async fn run_against_host(
     out_dir: &Path,
     driver: &Path,
     options: &RunOptions,
+    stats_file: Option<&Path>,
 ) -> Result<RunReport, RunError> {
     let mut config = HostConfig::new(state_dir);
     config.python = PathBuf::from(&options.python);
     let host = Host::start(config).await?;
-    let result = deploy_and_run(&host, out_dir, driver, options).await;
+    let result = deploy_and_run(&host, out_dir, driver, options, stats_file).await;
     let stats = host.stats();
     host.shutdown().await?;
     let (deploy, deploy_time, program_time, status) = result?;
@@ -95,6 +200,7 @@ async fn run_against_host(
         deploy_time,
         program_time,
         host: stats,
+        runtime: None,
     })
 }
 
@@ -103,6 +209,7 @@ async fn deploy_and_run(
     out_dir: &Path,
     driver: &Path,
     options: &RunOptions,
+    stats_file: Option<&Path>,
 ) -> Result<(DeploySummary, Duration, Duration, ExitStatus), RunError> {
     let endpoint = host.endpoint();
     let started = Instant::now();
@@ -122,7 +229,7 @@ async fn deploy_and_run(
     }
     deploy::mark_deployed(out_dir, &summary.endpoint, &summary.region)?;
     let started = Instant::now();
-    let status = run_program(driver, options, &endpoint).await?;
+    let status = run_program(driver, options, &endpoint, stats_file).await?;
     Ok((summary, deploy_time, started.elapsed(), status))
 }
 
@@ -133,18 +240,25 @@ async fn run_program(
     driver: &Path,
     options: &RunOptions,
     endpoint: &str,
+    stats_file: Option<&Path>,
 ) -> Result<ExitStatus, RunError> {
-    let mut child = tokio::process::Command::new(&options.python)
+    let mut command = tokio::process::Command::new(&options.python);
+    command
         .arg(driver)
         .args(&options.program_args)
         .env("AWS_ENDPOINT_URL_LAMBDA", endpoint)
         .env("LAMBADA_TRANSPORT", "lambda")
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| RunError::Python {
-            python: options.python.clone(),
-            source,
-        })?;
+        .kill_on_drop(true);
+    if options.verify {
+        command.env(VERIFY_ENV, "1");
+    }
+    if let Some(path) = stats_file {
+        command.env(STATS_FILE_ENV, path);
+    }
+    let mut child = command.spawn().map_err(|source| RunError::Python {
+        python: options.python.clone(),
+        source,
+    })?;
     loop {
         tokio::select! {
             status = child.wait() => {
@@ -203,6 +317,9 @@ impl RunReport {
             );
         }
         text.push('\n');
+        if let Some(runtime) = &self.runtime {
+            text += &runtime.text();
+        }
         text
     }
 }
@@ -212,5 +329,67 @@ pub fn single_file(files: &[PathBuf]) -> Option<&Path> {
     match files {
         [one] => Some(one),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtimes_stats_file_reads_and_prints_fallbacks_with_their_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats.json");
+        std::fs::write(
+            &path,
+            r#"{"calls": {"fib": 10, "write_row": 3},
+                "fallbacks": {"write_row": {"count": 3, "reasons": {"argument 'out' is a StringIO: cannot travel": 3}},
+                              "fib": {"count": 0, "reasons": {}}},
+                "verified": 7, "differences": 1}"#,
+        )
+        .unwrap();
+        let stats = RuntimeStats::read(&path).unwrap();
+        assert_eq!(stats.calls["fib"], 10);
+        assert_eq!(
+            stats.text(),
+            "lambada run: calls: fib 10, write_row 3\n\
+             lambada run: write_row: 3 calls ran locally through the twin (argument 'out' is a StringIO: cannot travel)\n\
+             lambada run: verified 7 calls against the local twin, 1 differences\n"
+        );
+    }
+
+    #[test]
+    fn several_reasons_are_counted_and_a_missing_file_is_no_stats() {
+        let stats = RuntimeStats {
+            fallbacks: BTreeMap::from([
+                (
+                    "log".to_owned(),
+                    Fallbacks {
+                        count: 1,
+                        reasons: BTreeMap::from([(
+                            "global 'lock' is a lock: cannot travel".to_owned(),
+                            1,
+                        )]),
+                    },
+                ),
+                (
+                    "save".to_owned(),
+                    Fallbacks {
+                        count: 3,
+                        reasons: BTreeMap::from([("a".to_owned(), 1), ("b".to_owned(), 2)]),
+                    },
+                ),
+            ]),
+            ..RuntimeStats::default()
+        };
+        assert_eq!(
+            stats.text(),
+            "lambada run: log: 1 call ran locally through the twin (global 'lock' is a lock: cannot travel)\n\
+             lambada run: save: 3 calls ran locally through the twin (2x b; 1x a)\n"
+        );
+        assert_eq!(
+            RuntimeStats::read(Path::new("/nonexistent/stats.json")),
+            None
+        );
     }
 }

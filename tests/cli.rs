@@ -40,14 +40,29 @@ fn local_mode_writes_driver_runtime_packages_zips_and_manifest() {
     let dir = out.path().join("fib_counter");
     for file in [
         "fib_counter.py",
-        "lambada_runtime.py",
+        "lambada_runtime/__init__.py",
         "lambada.json",
         "functions/fib/lambada_handler.py",
-        "functions/fib/lambada_runtime.py",
+        "functions/fib/lambada_runtime/__init__.py",
         "functions/fib/lambada.json",
         "functions/fib.zip",
     ] {
         assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    assert!(!dir.join("lambada_runtime.py").exists());
+    // Every file of the runtime package, beside the driver, in the package and its zip.
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(
+        std::fs::read(dir.join("functions/fib.zip")).unwrap(),
+    ))
+    .unwrap();
+    for (path, bytes) in lambada::codegen::RUNTIME_FILES {
+        assert_eq!(&std::fs::read(dir.join(path)).unwrap(), bytes, "{path}");
+        assert_eq!(
+            &std::fs::read(dir.join("functions/fib").join(path)).unwrap(),
+            bytes,
+            "{path}"
+        );
+        assert!(archive.by_name(path).is_ok(), "{path} not in the zip");
     }
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("lambada.json")).unwrap()).unwrap();
@@ -56,6 +71,8 @@ fn local_mode_writes_driver_runtime_packages_zips_and_manifest() {
     assert_eq!(fib["memory"], 128);
     assert_eq!(fib["timeout"], 30);
     assert_eq!(fib["globals_written"], serde_json::json!(["counter"]));
+    // fib writes a global: no argument is provably left alone.
+    assert_eq!(fib["readonly"], serde_json::json!([]));
     let zip = std::fs::read(dir.join("functions/fib.zip")).unwrap();
     assert_eq!(fib["code_sha256"], lambada::package::code_sha256(&zip));
 }
@@ -204,7 +221,7 @@ fn names_reserved_for_generated_code_are_refused() {
 }
 
 #[test]
-fn diff_is_plain_in_a_pipe_and_shows_the_stub() {
+fn diff_is_plain_in_a_pipe_and_shows_the_twin_decorator() {
     let out = tempfile::tempdir().unwrap();
     lambada()
         .args(["--local", "--diff", "-q", "-o"])
@@ -213,7 +230,7 @@ fn diff_is_plain_in_a_pipe_and_shows_the_stub() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "+    return _lambada.invoke(\"fib\", (x,), {}, globals())",
+            "+@_lambada.cloud(\"fib\", globals())\n def fib(x):",
         ))
         .stdout(predicate::str::contains(
             "+import lambada_runtime as _lambada",
@@ -234,6 +251,60 @@ fn debug_report_says_why_functions_stay_local() {
             "kept local: calls input() at line",
         ))
         .stdout(predicate::str::contains("which calls input() at line"));
+}
+
+#[test]
+fn manifest_and_report_list_read_only_parameters_and_the_local_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = write(
+        dir.path(),
+        "app.py",
+        b"def search(arr, x, lo, hi):\n    if hi < lo:\n        return -1\n    mid = (lo + hi) // 2\n    if arr[mid] == x:\n        return mid\n    if arr[mid] < x:\n        return search(arr, x, mid + 1, hi)\n    return search(arr, x, lo, mid - 1)\n\n\ndef fill(buf):\n    for i in range(len(buf)):\n        buf[i] = i * i\n\n\nclass Point:\n    def __init__(self, x):\n        self.x = x\n\n    def dist(self, other):\n        return abs(self.x - other.x)\n\n\nif __name__ == \"__main__\":\n    print(search([1, 2, 3], 2, 0, 2), fill([0]), Point(1).dist(Point(3)))\n",
+    );
+    let out = dir.path().join("out");
+    lambada()
+        .args(["--local", "-v", "-o"])
+        .arg(&out)
+        .arg(&app)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "local twin:      kept in the program; runs the call when an argument or global cannot travel",
+        ))
+        .stdout(predicate::str::contains("read-only:       arr, x\n"))
+        .stdout(predicate::str::contains(
+            "read-only:       __init__(); dist(self, other)\n",
+        ));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("app/lambada.json")).unwrap()).unwrap();
+    let functions = &manifest["functions"];
+    assert_eq!(
+        functions["search"]["readonly"],
+        serde_json::json!(["arr", "x"])
+    );
+    assert_eq!(functions["fill"]["readonly"], serde_json::json!([]));
+    assert_eq!(
+        functions["Point"]["readonly"],
+        serde_json::json!({"__init__": [], "dist": ["self", "other"]})
+    );
+    let package: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("app/functions/search/lambada.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        package["functions"]["search"]["readonly"],
+        serde_json::json!(["arr", "x"])
+    );
+    let output = lambada()
+        .args(["--local", "--format", "json", "-o"])
+        .arg(&out)
+        .arg(&app)
+        .output()
+        .unwrap();
+    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let search = &reports[0]["units"][0];
+    assert_eq!(search["readonly"], serde_json::json!(["arr", "x"]));
+    assert!(search["local_twin"].as_str().unwrap().contains("StringIO"));
 }
 
 #[test]
@@ -330,6 +401,49 @@ fn run_deploys_to_the_embedded_host_and_passes_the_exit_status_through() {
         .timeout(std::time::Duration::from_secs(120))
         .assert()
         .code(3);
+}
+
+#[test]
+fn run_tells_the_program_to_verify_and_where_to_write_its_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = write(
+        dir.path(),
+        "app.py",
+        b"import os\nprint(os.environ.get('LAMBADA_VERIFY'), bool(os.environ.get('LAMBADA_STATS_FILE')))\n",
+    );
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "-q", "--verify", "--stats"])
+        .arg(&app)
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .stdout("1 True\n");
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "-q"])
+        .arg(&app)
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .stdout("None False\n");
+}
+
+#[test]
+fn run_stats_count_the_calls_that_ran_through_the_local_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "-q", "--stats"])
+        .arg(fixture("state_stringio_argument.py"))
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .stdout("row 1\nrow 2\n")
+        .stderr(predicate::str::contains(
+            "lambada run: write_row: 2 calls ran locally through the twin (",
+        ))
+        .stderr(predicate::str::contains("StringIO"));
 }
 
 /// `lambada serve` in a child process, stopped when dropped.

@@ -161,3 +161,27 @@ fn every_fixture_behaves_the_same_on_every_installed_python() {
         check_all_on(RemoteCalls::Driver, python, modern);
     }
 }
+
+/// The runtime prints the remote traceback after the local one; the comparison keeps
+/// only what precedes the first traceback and the local traceback's last line.
+#[test]
+fn stderr_comparison_drops_the_remote_traceback_block() {
+    let original = "warming up\nTraceback (most recent call last):\n  File \"app.py\", line 3, in <module>\nValueError: negative\n";
+    let faasified = "warming up\nTraceback (most recent call last):\n  File \"app/app.py\", line 5, in <module>\n  File \"lambada_runtime/caller.py\", line 40, in invoke\nValueError: negative\nThe exception above was raised in cloud function check; its traceback there:\nTraceback (most recent call last):\n  File \"lambada_handler.py\", line 9, in check\nValueError: negative\n";
+    assert_eq!(
+        common::normalize_stderr(original),
+        common::normalize_stderr(faasified)
+    );
+    assert_eq!(
+        common::normalize_stderr(faasified),
+        "warming up\nValueError: negative"
+    );
+    // A local traceback that ends differently is not rescued by the remote block.
+    let different = faasified.replacen("ValueError: negative\nThe", "TypeError: other\nThe", 1);
+    assert_ne!(
+        common::normalize_stderr(original),
+        common::normalize_stderr(&different)
+    );
+    // Without a traceback, stderr is compared as it is.
+    assert_eq!(common::normalize_stderr("just text\n"), "just text\n");
+}

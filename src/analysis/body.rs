@@ -1,18 +1,53 @@
 //! Questions about a function's body that need more than its scope: whether it
-//! returns a function it defines (a closure cannot travel).
+//! returns a function it defines (a closure cannot travel), or a lazy iterator (which
+//! must not be materialised, and may be infinite).
+
+use std::collections::HashMap;
 
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextSize};
+
+use super::effects::qualified_name;
+use super::scope::Resolver;
 
 /// Where a function returns a function it defines (a closure factory or decorator).
 pub(super) fn returned_closure(body: &[Stmt]) -> Option<TextSize> {
     let mut nested: Vec<&str> = Vec::new();
     collect_nested_defs(body, &mut nested);
     find_return(body, &|value: &Expr| match value {
-        Expr::Lambda(_) => true,
-        Expr::Name(name) => nested.contains(&name.id.as_str()),
-        _ => false,
+        Expr::Lambda(_) => Some(()),
+        Expr::Name(name) if nested.contains(&name.id.as_str()) => Some(()),
+        _ => None,
     })
+    .map(|((), at)| at)
+}
+
+/// Builtins that return lazy iterators over their arguments.
+const LAZY_BUILTINS: &[&str] = &["map", "filter", "zip", "enumerate", "reversed", "iter"];
+
+/// Where a function returns a lazy iterator, and what makes it: `map`,
+/// `itertools.count`, `a generator expression`.
+pub(super) fn returned_lazy_iterator(
+    body: &[Stmt],
+    imports: &HashMap<String, String>,
+) -> Option<(String, TextSize)> {
+    let resolver = Resolver { imports };
+    find_return(body, &|value: &Expr| lazy_iterator(value, &resolver))
+}
+
+fn lazy_iterator(value: &Expr, resolver: &Resolver<'_>) -> Option<String> {
+    match value {
+        Expr::Generator(_) => Some("a generator expression".to_owned()),
+        Expr::Call(call) => {
+            let name = qualified_name(&call.func, resolver)?;
+            let lazy = LAZY_BUILTINS.contains(&name.as_str())
+                || name
+                    .strip_prefix("itertools.")
+                    .is_some_and(|f| !f.is_empty());
+            lazy.then_some(name)
+        }
+        _ => None,
+    }
 }
 
 fn collect_nested_defs<'a>(body: &'a [Stmt], into: &mut Vec<&'a str>) {
@@ -25,19 +60,23 @@ fn collect_nested_defs<'a>(body: &'a [Stmt], into: &mut Vec<&'a str>) {
     }
 }
 
-fn find_return(body: &[Stmt], returns_function: &dyn Fn(&Expr) -> bool) -> Option<TextSize> {
+/// The first `return` (outside nested definitions) whose value `matches` says
+/// something about, with what it says.
+fn find_return<T>(body: &[Stmt], matches: &dyn Fn(&Expr) -> Option<T>) -> Option<(T, TextSize)> {
     for stmt in body {
         let found = match stmt {
             Stmt::Return(ret) => ret
                 .value
                 .as_deref()
-                .filter(|v| returns_function(v))
-                .map(|_| ret.start()),
+                .and_then(matches)
+                .map(|found| (found, ret.start())),
             Stmt::FunctionDef(_) | Stmt::ClassDef(_) => None,
             other => {
                 let mut found = None;
                 for_each_block(other, &mut |block| {
-                    found = found.or_else(|| find_return(block, returns_function));
+                    if found.is_none() {
+                        found = find_return(block, matches);
+                    }
                 });
                 found
             }
@@ -82,5 +121,50 @@ fn for_each_block<'a>(stmt: &'a Stmt, f: &mut dyn FnMut(&'a [Stmt])) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lazy(source: &str) -> Option<String> {
+        let module = ruff_python_parser::parse_module(source)
+            .unwrap()
+            .into_syntax();
+        let imports: HashMap<String, String> = [
+            ("itertools".to_owned(), "itertools".to_owned()),
+            ("count".to_owned(), "itertools.count".to_owned()),
+        ]
+        .into();
+        let Stmt::FunctionDef(def) = &module.body[0] else {
+            panic!("first statement must be a def")
+        };
+        returned_lazy_iterator(&def.body, &imports).map(|(what, _)| what)
+    }
+
+    #[test]
+    fn lazy_iterators_returned_are_found() {
+        assert_eq!(
+            lazy("def f(xs):\n    return map(str, xs)\n").as_deref(),
+            Some("map")
+        );
+        assert_eq!(
+            lazy("def f():\n    if x:\n        return count(1)\n    return []\n").as_deref(),
+            Some("itertools.count")
+        );
+        assert_eq!(
+            lazy("def f(xs):\n    return (x for x in xs)\n").as_deref(),
+            Some("a generator expression")
+        );
+    }
+
+    #[test]
+    fn materialised_results_are_not_lazy() {
+        assert_eq!(lazy("def f(xs):\n    return list(map(str, xs))\n"), None);
+        assert_eq!(
+            lazy("def f(xs):\n    def g():\n        return iter(xs)\n    return g\n"),
+            None
+        );
     }
 }

@@ -1,13 +1,14 @@
-//! Classes: their methods (with the stub site and kind of each), what their bodies
-//! use, and anything that stops a proxy class from standing in for them.
+//! Classes: their methods (with the kind and read-only parameters of each), what
+//! their bodies use, and anything that stops the class from moving.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::Ranged;
 
+use super::body::returned_lazy_iterator;
 use super::scope::{self, Resolver, ScopeFacts};
-use super::{Analyser, ClassFacts, MethodFacts, MethodKind, params_of};
+use super::{Analyser, ClassFacts, MethodFacts, MethodKind, readonly};
 
 impl Analyser<'_> {
     pub(super) fn class(&mut self, index: usize, class: &ast::StmtClassDef) {
@@ -107,6 +108,7 @@ impl Analyser<'_> {
             stmt: index,
             line,
             bases,
+            twin: self.twin_site(class.start(), class.decorator_list.last().map(Ranged::end)),
             methods,
             free,
             calls,
@@ -183,9 +185,10 @@ impl Analyser<'_> {
             name,
             line,
             kind,
-            params: params_of(&def.parameters, skip),
             receiver,
-            stub: self.stub_site(def),
+            readonly: readonly::readonly_params(def, &self.import_map),
+            returns_lazy_iterator: returned_lazy_iterator(&def.body, &self.import_map)
+                .map(|(what, at)| (what, self.line(at))),
         })
     }
 }

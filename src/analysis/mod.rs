@@ -10,13 +10,14 @@ mod body;
 mod classes;
 mod effects;
 mod modules;
+mod readonly;
 mod scope;
 mod values;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use ruff_python_ast::{self as ast, Decorator, Expr, Parameters, Stmt};
+use ruff_python_ast::{self as ast, Decorator, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
 pub use effects::{Effect, EffectKind};
@@ -24,7 +25,7 @@ pub use modules::LocalModule;
 pub use scope::is_builtin;
 
 use crate::parse::ParsedModule;
-use body::returned_closure;
+use body::{returned_closure, returned_lazy_iterator};
 use scope::{Resolver, ScopeFacts};
 use values::{is_constant_assignment, is_definitions_only, is_immutable_constant, is_main_guard};
 
@@ -85,6 +86,15 @@ pub struct Statement {
     /// The statement can be copied into a package: running it has no effect beyond
     /// binding names (imports, defs, classes, constant assignments).
     pub copyable: bool,
+    /// Module names whose objects the statement changes (`Point.ZERO = ...`,
+    /// `REGISTRY.append(f)`, `setattr(X, ...)`, `del X.attr`): a package that holds
+    /// one of them runs the statement too. Empty for defs, classes, imports and the
+    /// `__main__` block.
+    pub mutates: BTreeSet<String>,
+    /// What running the statement does besides (printing, reading stdin...), with lines.
+    pub effects: Vec<(EffectKind, usize)>,
+    /// The first line of its source, for messages.
+    pub first_line: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -110,6 +120,10 @@ pub enum NameKind {
     /// Bound once to a value built only from literals and other constants, never
     /// rebound: its statement is copied into packages, its value never sent.
     Constant,
+    /// Bound by several definitions (defs, classes, imports, a function rebound to
+    /// another by name), none in the `__main__` block or through `global`: every one
+    /// is copied into packages in source order, so each use sees the right one.
+    Redefined,
     /// Anything else bound at module level: its current value travels with each call.
     Variable,
     /// Bound only inside the `__main__` block.
@@ -141,23 +155,13 @@ pub struct ImportFacts {
     pub local: Option<String>,
 }
 
-/// A parameter list, as the stub must forward it.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Params {
-    /// Positional-only and positional-or-keyword parameters, in order.
-    pub positional: Vec<String>,
-    pub vararg: Option<String>,
-    pub keyword_only: Vec<String>,
-    pub kwarg: Option<String>,
-}
-
-/// Where a body is replaced by a stub: the range, and what goes before the stub.
+/// Where the driver puts the decorator that makes a definition a cloud function's
+/// local twin: the start of the line of its `def` or `class` keyword, below its own
+/// decorators, with that line's indentation.
 #[derive(Debug, Clone)]
-pub struct StubSite {
-    pub range: TextRange,
-    /// Text put before the stub: empty when replacing statements, a line break and the
-    /// indentation when appending after a lone docstring.
-    pub prefix: String,
+pub struct TwinSite {
+    pub at: TextSize,
+    pub indent: String,
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -176,8 +180,12 @@ pub struct FunctionFacts {
     pub yield_line: Option<usize>,
     /// Line of a `return` of a nested function or lambda: a closure cannot travel.
     pub returns_function: Option<usize>,
-    pub params: Params,
-    pub stub: StubSite,
+    pub twin: TwinSite,
+    /// Parameters the function provably only reads (see `readonly`), in order.
+    pub readonly: Vec<String>,
+    /// A `return` of a lazy iterator (`map(...)`, `itertools.count()`, a generator
+    /// expression): what returns it, and the line.
+    pub returns_lazy_iterator: Option<(String, usize)>,
     /// Set when decorated with `@cloudfunction` (bare or with arguments).
     pub cloudfunction: Option<CloudAnnotation>,
     pub decorators: Vec<String>,
@@ -210,15 +218,16 @@ pub struct MethodFacts {
     pub name: String,
     pub line: usize,
     pub kind: MethodKind,
-    /// Parameters after `self`/`cls` (all of them for a staticmethod).
-    pub params: Params,
     /// The name of the receiver parameter (`self`, `cls`), absent for staticmethods.
     pub receiver: Option<String>,
-    pub stub: StubSite,
+    /// Parameters the method provably only reads, the receiver included.
+    pub readonly: Vec<String>,
+    /// A `return` of a lazy iterator, as for functions.
+    pub returns_lazy_iterator: Option<(String, usize)>,
 }
 
 impl MethodFacts {
-    /// The method name sent to the cloud function: property setters and deleters are
+    /// The method's name for the cloud function: property setters and deleters are
     /// told apart from the getter.
     pub fn remote_name(&self) -> String {
         match self.kind {
@@ -236,6 +245,7 @@ pub struct ClassFacts {
     pub line: usize,
     /// The base classes as written (`Account`, `abc.ABC`).
     pub bases: Vec<String>,
+    pub twin: TwinSite,
     pub methods: Vec<MethodFacts>,
     pub free: BTreeMap<String, usize>,
     pub calls: BTreeSet<String>,
@@ -393,6 +403,11 @@ impl<'p> Analyser<'p> {
                 ),
             });
         }
+        let mutates = match kind {
+            StatementKind::Assignment | StatementKind::Other => mutated_roots(stmt, &scope),
+            _ => BTreeSet::new(),
+        };
+        let effects = self.lines_of_effects(&scope);
         self.facts.statements.push(Statement {
             range: stmt.range(),
             line,
@@ -401,6 +416,16 @@ impl<'p> Analyser<'p> {
             needs: scope.free.into_keys().collect(),
             value_refs: scope.value_refs,
             copyable,
+            mutates,
+            effects,
+            first_line: self
+                .parsed
+                .text(stmt.range())
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end()
+                .to_owned(),
         });
     }
 
@@ -536,6 +561,8 @@ impl<'p> Analyser<'p> {
             .iter()
             .find_map(|d| self.cloud_annotation(d));
         let returns_function = returned_closure(&def.body).map(|at| self.line(at));
+        let returns_lazy_iterator = returned_lazy_iterator(&def.body, &self.import_map)
+            .map(|(what, at)| (what, self.line(at)));
         let docstring = match def.body.first() {
             Some(Stmt::Expr(e)) if e.value.is_string_literal_expr() => {
                 Some(self.parsed.text(e.range()).to_owned())
@@ -550,8 +577,9 @@ impl<'p> Analyser<'p> {
             line: self.line(def.name.start()),
             is_async: def.is_async,
             yield_line: scope.first_yield.map(|at| self.line(at)),
-            params: params_of(&def.parameters, 0),
-            stub: self.stub_site(def),
+            twin: self.twin_site(def.start(), def.decorator_list.last().map(Ranged::end)),
+            readonly: readonly::readonly_params(def, &self.import_map),
+            returns_lazy_iterator,
             cloudfunction,
             decorators,
             free: self.lines_of_free(&scope),
@@ -612,31 +640,33 @@ impl<'p> Analyser<'p> {
         Some(annotation)
     }
 
-    /// Where the body of a def is replaced by a stub. A leading docstring stays.
-    fn stub_site(&self, def: &ast::StmtFunctionDef) -> StubSite {
-        let body = &def.body;
-        let has_docstring =
-            matches!(body.first(), Some(Stmt::Expr(e)) if e.value.is_string_literal_expr());
-        let last = body.last().map_or(def.end(), Ranged::end);
-        match body.get(usize::from(has_docstring)) {
-            Some(first) => StubSite {
-                range: TextRange::new(first.start(), last),
-                prefix: String::new(),
-            },
-            None => {
-                // Only a docstring: the stub goes after it, on its own line.
-                let docstring = &body[0];
-                let same_line_as_def = self.line(docstring.start()) == self.line(def.name.start());
-                let prefix = if same_line_as_def {
-                    "; ".to_owned()
-                } else {
-                    format!("\n{}", self.indent_of(docstring.start()))
-                };
-                StubSite {
-                    range: TextRange::empty(docstring.end()),
-                    prefix,
-                }
+    /// Where the twin decorator of a definition goes: the line of its `def`/`class`
+    /// keyword, found after its last decorator (comments may sit in between).
+    pub(super) fn twin_site(
+        &self,
+        start: TextSize,
+        after_decorators: Option<TextSize>,
+    ) -> TwinSite {
+        let text = self.parsed.source.text.as_str();
+        let mut at = usize::from(after_decorators.unwrap_or(start));
+        loop {
+            let rest = &text[at..];
+            let trimmed = rest.trim_start_matches([' ', '\t', '\x0c', '\r', '\n', '\\']);
+            at += rest.len() - trimmed.len();
+            if trimmed.starts_with('#') {
+                at += trimmed.find('\n').unwrap_or(trimmed.len());
+            } else {
+                break;
             }
+        }
+        let keyword = TextSize::try_from(at).unwrap_or(start);
+        let line_start = self
+            .parsed
+            .lines
+            .line_start(self.parsed.lines.line_index(keyword), text);
+        TwinSite {
+            at: line_start,
+            indent: self.indent_of(keyword).to_owned(),
         }
     }
 
@@ -705,6 +735,15 @@ impl<'p> Analyser<'p> {
                 NameKind::Import
             } else {
                 match only.map(|s| s.kind) {
+                    None if facts.written_by.is_empty()
+                        && is_redefinition(
+                            &facts.statements,
+                            |i| self.is_immutable_value(i) || self.is_lambda_assignment(i),
+                            &self.facts.statements,
+                        ) =>
+                    {
+                        NameKind::Redefined
+                    }
                     Some(StatementKind::Function) if facts.written_by.is_empty() => {
                         NameKind::Function
                     }
@@ -811,6 +850,50 @@ impl<'p> Analyser<'p> {
     }
 }
 
+/// Bindings that are all definitions (at least one def or class; the others imports,
+/// defs, classes or assignments of a name or a lambda), so copying all of them in
+/// source order reproduces the module's own sequence of values.
+fn is_redefinition(
+    indices: &[usize],
+    is_plain_value: impl Fn(usize) -> bool,
+    statements: &[Statement],
+) -> bool {
+    let defines = indices.iter().any(|&i| {
+        matches!(
+            statements[i].kind,
+            StatementKind::Function | StatementKind::Class
+        )
+    });
+    defines
+        && indices.iter().all(|&i| match statements[i].kind {
+            StatementKind::Function | StatementKind::Class | StatementKind::Import => true,
+            StatementKind::Assignment => statements[i].copyable && is_plain_value(i),
+            StatementKind::Other => statements[i].copyable,
+            _ => false,
+        })
+}
+
+/// The module names whose objects a module-level statement changes: the roots of its
+/// attribute and item stores and of mutating method calls, the object given to
+/// `setattr`/`delattr`, and the receiver of a method called as a statement
+/// (`Registry.register(f)`).
+fn mutated_roots(stmt: &Stmt, scope: &ScopeFacts) -> BTreeSet<String> {
+    let mut roots: BTreeSet<String> = scope
+        .attribute_writes
+        .iter()
+        .map(|(root, _)| root.clone())
+        .filter(|root| root != "type()")
+        .collect();
+    if let Stmt::Expr(expr) = stmt
+        && let Expr::Call(call) = expr.value.as_ref()
+        && let Expr::Attribute(method) = call.func.as_ref()
+        && let Expr::Name(receiver) = method.value.as_ref()
+    {
+        roots.insert(receiver.id.to_string());
+    }
+    roots
+}
+
 /// A constant, or a variable's copied initial value, may only need imports, builtins and
 /// other constants: anything else is not in the package when its statement runs there.
 fn demote_constants_with_variable_needs(
@@ -850,25 +933,6 @@ fn demote_constants_with_variable_needs(
         if !changed {
             break;
         }
-    }
-}
-
-fn params_of(parameters: &Parameters, skip: usize) -> Params {
-    Params {
-        positional: parameters
-            .posonlyargs
-            .iter()
-            .chain(&parameters.args)
-            .skip(skip)
-            .map(|p| p.name().to_string())
-            .collect(),
-        vararg: parameters.vararg.as_ref().map(|p| p.name.to_string()),
-        keyword_only: parameters
-            .kwonlyargs
-            .iter()
-            .map(|p| p.name().to_string())
-            .collect(),
-        kwarg: parameters.kwarg.as_ref().map(|p| p.name.to_string()),
     }
 }
 

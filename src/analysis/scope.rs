@@ -518,6 +518,14 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
                         _ => {}
                     }
                 }
+                // `setattr(Plugin, "x", v)` changes Plugin as `Plugin.x = v` would.
+                if let Expr::Name(callee) = call.func.as_ref()
+                    && matches!(callee.id.as_str(), "setattr" | "delattr")
+                    && let Some(Expr::Name(target)) = call.arguments.args.first()
+                {
+                    self.attribute_writes
+                        .push((target.id.to_string(), target.range.start()));
+                }
                 if let Expr::Name(name) = call.func.as_ref() {
                     self.calls.insert(name.id.to_string());
                     self.load(name.id.as_str(), name.range.start());

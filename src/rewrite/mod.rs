@@ -74,51 +74,42 @@ pub fn apply(source: &str, mut edits: Vec<Edit>) -> Result<String, OverlapError>
 }
 
 /// The edits that turn the program into the rewritten driver: a header comment, one
-/// import of the runtime module, and a stub for every moved function and method.
+/// import of the runtime module, and one decorator line directly above the `def` or
+/// `class` line of every moved function and class (innermost, below the program's own
+/// decorators). The definitions stay byte-identical: they are the local twins.
 pub fn driver_edits(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan) -> Vec<Edit> {
     let mut edits = vec![Edit::insert(
         facts.header_at,
         format!("{}\n", codegen::header(&codegen::file_name(parsed))),
     )];
     edits.push(runtime_import(facts.runtime_import));
+    let globals_hidden = facts.names.contains_key("globals");
     for unit in &plan.units {
         if !matches!(unit.decision, Decision::Moved(_)) {
             continue;
         }
-        match unit.kind {
-            UnitKind::Function => {
-                let function = facts
-                    .functions
-                    .iter()
-                    .find(|f| f.name == unit.name)
-                    .expect("planned functions come from the facts");
-                edits.push(Edit::replace(
-                    function.stub.range,
-                    format!(
-                        "{}{}",
-                        function.stub.prefix,
-                        codegen::function_stub(&function.name, &function.params)
-                    ),
-                ));
-            }
-            UnitKind::Class => {
-                let class = facts
-                    .classes
-                    .iter()
-                    .find(|c| c.name == unit.name)
-                    .expect("planned classes come from the facts");
-                for method in &class.methods {
-                    edits.push(Edit::replace(
-                        method.stub.range,
-                        format!(
-                            "{}{}",
-                            method.stub.prefix,
-                            codegen::method_stub(&class.name, method)
-                        ),
-                    ));
-                }
-            }
-        }
+        let site = match unit.kind {
+            UnitKind::Function => facts
+                .functions
+                .iter()
+                .find(|f| f.name == unit.name)
+                .map(|f| &f.twin)
+                .expect("planned functions come from the facts"),
+            UnitKind::Class => facts
+                .classes
+                .iter()
+                .find(|c| c.name == unit.name)
+                .map(|c| &c.twin)
+                .expect("planned classes come from the facts"),
+        };
+        edits.push(Edit::insert(
+            site.at,
+            format!(
+                "{}{}\n",
+                site.indent,
+                codegen::cloud_decorator(unit.kind, &unit.name, globals_hidden)
+            ),
+        ));
     }
     edits
 }

@@ -124,10 +124,22 @@ pub fn run_python(python: &Path, dir: &Path, script: &str, stdin: Option<&Path>)
     }
 }
 
+/// The first line of the block the runtime prints on stderr after the local traceback
+/// of an exception raised in a cloud function that escaped the program.
+pub const REMOTE_TRACEBACK_HEADER: &str = "The exception above was raised in cloud function ";
+
 /// Compares stderr up to the first traceback, then only its last line: the final
-/// `Type: message` (the frames point at other files in the FaaSified copy, and the
-/// remote traceback is attached as a note that ends with that same line).
+/// `Type: message` (the frames point at other files in the FaaSified copy). The block
+/// with the remote traceback that the runtime adds after the local one is dropped
+/// first, so its own last line cannot stand in for a missing or different local one.
 pub fn normalize_stderr(stderr: &str) -> String {
+    let stderr = match stderr
+        .match_indices(REMOTE_TRACEBACK_HEADER)
+        .find(|(at, _)| *at == 0 || stderr[..*at].ends_with('\n'))
+    {
+        Some((at, _)) => &stderr[..at],
+        None => stderr,
+    };
     match stderr.find("Traceback (most recent call last):") {
         None => stderr.to_owned(),
         Some(start) => {
