@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::analysis::{
-    ClassFacts, EffectKind, FunctionFacts, ModuleFacts, NameKind, StatementKind, is_builtin,
+    ClassFacts, EffectKind, FunctionFacts, MethodFacts, ModuleFacts, NameKind, StatementKind,
+    is_builtin,
 };
 
 /// Lambda's defaults are 128 MB and 3 s; a FaaSified function is usually real work,
@@ -502,12 +503,7 @@ impl Planner<'_> {
             ),
             UnitKind::Class => Readonly::Class(
                 self.class(name)
-                    .map(|c| {
-                        c.methods
-                            .iter()
-                            .map(|m| (m.remote_name(), m.readonly.clone()))
-                            .collect()
-                    })
+                    .map(|c| methods_readonly(&c.methods))
                     .unwrap_or_default(),
             ),
         };
@@ -568,6 +564,20 @@ impl Planner<'_> {
             })
         })
     }
+}
+
+/// Read-only parameters by method name. A property's getter, setter and deleter share
+/// their name (and a method may be defined twice): a parameter is read-only under that
+/// name only when it is in every one of them.
+fn methods_readonly(methods: &[MethodFacts]) -> BTreeMap<String, Vec<String>> {
+    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for method in methods {
+        by_name
+            .entry(method.name.clone())
+            .and_modify(|params| params.retain(|p| method.readonly.contains(p)))
+            .or_insert_with(|| method.readonly.clone());
+    }
+    by_name
 }
 
 fn lazy_iterator_reason(what: &str, line: usize) -> String {
@@ -834,5 +844,35 @@ fn add_invocations(plan: &mut Plan, facts: &ModuleFacts) {
                 .filter_map(|stmt| moved_functions.get(stmt).cloned())
                 .collect();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::MethodKind;
+
+    fn method(name: &str, kind: MethodKind, readonly: &[&str]) -> MethodFacts {
+        MethodFacts {
+            name: name.to_owned(),
+            line: 1,
+            kind,
+            receiver: Some("self".to_owned()),
+            readonly: readonly.iter().map(|s| s.to_string()).collect(),
+            returns_lazy_iterator: None,
+        }
+    }
+
+    #[test]
+    fn a_property_setter_that_changes_self_makes_self_writable_under_the_shared_name() {
+        let methods = [
+            method("celsius", MethodKind::PropertyGet, &["self"]),
+            method("celsius", MethodKind::PropertySet, &["value"]),
+            method("label", MethodKind::Instance, &["self", "prefix"]),
+        ];
+        let readonly = methods_readonly(&methods);
+        assert_eq!(readonly["celsius"], Vec::<String>::new());
+        assert_eq!(readonly["label"], ["self", "prefix"]);
+        assert_eq!(readonly.len(), 2);
     }
 }

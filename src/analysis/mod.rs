@@ -226,18 +226,6 @@ pub struct MethodFacts {
     pub returns_lazy_iterator: Option<(String, usize)>,
 }
 
-impl MethodFacts {
-    /// The method's name for the cloud function: property setters and deleters are
-    /// told apart from the getter.
-    pub fn remote_name(&self) -> String {
-        match self.kind {
-            MethodKind::PropertySet => format!("{}.setter", self.name),
-            MethodKind::PropertyDelete => format!("{}.deleter", self.name),
-            _ => self.name.clone(),
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct ClassFacts {
     pub name: String,
