@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 
-from . import capture, errors, interp, stats, transports, wire
+from . import cache, errors, interp, stats, transports, wire
 from .errors import PayloadTooLargeError, RemoteError
 from .state import CannotWriteBack, apply_updates, plan_updates
 
@@ -38,8 +38,7 @@ def cloud(key, namespace):
         def stub(*args, **kwargs):
             return call(key, twin, args, kwargs, namespace)
 
-        functools.update_wrapper(stub, twin)
-        stub._lambada_twin = twin
+        _wraps(stub, twin)
         return stub
 
     return decorate
@@ -83,9 +82,19 @@ def _stub(key, twin, namespace, method):
     def stub(*args, **kwargs):
         return call(key, twin, args, kwargs, namespace, method)
 
+    _wraps(stub, twin)
+    return stub
+
+
+def _wraps(stub, twin):
+    """The stub looks like the function: name, docstring, signature (through
+    __wrapped__), attributes, and the very default objects (``f.__defaults__``)."""
     functools.update_wrapper(stub, twin)
     stub._lambada_twin = twin
-    return stub
+    if getattr(twin, "__defaults__", None) is not None:
+        stub.__defaults__ = twin.__defaults__
+    if getattr(twin, "__kwdefaults__", None) is not None:
+        stub.__kwdefaults__ = twin.__kwdefaults__
 
 
 def invoke(key, args, kwargs, namespace, twin=None):
@@ -116,10 +125,15 @@ def remote(fn, twin, args, kwargs, namespace, method=None, answer=None):
     ``answer``, a dict, receives the raw response (for verify mode)."""
     stats.count_call(fn.key)
     try:
-        text, encoder = request(fn, twin, args, kwargs, namespace, method)
+        text, encoder, named = request(fn, twin, args, kwargs, namespace, method)
     except wire.CannotTravel as exc:
         return _fallback(fn, twin, args, kwargs, exc.reason, exc)
     response = send(fn, text)
+    if "cache_miss" in response:  # a new worker: send the named runs in full
+        text, encoder, named = request(fn, twin, args, kwargs, namespace, method, resend=True)
+        response = send(fn, text)
+    for segment in named:
+        cache.remember_sent(fn, segment.key)
     if answer is not None:
         answer["response"] = response
     reason = response.get("fallback")
@@ -144,16 +158,30 @@ def _fallback(fn, twin, args, kwargs, reason, exc):
     return twin(*args, **kwargs)
 
 
-def request(fn, twin, args, kwargs, namespace, method):
-    """The request's JSON text and the encoder (whose objects the answer refers to)."""
+def request(fn, twin, args, kwargs, namespace, method, resend=False):
+    """The request's JSON text, the encoder (whose objects the answer refers to), and the
+    large runs of records it names instead of sending (see cache.py)."""
     encoder = wire.Encoder()
     value = encoder.value
+    records = encoder.records
     body = {}
     wire_args = []
+    runs = []
+    reused = []
     for index, arg in enumerate(args):
-        wire_args.append(value(arg))
+        start = len(records)
+        segment = cache.segment_of(arg)
+        if segment is not None and segment.start == start and id(arg) not in encoder.memo:
+            _reuse(encoder, segment)  # received for a read-only parameter: not encoded again
+            reused.append(segment)
+            wire_args.append([start])
+            continue
+        ref = value(arg)
+        wire_args.append(ref)
         if encoder.pending:
             _run(encoder, lambda: _argument_name(twin, index, method))
+            if ref[0] == start:
+                runs.append((start, len(records)))
     body["args"] = wire_args
     if kwargs:
         wire_kwargs = {}
@@ -188,8 +216,13 @@ def request(fn, twin, args, kwargs, namespace, method):
     state = interp.snapshot()
     if state is not None:
         body["interp"] = state
-    if encoder.records:
-        body["objs"] = encoder.records
+    named = []
+    if records:
+        objs = records
+        if runs or reused:
+            named = reused + cache.large_runs(records, runs)
+            objs = _name_runs(fn, body, records, named, resend)
+        body["objs"] = objs
     text = transports.dumps(body)
     size = transports.utf8_size(text)
     if size > transports.MAX_PAYLOAD_BYTES:
@@ -198,7 +231,36 @@ def request(fn, twin, args, kwargs, namespace, method):
             "(6 MB) limit of a Lambda invocation; pass less data, e.g. a key of data "
             "stored elsewhere" % (fn.name, size, transports.MAX_PAYLOAD_BYTES)
         )
-    return text, encoder
+    return text, encoder, named
+
+
+def _reuse(encoder, segment):
+    start = segment.start
+    memo = encoder.memo
+    for offset, obj in enumerate(segment.objects):
+        memo[id(obj)] = [start + offset]
+    encoder.objects.extend(segment.objects)
+    encoder.records.extend(segment.records)
+
+
+def _name_runs(fn, body, records, named, resend):
+    """The records to send: runs the function's workers have are left out (null) and
+    named in "cached"; the others go in full, named in "cache_put"."""
+    objs = list(records)
+    cached = []
+    put = []
+    for segment in named:
+        entry = [segment.start, len(segment.records), segment.key]
+        if not resend and cache.known_to(fn, segment.key):
+            objs[segment.start:segment.start + len(segment.records)] = [None] * len(segment.records)
+            cached.append(entry)
+        else:
+            put.append(entry)
+    if cached:
+        body["cached"] = cached
+    if put:
+        body["cache_put"] = put
+    return objs
 
 
 def _run(encoder, where):
@@ -232,11 +294,11 @@ def _optional(encoder, item):
 def _defaults(encoder, twin, body):
     """Arguments are bound on the function's side; defaults that can change (a mutable
     default) are the caller's own objects, sent along so that they stay shared."""
-    defaults = twin.__defaults__
+    defaults = getattr(twin, "__defaults__", None)
     if defaults and not all(type(d) in _ATOMS for d in defaults):
         body["defaults"] = [encoder.value(d) for d in defaults]
         _run(encoder, lambda: "a default value")
-    kwdefaults = twin.__kwdefaults__
+    kwdefaults = getattr(twin, "__kwdefaults__", None)
     if kwdefaults and not all(type(d) in _ATOMS for d in kwdefaults.values()):
         body["kwdefaults"] = {k: encoder.value(d) for k, d in kwdefaults.items()}
         _run(encoder, lambda: "a default value")
@@ -252,7 +314,7 @@ def _argument_name(twin, index, method):
 def send(fn, text):
     response = fn.transport.call(fn, text)
     if type(response) is not dict or not ("ret" in response or "error" in response
-                                          or "fallback" in response):
+                                          or "fallback" in response or "cache_miss" in response):
         raise RemoteError("Lambada.InvalidResponse", "not a lambada response: %.200r" % (response,), fn.name)
     return response
 

@@ -8,7 +8,7 @@ before anything runs, so the caller can run the call locally instead."""
 
 import types
 
-from . import capture, errors, interp, state, transports, wire
+from . import cache, capture, errors, interp, state, transports, wire
 
 _MISSING = object()
 _HERE_PREFIX = __file__.rpartition("/")[0]
@@ -63,7 +63,17 @@ class Handler:
                     raise TypeError("a lambada request is a JSON object with args, kwargs and "
                                     "globals, not %s" % type(event).__name__)
                 records = event.get("objs") or []
+                cached = event.get("cached")
+                put = event.get("cache_put")
+                if cached or put:
+                    missing = cache.fill(records, cached, put)
+                    if missing:
+                        capture.end(captured)
+                        captured = None
+                        return {"cache_miss": missing}
                 decoder = wire.Decoder(records, namespace)
+                if cached:
+                    _reuse_decoded(self, event, decoder)
                 table = decoder.build_all()
                 fn, readonly = self._callable(event, decoder)
                 args = [decoder.value(a) for a in event.get("args") or ()]
@@ -75,12 +85,16 @@ class Handler:
                 return {"fallback": "the cloud function cannot rebuild its request (%s)" % exc}
             sent_interp = event.get("interp")
             saved_interp = interp.enter(sent_interp)
+            token = _received_runs(event, records, table, fn, readonly) if (cached or put) else None
             try:
                 ret = fn(*args, **kwargs)
                 exc = None
             except BaseException as raised:
                 ret = None
                 exc = raised
+            finally:
+                if token is not None:
+                    cache.done(token)
             response = self._answer(event, records, table, readonly, args, kwargs, started, ret, exc)
             changed = interp.changes(sent_interp)
             if changed:
@@ -210,6 +224,48 @@ class Handler:
 
 class _Refused(Exception):
     pass
+
+
+def _reuse_decoded(handler, event, decoder):
+    """Runs named for read-only parameters that this worker decoded before are used as
+    they are: the function only reads them."""
+    readonly = handler.readonly if isinstance(handler.readonly, list) else ()
+    if not readonly or handler.is_class:
+        return
+    code = getattr(handler.target, "__code__", None)
+    if code is None or "defaults" in event:
+        return
+    names = code.co_varnames[:code.co_argcount]
+    roots = {v[0] for index, v in enumerate(event.get("args") or ())
+             if type(v) is list and index < len(names) and names[index] in readonly}
+    for start, count, key in event.get("cached") or ():
+        objects = cache.decoded(key)
+        if start in roots and objects is not None and len(objects) == count:
+            decoder.made[start:start + count] = objects
+            decoder.done[start:start + count] = b"\x02" * count
+
+
+def _received_runs(event, records, table, fn, readonly):
+    """Named runs that arrived for read-only parameters, registered while the call runs:
+    passed on to another invocation, they are neither encoded nor sent again."""
+    if not readonly:
+        return None
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    names = code.co_varnames[:code.co_argcount]
+    roots = {}
+    for index, v in enumerate(event.get("args") or ()):
+        if type(v) is list and index < len(names) and names[index] in readonly:
+            roots[v[0]] = index
+    segments = []
+    for start, count, key in (event.get("cached") or []) + (event.get("cache_put") or []):
+        if start in roots and (cache.decoded(key) is not None
+                               or cache.self_contained(records, start, start + count)):
+            objects = table[start:start + count]
+            cache.keep_decoded(key, objects)
+            segments.append(cache.Segment(key, start, records[start:start + count], objects))
+    return cache.received(segments) if segments else None
 
 
 def _with_defaults(raw, event, decoder):

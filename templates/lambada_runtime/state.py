@@ -29,9 +29,10 @@ def changed_objects(table, sent_records, check, encoder):
     objects rebuilt from the request) whose record differs from the one that arrived.
     ``encoder`` is the answer's encoder, which refers to the caller's objects as [~k]."""
     updates = []
+    ctx = _Context(sent_records, table, encoder)
     for k in check:
         new = encoder.record(table[k])
-        if not same_record(sent_records[k], new, sent_records, encoder):
+        if not same_record(sent_records[k], new, ctx):
             updates.append(k)
             updates.append(new)
     return updates
@@ -58,10 +59,20 @@ def mutable_indexes(records, readonly_roots=None, roots=None):
     return sorted(k for k in seen if records[k][0] in kinds)
 
 
-def same_value(old, new, old_records, encoder):
+class _Context:
+    __slots__ = ("old_records", "table", "encoder")
+
+    def __init__(self, old_records, table, encoder):
+        self.old_records = old_records
+        self.table = table
+        self.encoder = encoder
+
+
+def same_value(old, new, ctx):
     """An old value (refs [j] into the request) against a new one (refs [~j] to the same
     caller objects, [m] to new objects): the same identity, or the same content where
-    identity does not matter (strings, numbers, bytes, tuples and frozensets of those)."""
+    identity does not matter (strings, numbers, bytes, tuples and frozensets of those,
+    and values such as dates, Decimals and paths, whose type hashes by value)."""
     if type(old) is list:
         if type(new) is not list:
             return False
@@ -69,63 +80,80 @@ def same_value(old, new, old_records, encoder):
         m = new[0]
         if m < 0:
             return ~m == j
-        old_record = old_records[j]
+        old_record = ctx.old_records[j]
         kind = old_record[0]
-        if kind in _LEAF_KINDS or kind == "T" or kind == "Z":
-            new_record = encoder.built(m)
+        if kind in _LEAF_KINDS or kind == "T" or kind == "Z" or (
+                (kind == "R" or kind == "O") and _is_value_type(type(ctx.table[j]))):
+            new_record = ctx.encoder.built(m)
             if kind != new_record[0]:
                 return False
             if kind in _LEAF_KINDS:
                 return old_record == new_record
-            return _same_values(old_record[1], new_record[1], old_records, encoder)
+            return same_record(old_record, new_record, ctx)
         return False
     if type(new) is list:
         return False
     return old == new and type(old) is type(new)
 
 
-def _same_values(olds, news, old_records, encoder):
+_value_types = {}
+
+
+def _is_value_type(t):
+    """Immutable values: a type that hashes by its value (datetime, Decimal, Fraction,
+    timedelta, Path...). Mutable types are unhashable or hash by identity."""
+    found = _value_types.get(t)
+    if found is None:
+        found = _value_types[t] = t.__hash__ is not None and t.__hash__ is not object.__hash__
+    return found
+
+
+def _same_values(olds, news, ctx):
     if olds is None or news is None:
         return olds is None and news is None
     if len(olds) != len(news):
         return False
+    if len(news) > 8 and list not in set(map(type, news)):
+        # No references among the new values: equal values of equal types (1, 1.0 and
+        # True are equal, but not the same value).
+        return olds == news and list(map(type, olds)) == list(map(type, news))
     for old, new in zip(olds, news):
-        if not same_value(old, new, old_records, encoder):
+        if not same_value(old, new, ctx):
             return False
     return True
 
 
-def _same_state(old, new, old_records, encoder):
+def _same_state(old, new, ctx):
     if old is None or new is None:
         return old is None and new is None
     if old[0] != new[0]:
         return False
     if old[0] == "ds":
-        return (_same_values(old[1], new[1], old_records, encoder)
-                and _same_values(old[2], new[2], old_records, encoder))
+        return (_same_values(old[1], new[1], ctx)
+                and _same_values(old[2], new[2], ctx))
     if old[0] == "d":
-        return _same_values(old[1], new[1], old_records, encoder)
-    return same_value(old[1], new[1], old_records, encoder)
+        return _same_values(old[1], new[1], ctx)
+    return same_value(old[1], new[1], ctx)
 
 
-def same_record(old, new, old_records, encoder):
+def same_record(old, new, ctx):
     kind = old[0]
     if kind != new[0]:
         return False
     if kind in "LTSZD":
-        return _same_values(old[1], new[1], old_records, encoder)
+        return _same_values(old[1], new[1], ctx)
     if kind == "o":
-        return _same_values(old, new, old_records, encoder)  # "o" itself compares equal
+        return _same_values(old, new, ctx)  # "o" itself compares equal
     if kind == "O" or kind == "R":
-        return (same_value(old[1], new[1], old_records, encoder)
-                and _same_values(old[2], new[2], old_records, encoder)
-                and _same_state(old[3], new[3], old_records, encoder)
-                and _same_values(old[4], new[4], old_records, encoder)
-                and _same_values(old[5], new[5], old_records, encoder))
+        return (same_value(old[1], new[1], ctx)
+                and _same_values(old[2], new[2], ctx)
+                and _same_state(old[3], new[3], ctx)
+                and _same_values(old[4], new[4], ctx)
+                and _same_values(old[5], new[5], ctx))
     if kind == "E":
         if len(old) != len(new):
             return False
-        return len(old) == 1 or same_value(old[1], new[1], old_records, encoder)
+        return len(old) == 1 or same_value(old[1], new[1], ctx)
     return old == new
 
 

@@ -35,6 +35,7 @@ import builtins
 import copyreg
 import io
 import marshal
+from math import isfinite as _isfinite
 import sys
 import types
 
@@ -191,6 +192,8 @@ class Encoder:
         raise CannotTravel(t.__name__, plan)  # the plan is why it cannot
 
     def _list(self, obj):
+        if _inline_items(obj):
+            return ["L", list(obj)]
         v = self.value
         return ["L", [v(x) for x in obj]]
 
@@ -204,6 +207,8 @@ class Encoder:
         return ["D", flat]
 
     def _tuple(self, obj):
+        if _inline_items(obj):
+            return ["T", list(obj)]
         v = self.value
         return ["T", [v(x) for x in obj]]
 
@@ -367,6 +372,31 @@ class Encoder:
 def _counter_type():
     collections = sys.modules.get("collections")
     return collections.Counter if collections is not None else ()
+
+
+_NoneType = type(None)
+
+
+def _inline_items(items):
+    """True when every item travels inline as it is (checked at C speed: a long list of
+    numbers or short strings is copied, not walked item by item)."""
+    if len(items) < 16:
+        return False
+    kinds = set(map(type, items))
+    if kinds <= _INLINE_NUMBERS:
+        if int in kinds and not (-INT_LIMIT <= min(x for x in items if type(x) is int) and
+                                 max(x for x in items if type(x) is int) < INT_LIMIT):
+            return False
+        if float in kinds and not all(map(_isfinite, [x for x in items if type(x) is float])):
+            return False
+        return True
+    if kinds <= _INLINE_TEXT:
+        return max(map(len, [x for x in items if type(x) is str]), default=0) <= LONG_STR
+    return False
+
+
+_INLINE_NUMBERS = frozenset((int, float, bool, _NoneType))
+_INLINE_TEXT = frozenset((str, _NoneType, bool))
 
 
 def _flat(mapping, v):
@@ -562,7 +592,7 @@ class Decoder:
         value = self.value
         for n, record in enumerate(records):
             maker = make_empty.get(record[0])
-            if maker is not None:
+            if maker is not None and done[n] == 0:
                 made[n] = maker(self, record)
                 done[n] = 1
         for n in range(len(records) - 1, -1, -1):
@@ -573,7 +603,11 @@ class Decoder:
             if done[n] == 1 and (kind == "L" or (kind == "o" and _plain_class(made[n]))):
                 # Filled without looking at what the items are: no need to wait for them.
                 if kind == "L":
-                    made[n].extend([value(x) for x in record[1]])
+                    items = record[1]
+                    if list in set(map(type, items)):
+                        made[n].extend([value(x) for x in items])
+                    else:
+                        made[n].extend(items)
                 elif len(record) > 2:
                     made[n].__dict__.update(self.pairs(record[2:]))
                 done[n] = 2
