@@ -1,30 +1,41 @@
-"""Shared fixtures of the runtime-module tests.
+"""Shared fixtures of the runtime tests.
 
-A "layout" is a directory that looks exactly like what `lambada --local app.py` writes
-(see templates/CONTRACT.md): the driver app.py, lambada.json, functions/<key>/ packages with
-their handler module and package manifest, and a copy of the runtime module next to the
-driver and in every package. The hand-written layouts live in runtime_fixtures/<name>/,
-each with the original program (original.py) it was "compiled" from.
+A "layout" is a directory that looks like what `lambada --local app.py` writes (see
+templates/CONTRACT.md): the driver app.py, lambada.json, functions/<key>/ packages with
+their handler module and package manifest, and a copy of the runtime package
+(templates/lambada_runtime/) next to the driver and in every package. Layouts are made by
+faasify.py, a small stand-in for the compiler, from the programs in programs/.
 """
 
 import glob
 import importlib.util
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-RUNTIME = ROOT / "templates" / "lambada_runtime.py"
-FIXTURES = pathlib.Path(__file__).resolve().parent / "runtime_fixtures"
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+RUNTIME = pathlib.Path(os.environ.get("LAMBADA_TEST_RUNTIME") or ROOT / "templates" / "lambada_runtime")
+PROGRAMS = HERE / "programs"
+MODULES = PROGRAMS / "modules"  # local modules the programs import, copied beside them
+
+sys.path.insert(0, str(HERE))
+from faasify import faasify  # noqa: E402
 
 
 def load_runtime(name="lambada_runtime_under_test"):
-    """The runtime module imported from templates/, under a name of its own."""
-    spec = importlib.util.spec_from_file_location(name, RUNTIME)
+    """The runtime package imported from templates/ under a name of its own (so that it
+    never meets a layout's `lambada_runtime`)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(
+        name, RUNTIME / "__init__.py", submodule_search_locations=[str(RUNTIME)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -56,19 +67,33 @@ def clean_env(**extra):
     return env
 
 
-def build_layout(name, dest):
-    """Copies runtime_fixtures/<name> to ``dest`` and puts the runtime module in place."""
-    shutil.copytree(FIXTURES / name, dest)
-    shutil.copy(RUNTIME, dest / "lambada_runtime.py")
-    for package in (dest / "functions").iterdir() if (dest / "functions").is_dir() else ():
-        if package.is_dir():
-            shutil.copy(RUNTIME, package / "lambada_runtime.py")
+def program_path(name):
+    return PROGRAMS / (name + ".py")
+
+
+def program_names():
+    return sorted(p.stem for p in PROGRAMS.glob("*.py"))
+
+
+def build_layout(program, dest, moved=None, remote_calls="driver"):
+    """faasify.py's layout of programs/<program>.py in ``dest``, with the original beside
+    the driver as original.py and the local modules in the driver's and every package's
+    directory."""
+    source = program_path(program) if isinstance(program, str) and "\n" not in program else program
+    text = pathlib.Path(source).read_text() if isinstance(source, pathlib.Path) else source
+    dest = pathlib.Path(dest)
+    faasify(text, dest, moved=moved, remote_calls=remote_calls)
+    (dest / "original.py").write_text(text)
+    directories = [dest] + sorted(p for p in (dest / "functions").iterdir() if p.is_dir())
+    for module in MODULES.glob("*.py"):
+        for directory in directories:
+            shutil.copy(module, directory / module.name)
     return dest
 
 
-def run_python(python, directory, script, env=None, timeout=60):
+def run_python(python, directory, script, env=None, timeout=60, args=()):
     return subprocess.run(
-        [python, script],
+        [python, script, *args],
         cwd=str(directory),
         env=env or clean_env(),
         capture_output=True,
@@ -77,12 +102,17 @@ def run_python(python, directory, script, env=None, timeout=60):
     )
 
 
+def normalised(text):
+    return re.sub(r"0x[0-9a-f]+", "0x…", text)
+
+
 @pytest.fixture
 def layout(tmp_path):
-    """layout(name) -> path of a fresh copy of runtime_fixtures/<name>."""
+    """layout(program, moved=None, remote_calls="driver") -> a fresh layout directory."""
     counter = iter(range(1000))
 
-    def make(name):
-        return build_layout(name, tmp_path / ("%s-%d" % (name, next(counter))))
+    def make(program, moved=None, remote_calls="driver"):
+        name = program if isinstance(program, str) and "\n" not in program else "inline"
+        return build_layout(program, tmp_path / ("%s-%d" % (name, next(counter))), moved, remote_calls)
 
     return make

@@ -43,7 +43,7 @@ def test_signature_matches_botocore(runtime, name, token, query):
     }
     body = '{"args":["ü"]}'.encode()
     credentials = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
-    ours = runtime._sigv4_headers("POST", path, query, headers, body, credentials, "eu-west-1", "lambda", NOW)
+    ours = runtime.sigv4.sign_headers("POST", path, query, headers, body, credentials, "eu-west-1", "lambda", NOW)
     assert ours["X-Amz-Date"] == "20240102T030405Z"
     assert ours.get("X-Amz-Security-Token") == token
     assert ours["Authorization"] == botocore_authorization(url, headers, body, credentials, "eu-west-1")
@@ -73,6 +73,6 @@ def test_the_invoke_request_of_boto_is_signed_the_same(runtime, name, token):
     request = info.value.args[0]
     path = urllib.parse.urlsplit(request.url).path
     assert path == "/2015-03-31/functions/%s/invocations" % urllib.parse.quote(name, safe="")
-    ours = runtime._sigv4_headers("POST", path, "", {"Host": "127.0.0.1:9"}, request.body,
+    ours = runtime.sigv4.sign_headers("POST", path, "", {"Host": "127.0.0.1:9"}, request.body,
                                   ("AKID", "SECRET", token), "us-west-2", "lambda", NOW)
     assert ours["Authorization"] == request.headers["Authorization"].decode()
