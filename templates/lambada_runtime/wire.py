@@ -623,6 +623,7 @@ class Decoder:
         made = self.made
         done = self.done
         progress = {}  # n -> 1 (its constructor's inputs are under way) or 2 (its state's)
+        constructing = 0  # how many are at 1
         stack = [root]
         while stack:
             n = stack[-1]
@@ -635,18 +636,38 @@ class Decoder:
             if done[n] == 0:
                 if step is None:
                     progress[n] = 1
+                    constructing += 1
                     self._push(stack, _constructor_refs(record), progress, True)
                     continue
                 made[n] = self._make(record)
                 done[n] = 1
+                constructing -= 1
             if step != 2:
+                refs = _state_refs(record)
+                if constructing and n != root and self._waited_for(refs, progress):
+                    # Its state refers to an object whose constructor is waiting for this
+                    # one (t = ([],); t[0].append(t)): that object is made with this one as
+                    # it is now, and this one is filled afterwards, as pickle does.
+                    progress.pop(n, None)
+                    stack.pop()
+                    continue
                 progress[n] = 2
-                self._push(stack, _state_refs(record), progress, False)
+                self._push(stack, refs, progress, False)
                 continue
             self._fill(made[n], record)
             done[n] = 2
             del progress[n]
             stack.pop()
+
+    def _waited_for(self, refs, progress):
+        """Whether ``refs`` name an object whose constructor's inputs are under way."""
+        done = self.done
+        for v in refs:
+            if type(v) is list:
+                m = v[0]
+                if m >= 0 and done[m] == 0 and progress.get(m) == 1:
+                    return True
+        return False
 
     def _push(self, stack, refs, progress, constructing):
         done = self.done
@@ -658,8 +679,8 @@ class Decoder:
                         stack.append(m)
                     elif constructing and done[m] == 0:
                         raise CannotDecode("a reference cycle through constructor arguments")
-                    # else a cycle: the object exists (or, for state that refers to a
-                    # tuple still being made, t = ([],); t[0].append(t), value() makes it)
+                    # else a cycle: the object exists (state that refers to a tuple still
+                    # being made waits for it: see _waited_for)
 
     # -- making an object (its constructor's inputs are complete) ------------------------
 
