@@ -102,12 +102,19 @@ pub fn handler_module(
         .slice
         .iter()
         .partition(|&&i| facts.statements[i].kind == StatementKind::FutureImport);
-    let text_of = |indices: Vec<usize>| -> Vec<String> {
-        indices
-            .into_iter()
-            .map(|i| parsed.text(facts.statements[i].range).to_owned())
-            .collect()
-    };
+    let future_imports: Vec<String> = future
+        .into_iter()
+        .map(|i| parsed.text(facts.statements[i].range).to_owned())
+        .collect();
+    let segments: Vec<minijinja::Value> = segments
+        .into_iter()
+        .map(|i| {
+            context! {
+                text => parsed.text(facts.statements[i].range).to_owned(),
+                stub => remote_stub(facts, module.movement, i),
+            }
+        })
+        .collect();
     let target = if module.movement.invokes.contains(module.key) {
         format!("_lambada_{}", module.key)
     } else {
@@ -117,9 +124,8 @@ pub fn handler_module(
         "handler.py.j2",
         context! {
             header => header(&source_file),
-            future_imports => text_of(future),
-            segments => text_of(segments),
-            invokes => remote_stubs(facts, module.movement),
+            future_imports,
+            segments,
             placeholders => module.movement.placeholders.iter().cloned().collect::<Vec<_>>(),
             target,
             key => module.key.to_owned(),
@@ -130,13 +136,15 @@ pub fn handler_module(
     text
 }
 
-/// With `--remote-calls all`, the stubs a package rebinds its moved functions to: the
-/// same decorators (a cache still saves invocations) and docstring as the original.
-fn remote_stubs(facts: &ModuleFacts, movement: &Move) -> Vec<minijinja::Value> {
-    movement
-        .invokes
+/// With `--remote-calls all`, the stub a package rebinds the moved function defined by
+/// statement `stmt` to, right after its definition: the same decorators (a cache still
+/// saves invocations, and a redefined decorator is still the one it was) and docstring
+/// as the original.
+fn remote_stub(facts: &ModuleFacts, movement: &Move, stmt: usize) -> Option<minijinja::Value> {
+    facts
+        .functions
         .iter()
-        .filter_map(|name| facts.functions.iter().find(|f| &f.name == name))
+        .find(|f| f.stmt == stmt && movement.invokes.contains(&f.name))
         .map(|f| {
             context! {
                 name => f.name.clone(),
@@ -144,7 +152,6 @@ fn remote_stubs(facts: &ModuleFacts, movement: &Move) -> Vec<minijinja::Value> {
                 docstring => f.docstring.clone(),
             }
         })
-        .collect()
 }
 
 pub fn file_name(parsed: &ParsedModule) -> String {
