@@ -852,6 +852,98 @@ mod tests {
     use super::*;
     use crate::analysis::MethodKind;
 
+    fn plan_of(text: &str) -> (ModuleFacts, Plan) {
+        let parsed = crate::parse::parse(crate::parse::Source {
+            path: "app.py".into(),
+            module: "app".into(),
+            text: text.into(),
+        })
+        .expect("test sources parse");
+        let facts = crate::analysis::analyse(&parsed, None);
+        let plan = plan(
+            &facts,
+            PlanOptions {
+                annotations: false,
+                remote_calls: RemoteCalls::Driver,
+            },
+        );
+        (facts, plan)
+    }
+
+    fn unit<'p>(plan: &'p Plan, name: &str) -> &'p Unit {
+        plan.units.iter().find(|u| u.name == name).expect("unit")
+    }
+
+    fn slice_lines(facts: &ModuleFacts, plan: &Plan, name: &str) -> Vec<usize> {
+        match &unit(plan, name).decision {
+            Decision::Moved(m) => m.slice.iter().map(|&i| facts.statements[i].line).collect(),
+            Decision::KeptLocal { reason } => panic!("{name} kept local: {reason}"),
+        }
+    }
+
+    fn reason<'p>(plan: &'p Plan, name: &str) -> &'p str {
+        match &unit(plan, name).decision {
+            Decision::KeptLocal { reason } => reason,
+            Decision::Moved(_) => panic!("{name} moved"),
+        }
+    }
+
+    #[test]
+    fn statements_that_change_a_definition_travel_with_it_in_source_order() {
+        let (facts, plan) = plan_of(
+            "class Unit:\n    def __init__(self, n):\n        self.n = n\n\nUnit.ONE = Unit(1)\nsetattr(Unit, 'TWO', Unit(2))\n\ndef total(k):\n    return Unit.ONE.n + k\n\nif __name__ == '__main__':\n    Unit.THREE = Unit(3)\n    print(total(41))\n",
+        );
+        assert_eq!(slice_lines(&facts, &plan, "total"), [1, 5, 6, 8]);
+    }
+
+    #[test]
+    fn a_change_that_cannot_run_in_a_package_keeps_its_users_local() {
+        let (_, plan) = plan_of(
+            "class Config:\n    def get(self):\n        return Config.level\n\nConfig.level = int(input())\n\ndef level():\n    return Config.level\n",
+        );
+        assert_eq!(
+            reason(&plan, "level"),
+            "needs line 5 (`Config.level = int(input())`), which changes an object it uses but calls input(): it cannot run in a package"
+        );
+    }
+
+    #[test]
+    fn a_name_defined_twice_is_copied_at_each_definition_not_sent() {
+        let (facts, plan) = plan_of(
+            "def cloudfunction(f):\n    return f\n\n@cloudfunction\ndef double(x):\n    return 2 * x\n\ndef cloudfunction(memory=128):\n    return lambda f: f\n\n@cloudfunction(memory=256)\ndef triple(x):\n    return 3 * x\n",
+        );
+        assert_eq!(facts.names["cloudfunction"].kind, NameKind::Redefined);
+        assert_eq!(slice_lines(&facts, &plan, "double"), [1, 4, 8]);
+        assert_eq!(slice_lines(&facts, &plan, "triple"), [1, 8, 11]);
+        let Decision::Moved(m) = &unit(&plan, "triple").decision else {
+            panic!("triple moves")
+        };
+        assert!(m.globals_read.is_empty() && m.placeholders.is_empty());
+    }
+
+    #[test]
+    fn the_globals_of_classes_that_may_arrive_travel_with_every_call() {
+        let (facts, plan) = plan_of(
+            "BASE = ord('A')\n\nclass Shape:\n    def code(self):\n        return BASE\n\ndef describe(shape):\n    return shape.code()\n\nprint(describe(Shape()))\n",
+        );
+        let Decision::Moved(m) = &unit(&plan, "describe").decision else {
+            panic!("describe moves")
+        };
+        assert!(m.globals_read.contains("BASE"));
+        assert_eq!(slice_lines(&facts, &plan, "describe"), [3, 7]);
+    }
+
+    #[test]
+    fn functions_returning_lazy_iterators_stay_local() {
+        let (_, plan) = plan_of(
+            "import itertools\n\ndef squares():\n    return map(lambda k: k * k, itertools.count(1))\n",
+        );
+        assert_eq!(
+            reason(&plan, "squares"),
+            "returns a lazy iterator (map) at line 4: it must not be materialised"
+        );
+    }
+
     fn method(name: &str, kind: MethodKind, readonly: &[&str]) -> MethodFacts {
         MethodFacts {
             name: name.to_owned(),
