@@ -76,10 +76,12 @@ def self_contained(records, start, end):
 
 
 def large_runs(records, runs):
-    """The runs (start, end) worth naming: large and self-contained."""
+    """The runs (start, end) worth naming. A run the caller has just encoded need not be
+    self-contained: its references are to positions in this very request, which the
+    name covers (it hashes the position too)."""
     found = []
     for start, end in runs:
-        if end - start and _size(records[start:end]) >= MIN_ITEMS and self_contained(records, start, end):
+        if end - start and _size(records[start:end]) >= MIN_ITEMS:
             found.append(Segment(key_of(start, records[start:end]), start, records[start:end]))
     return found
 
