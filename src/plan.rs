@@ -213,8 +213,12 @@ impl Planner<'_> {
             .map(|f| (f.name.clone(), f.stmt))
             .chain(self.facts.classes.iter().map(|c| (c.name.clone(), c.stmt)))
             .collect();
+        let mutators = mutators(self.facts);
         for (name, stmt) in units {
-            let movement = slice(self.facts, stmt);
+            if self.reasons.contains_key(&name) {
+                continue;
+            }
+            let movement = slice_with(self.facts, stmt, &mutators);
             if let Some(reason) = self.effectful_statement(&movement) {
                 self.reasons.entry(name).or_insert(reason);
             }
@@ -662,12 +666,20 @@ fn looks_like_exception(base: &str) -> bool {
 /// it instantiates and the functions it uses as values: their instances and references
 /// can arrive as arguments, and the package must be able to rebuild them.
 pub fn slice(facts: &ModuleFacts, root: usize) -> Move {
+    slice_with(facts, root, &mutators(facts))
+}
+
+fn slice_with<'f>(
+    facts: &'f ModuleFacts,
+    root: usize,
+    mutators: &BTreeMap<&'f str, Vec<usize>>,
+) -> Move {
     let mut closure = Closure {
         facts,
         movement: Move::default(),
         included: BTreeSet::new(),
         stars_added: false,
-        mutators: mutators(facts),
+        mutators,
     };
     closure.add(vec![root], true);
     // Instances of the program's classes travel by reference to their class, so every
@@ -716,13 +728,13 @@ pub fn slice(facts: &ModuleFacts, root: usize) -> Move {
 }
 
 /// The statements reachable from some roots through what they need.
-struct Closure<'f> {
+struct Closure<'f, 'm> {
     facts: &'f ModuleFacts,
     movement: Move,
     included: BTreeSet<usize>,
     stars_added: bool,
     /// For each definition's name, the module-level statements that change it.
-    mutators: BTreeMap<&'f str, Vec<usize>>,
+    mutators: &'m BTreeMap<&'f str, Vec<usize>>,
 }
 
 /// Module-level statements (outside the `__main__` block) that change a class, a
@@ -747,7 +759,7 @@ fn mutators(facts: &ModuleFacts) -> BTreeMap<&str, Vec<usize>> {
     found
 }
 
-impl Closure<'_> {
+impl Closure<'_, '_> {
     fn add(&mut self, mut pending: Vec<usize>, send_globals: bool) {
         let facts = self.facts;
         while let Some(index) = pending.pop() {
