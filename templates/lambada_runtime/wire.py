@@ -602,14 +602,18 @@ class Decoder:
             kind = record[0]
             if done[n] == 1 and (kind == "L" or (kind == "o" and _plain_class(made[n]))):
                 # Filled without looking at what the items are: no need to wait for them.
+                # (Making the items may fill this object on the way, along a cycle: then
+                # it is not filled again.)
                 if kind == "L":
                     items = record[1]
                     if list in set(map(type, items)):
-                        made[n].extend([value(x) for x in items])
-                    else:
+                        items = [value(x) for x in items]
+                    if done[n] != 2:
                         made[n].extend(items)
                 elif len(record) > 2:
-                    made[n].__dict__.update(self.pairs(record[2:]))
+                    state = self.pairs(record[2:])
+                    if done[n] != 2:
+                        made[n].__dict__.update(state)
                 done[n] = 2
             else:
                 self.build(n)
