@@ -21,7 +21,8 @@ from . import wire
 
 # Below this many items in a run's records, caching costs more than it saves.
 MIN_ITEMS = 2048
-MAX_CACHED_RECORDS = 2_000_000
+# A worker keeps at most this many records (a cloud function may have 128 MB).
+MAX_CACHED_RECORDS = 100_000
 
 _store = collections.OrderedDict()  # key -> records of the run
 # key -> objects decoded from a self-contained run received for a read-only parameter:
@@ -36,13 +37,14 @@ class Segment:
     """A run of records ``records`` at ``start``, named ``key``; ``objects`` are the
     objects decoded from it on this side (for a run received for a read-only parameter)."""
 
-    __slots__ = ("key", "start", "records", "objects")
+    __slots__ = ("key", "start", "records", "objects", "kept")
 
     def __init__(self, key, start, records, objects=None):
         self.key = key
         self.start = start
         self.records = records
         self.objects = objects
+        self.kept = False
 
 
 def _size(records):
@@ -89,18 +91,28 @@ def large_runs(records, runs):
 # -- the caller's side: what a function's workers were sent ------------------------------
 
 
+# Per cloud function: key -> 1 (sent once, in full, not kept), 2 (sent to be kept).
+# A run is only offered for keeping the second time it is sent: one-off arguments (a list
+# growing call after call) would only fill the workers' memory.
+
+
 def known_to(fn, key):
+    keys = getattr(fn, "cache_keys", None)
+    return keys is not None and keys.get(key) == 2
+
+
+def worth_keeping(fn, key):
     keys = getattr(fn, "cache_keys", None)
     return keys is not None and key in keys
 
 
-def remember_sent(fn, key):
+def remember_sent(fn, key, kept):
     keys = getattr(fn, "cache_keys", None)
     if keys is None:
         keys = fn.cache_keys = collections.OrderedDict()
-    keys[key] = True
+    keys[key] = 2 if kept else 1
     keys.move_to_end(key)
-    while len(keys) > 64:
+    while len(keys) > 256:
         keys.popitem(last=False)
 
 

@@ -133,7 +133,7 @@ def remote(fn, twin, args, kwargs, namespace, method=None, answer=None):
         text, encoder, named = request(fn, twin, args, kwargs, namespace, method, resend=True)
         response = send(fn, text)
     for segment in named:
-        cache.remember_sent(fn, segment.key)
+        cache.remember_sent(fn, segment.key, segment.kept)
     if answer is not None:
         answer["response"] = response
     reason = response.get("fallback")
@@ -251,11 +251,14 @@ def _name_runs(fn, body, records, named, resend):
     put = []
     for segment in named:
         entry = [segment.start, len(segment.records), segment.key]
+        segment.kept = True
         if not resend and cache.known_to(fn, segment.key):
             objs[segment.start:segment.start + len(segment.records)] = [None] * len(segment.records)
             cached.append(entry)
-        else:
+        elif segment.objects is not None or cache.worth_keeping(fn, segment.key):
             put.append(entry)
+        else:
+            segment.kept = False  # the first time: sent in full, not kept
     if cached:
         body["cached"] = cached
     if put:

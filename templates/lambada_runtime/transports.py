@@ -364,7 +364,8 @@ def _invoke_answer(fn, status, headers, data):
         body = None
     function_error = headers.get("X-Amz-Function-Error")
     if status == 200 and not function_error:
-        if isinstance(body, dict) and ("ret" in body or "error" in body):
+        if isinstance(body, dict) and ("ret" in body or "error" in body or "fallback" in body
+                                       or "cache_miss" in body):
             return body
         excerpt = data[:300].decode("utf-8", "replace")
         raise RemoteError("Lambada.InvalidResponse", "not a lambada response: %s" % excerpt, fn.name)
