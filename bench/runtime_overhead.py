@@ -103,8 +103,8 @@ def fib_processes(title, python, variants, runs, expected):
 
 
 class _CountingFinder(importlib.abc.MetaPathFinder):
-    """Wraps ``invoke`` in every copy of lambada_runtime imported from now on (the
-    driver's and each package's own)."""
+    """Wraps ``caller.remote`` (one invocation) in every copy of the lambada_runtime
+    package imported from now on (the driver's and each package's own)."""
 
     calls = 0
 
@@ -118,13 +118,14 @@ class _CountingFinder(importlib.abc.MetaPathFinder):
 
         def counting_exec(module):
             exec_module(module)
-            invoke = module.invoke
+            caller = module.caller
+            remote = caller.remote
 
             def counted(*args, **kwargs):
                 _CountingFinder.calls += 1
-                return invoke(*args, **kwargs)
+                return remote(*args, **kwargs)
 
-            module.invoke = counted
+            caller.remote = counted
 
         spec.loader.exec_module = counting_exec
         return spec
