@@ -270,7 +270,7 @@ def _run(encoder, where):
     try:
         encoder.run()
     except wire.CannotTravel as exc:
-        exc.reason = "%s: %s cannot travel (%s)" % (where(), exc.type_name, exc.why)
+        exc.reason = "%s is a %s object, which cannot travel: %s" % (where(), exc.type_name, exc.why)
         raise
     except RecursionError:  # a __reduce__ of the program's that recurses
         exc = wire.CannotTravel("value", "encoding it recursed too deeply")

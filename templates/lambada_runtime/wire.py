@@ -80,7 +80,7 @@ def _process_bound_type(t):
     which would accept some of them and lose what matters (a logger's handlers, what the
     caller reads from a StringIO afterwards)."""
     if issubclass(t, io.IOBase):
-        return "an open file or stream (%s) belongs to this process" % t.__name__
+        return "an open file or stream belongs to this process"
     if issubclass(t, _GENERATOR_TYPES):
         return "a running generator or coroutine cannot be moved"
     module = t.__module__
