@@ -396,6 +396,19 @@ def test_a_cycle_through_a_frozenset_and_a_tuple(wire, program, root):
     assert got_node.nxt is got_fs and one_ == 1
 
 
+def test_a_list_reached_again_while_its_items_are_made_is_filled_once(wire, program):
+    """Found by the property tests: root = [s], s.a = inner, inner = [s] (s with __slots__)."""
+    s = program["Slotted"]()
+    inner = [s]
+    s.a = inner
+    got = one(wire, [s], program)
+    assert len(got[0].a) == 1 and got[0].a[0] is got[0]
+    box = program["Node"]("box")
+    box.nxt = [box, s]
+    got = one(wire, [[s, box], box], program)
+    assert len(got[1].nxt) == 2 and got[1].nxt[0] is got[1] and len(got[0][0].a) == 1
+
+
 def test_a_100000_node_linked_list_both_ways(wire, program):
     head = None
     for i in range(100000):
