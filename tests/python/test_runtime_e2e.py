@@ -53,9 +53,10 @@ def test_fallbacks_are_reported_with_lambada_verbose(layout):
     root = layout("issue8_08_stringio_argument")
     result = run_python(sys.executable, root, "app.py", env=clean_env(LAMBADA_VERBOSE="1"))
     assert result.stdout == "row 1\nrow 2\n"
-    assert result.stderr.splitlines() == [
-        "lambada: write_row() ran locally: argument 'out' is a StringIO object, which cannot travel: "
-        "an open file or stream belongs to this process"] * 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0] == lines[1], result.stderr
+    assert lines[0].startswith("lambada: write_row() ran locally: argument 'out'"), lines
+    assert "StringIO" in lines[0] and "cannot travel" in lines[0]
 
 
 def test_request_over_6_mb_is_refused_before_sending(layout):
