@@ -959,6 +959,9 @@ def _walk(root, qualname):
     return obj
 
 
+_BUILTIN_TYPES_WITHOUT_NAMES = {t.__name__: t for t in (type(None), type(Ellipsis), type(NotImplemented))}
+
+
 def find_global(module_name, qualname, namespace):
     """A class or function by name, as the receiving module knows it: the program's own
     in its namespace; a local module's through the module object the namespace imported
@@ -973,6 +976,9 @@ def find_global(module_name, qualname, namespace):
     if module_name == "builtins":
         obj = _walk(vars(builtins), qualname)
         if obj is not _UNSET:
+            return obj
+        obj = _BUILTIN_TYPES_WITHOUT_NAMES.get(qualname)  # pickle special-cases these too
+        if obj is not None:
             return obj
     for candidate in list(namespace.values()):
         if type(candidate) is _ModuleType and candidate.__name__ == module_name:
