@@ -360,9 +360,6 @@ def test_a_tuple_in_a_cycle_through_an_instance(wire, program):
     assert got.nxt[0] is got and got.nxt[1][0] is got
 
 
-@pytest.mark.xfail(strict=True, reason="runtime bug: type(None), type(Ellipsis) and type(NotImplemented) go "
-                   "by reference as builtins.NoneType etc., which builtins does not have (pickle "
-                   "special-cases them); decoding raises CannotDecode")
 def test_the_types_of_singletons_by_reference(wire):
     assert one(wire, [type(None), type(Ellipsis), type(NotImplemented)]) == [
         type(None), type(Ellipsis), type(NotImplemented)]
