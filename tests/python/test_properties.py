@@ -33,6 +33,7 @@ import array
 import collections
 
 ATTRS = ("a", "b", "c")
+SHARED = None  # a global the call reads: one of the argument's objects, or one of its own
 
 
 class Box:
@@ -190,7 +191,7 @@ def apply(nodes, op):
 
 
 def mutate(root, ops, ret):
-    nodes = nodes_of(root)
+    nodes = nodes_of((root, SHARED))[1:]
     for op in ops:
         apply(nodes, op)
     if ret is None:
@@ -395,30 +396,48 @@ def compare(pairs, originals_a, originals_b, callers_own, Box, Pair):
             raise Different("%s: unexpected type %s" % (path, t.__name__))
 
 
-def originals(root, nodes_of):
+def originals(roots, nodes_of):
+    """The caller's objects (the first is the ``roots`` tuple itself, never sent)."""
+    found = nodes_of(roots)
+    return found, {id(obj): k for k, obj in enumerate(found) if k}
+
+
+def shared_global(root, shared, nodes_of, Box):
+    """The value of the global SHARED: an object of the argument's graph (aliasing between
+    an argument and a global), or a Box of its own."""
+    if shared is None:
+        box = Box()
+        box.a = [1]
+        return box
     found = nodes_of(root)
-    return found, {id(obj): k for k, obj in enumerate(found)}
+    return found[shared % len(found)]
 
 
 @seed(SEED)
 @settings(max_examples=2000, deadline=None, database=None, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(description=GRAPH, ops=OPS, ret=RET)
+@given(description=GRAPH, ops=OPS, ret=RET, shared=st.one_of(st.none(), INDEX))
 @pytest.mark.usefixtures("program")
-def test_faasified_mutation_matches_a_local_one_identity_included(description, ops, ret):
+def test_faasified_mutation_matches_a_local_one_identity_included(description, ops, ret, shared):
     program = NAMESPACE  # not an argument: Hypothesis would print it with every failing example
     Box, Pair, nodes_of = program["Box"], program["Pair"], program["nodes_of"]
     stub = program["mutate"]
     twin = stub._lambada_twin
     local_root = build(description, Box, Pair)
     remote_root = build(description, Box, Pair)
-    local_nodes, local_ids = originals(local_root, nodes_of)
-    remote_nodes, remote_ids = originals(remote_root, nodes_of)
+    local_shared = shared_global(local_root, shared, nodes_of, Box)
+    remote_shared = shared_global(remote_root, shared, nodes_of, Box)
+    local_nodes, local_ids = originals((local_root, local_shared), nodes_of)
+    remote_nodes, remote_ids = originals((remote_root, remote_shared), nodes_of)
     assert len(local_nodes) == len(remote_nodes)
+    program["SHARED"] = local_shared
     local_ret = twin(local_root, ops, ret)
+    local_shared_after = program["SHARED"]
+    program["SHARED"] = remote_shared
     remote_ret = stub(remote_root, ops, ret)
-    pairs = [(local_root, remote_root, "root"), (local_ret, remote_ret, "returned")]
-    pairs += [(x, y, "original #%d" % k) for k, (x, y) in enumerate(zip(local_nodes, remote_nodes))]
+    pairs = [(local_root, remote_root, "root"), (local_ret, remote_ret, "returned"),
+             (local_shared_after, program["SHARED"], "global SHARED")]
+    pairs += [(x, y, "original #%d" % k) for k, (x, y) in enumerate(zip(local_nodes, remote_nodes)) if k]
     try:
         compare(pairs, local_ids, remote_ids, reachable_ids(ops), Box, Pair)
     except Different as exc:
@@ -433,3 +452,35 @@ def test_the_generated_graphs_have_sharing_and_cycles(program):
     assert root[0] is root[1] and root[0].a is root and root[0].b is root[2] and root[2][0] is root[0]
     nodes = nodes_of(root)
     assert [type(n).__name__ for n in nodes] == ["list", "Box", "tuple"]
+
+
+@seed(SEED)
+@settings(max_examples=500, deadline=None, database=None, print_blob=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(description=GRAPH)
+@pytest.mark.usefixtures("program")
+def test_a_graph_decodes_as_an_identical_graph(description):
+    """The codec alone: encoded, through JSON text, decoded: the same shape, sharing and cycles."""
+    import json
+
+    program = NAMESPACE
+    Box, Pair, nodes_of = program["Box"], program["Pair"], program["nodes_of"]
+    wire = program["_lambada"].wire
+    root = build(description, Box, Pair)
+    encoder, roots = wire.encode([root])
+    message = json.loads(json.dumps({"objs": encoder.records, "roots": roots}))
+    decoder = wire.Decoder(message["objs"], program)
+    decoder.build_all()
+    copy = decoder.value(message["roots"][0])
+    sent, sent_ids = originals((root,), nodes_of)
+    got, got_ids = originals((copy,), nodes_of)
+    try:
+        compare([(root, copy, "root")], sent_ids, got_ids, set(), Box, Pair)
+    except Different as exc:
+        raise Different("%s\n(seed %d: LAMBADA_PROPERTY_SEED=%d repeats this run)" % (exc, SEED, SEED)) from None
+
+
+def test_the_properties_run_enough_examples():
+    for test, least in ((test_faasified_mutation_matches_a_local_one_identity_included, 2000),
+                        (test_a_graph_decodes_as_an_identical_graph, 500)):
+        assert test._hypothesis_internal_use_settings.max_examples >= least
