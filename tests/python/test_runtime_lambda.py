@@ -177,7 +177,12 @@ HTTP_SCENARIOS = ["fib_counter", "classes", "output", "exceptions", "uncaught_pr
 
 # fib(12) with --remote-calls all is 465 invocations over HTTP: the recursion test below
 # runs fib(5) instead.
-@pytest.mark.parametrize("scenario, mode", [(s, "driver") for s in HTTP_SCENARIOS]
+# More of the issue 8 repros, in driver mode only (time).
+HTTP_DRIVER_ONLY = ["issue8_02_back_references", "issue8_03_aliased_arguments", "issue8_04_array_fill",
+                    "issue8_09_lazy_iterators", "issue8_11_current_globals", "issue8_real_cycle"]
+
+
+@pytest.mark.parametrize("scenario, mode", [(s, "driver") for s in HTTP_SCENARIOS + HTTP_DRIVER_ONLY]
                          + [(s, "all") for s in HTTP_SCENARIOS if s != "fib_counter"])
 def test_programs_behave_the_same_over_http(layout, scenario, mode):
     root = layout(scenario, moved=MOVED.get(scenario), remote_calls=mode)
