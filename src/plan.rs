@@ -961,7 +961,6 @@ mod tests {
             name: name.to_owned(),
             line: 1,
             kind,
-            receiver: Some("self".to_owned()),
             readonly: readonly.iter().map(|s| s.to_string()).collect(),
             returns_lazy_iterator: None,
         }

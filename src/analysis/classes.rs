@@ -167,25 +167,20 @@ impl Analyser<'_> {
                 }
             };
         }
-        let skip = usize::from(kind != MethodKind::Static);
-        let receiver = (skip == 1)
-            .then(|| {
-                def.parameters
-                    .posonlyargs
-                    .iter()
-                    .chain(&def.parameters.args)
-                    .next()
-                    .map(|p| p.name().to_string())
-            })
-            .flatten();
-        if skip == 1 && receiver.is_none() {
+        let has_receiver = def
+            .parameters
+            .posonlyargs
+            .iter()
+            .chain(&def.parameters.args)
+            .next()
+            .is_some();
+        if kind != MethodKind::Static && !has_receiver {
             return Err((format!("method {name} takes no self parameter"), line));
         }
         Ok(MethodFacts {
             name,
             line,
             kind,
-            receiver,
             readonly: readonly::readonly_params(def, &self.import_map),
             returns_lazy_iterator: returned_lazy_iterator(&def.body, &self.import_map)
                 .map(|(what, at)| (what, self.line(at))),

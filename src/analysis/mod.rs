@@ -218,8 +218,6 @@ pub struct MethodFacts {
     pub name: String,
     pub line: usize,
     pub kind: MethodKind,
-    /// The name of the receiver parameter (`self`, `cls`), absent for staticmethods.
-    pub receiver: Option<String>,
     /// Parameters the method provably only reads, the receiver included.
     pub readonly: Vec<String>,
     /// A `return` of a lazy iterator, as for functions.
