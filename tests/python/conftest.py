@@ -27,6 +27,13 @@ MODULES = PROGRAMS / "modules"  # local modules the programs import, copied besi
 sys.path.insert(0, str(HERE))
 from faasify import faasify  # noqa: E402
 
+try:  # Hypothesis keeps what it writes (a constants cache) under target/, not in the sources
+    from hypothesis.configuration import set_hypothesis_home_dir
+except ImportError:
+    pass
+else:
+    set_hypothesis_home_dir(ROOT / "target" / "hypothesis")
+
 
 def load_runtime(name="lambada_runtime_under_test"):
     """The runtime package imported from templates/ under a name of its own (so that it
