@@ -277,7 +277,9 @@ def build(description, Box, Pair):
             nodes[i] = collections.deque(maxlen=3)
     for i, (kind, refs, atoms) in enumerate(description):
         if kind == "tuple":
-            nodes[i] = tuple(value(r, i) for r in refs)
+            # (tuple() of a list: an empty one is then the () of every other empty tuple,
+            # on Python 3.9 too, as decoding makes it)
+            nodes[i] = tuple([value(r, i) for r in refs])
     for i, (kind, refs, atoms) in enumerate(description):
         obj = nodes[i]
         if kind == "list" or kind.startswith("deque"):
