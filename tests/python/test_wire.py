@@ -504,3 +504,15 @@ def test_copy_graph_keeps_sharing_and_functions(wire, program):
     assert copy[0] is copy[1][0] is copy[3].balance and copy[0] is not shared
     assert copy[2] is program["triple"]
     assert copy[0] == shared
+
+
+@dataclasses.dataclass
+class LibraryPoint:  # a dataclass that is not the program's: found again through its module
+    x: int
+    tags: list = dataclasses.field(default_factory=list)
+
+
+def test_classes_of_importable_modules_travel_by_reference(wire):
+    point = LibraryPoint(3, ["a"])
+    got = one(wire, [point, LibraryPoint], {"__name__": "elsewhere"})
+    assert type(got[0]) is LibraryPoint and got[0] == point and got[1] is LibraryPoint
