@@ -34,6 +34,7 @@ import collections
 
 ATTRS = ("a", "b", "c")
 SHARED = None  # a global the call reads: one of the argument's objects, or one of its own
+ORIGINALS = [0]  # how many of the nodes are the caller's: only those go into sets
 
 
 class Box:
@@ -161,6 +162,17 @@ def apply(nodes, op):
         s = pick(nodes, (set,), i)
         if s is not None:
             s.add(op[2]) if name == "sadd" else s.discard(op[2])
+    elif name in ("dsetobj", "saddobj", "sdiscardobj"):  # objects as keys and members (by identity)
+        key = pick(nodes[:ORIGINALS[0]], (Box, Pair), op[2])
+        target = pick(nodes, (dict,) if name == "dsetobj" else (set,), i)
+        if key is None or target is None:
+            return
+        if name == "dsetobj":
+            target[key] = value(nodes, op[3])
+        elif name == "saddobj":
+            target.add(key)
+        else:
+            target.discard(key)
     elif name in ("bappend", "bset", "aappend", "aset", "apop"):
         buf = pick(nodes, (bytearray,) if name[0] == "b" else (array.array,), i)
         if buf is None:
@@ -193,6 +205,7 @@ def apply(nodes, op):
 def mutate(root, ops, ret):
     global SHARED
     nodes = nodes_of((root, SHARED))[1:]
+    ORIGINALS[0] = len(nodes)
     for op in ops:
         if op[0] == "raise":  # after the changes so far, which stay made
             raise ValueError("raised", op[1])
@@ -322,6 +335,8 @@ OP = st.one_of(
     st.tuples(st.just("relink"), INDEX, INDEX, INDEX),
     st.tuples(st.just("rebind"), INDEX, REF),
     st.tuples(st.sampled_from(["sadd", "sdiscard"]), INDEX, ATOMS),
+    st.tuples(st.just("dsetobj"), INDEX, INDEX, REF),
+    st.tuples(st.sampled_from(["saddobj", "sdiscardobj"]), INDEX, INDEX),
     st.tuples(st.sampled_from(["bappend", "aappend"]), INDEX, SMALL),
     st.tuples(st.sampled_from(["bset", "aset"]), INDEX, INDEX, SMALL),
     st.tuples(st.just("apop"), INDEX),
@@ -386,9 +401,21 @@ def compare(pairs, originals_a, originals_b, callers_own, Box, Pair):
                 raise Different("%s: local %r, FaaSified %r" % (path, a, b))
             stack.extend(reversed([(x, y, "%s[%d]" % (path, k)) for k, (x, y) in enumerate(zip(a, b))]))
         elif t is dict:
-            if [(type(k), repr(k)) for k in a] != [(type(k), repr(k)) for k in b]:
+            if len(a) != len(b):
                 raise Different("%s: keys: local %r, FaaSified %r" % (path, list(a), list(b)))
-            stack.extend(reversed([(a[k], b[j], "%s[%r]" % (path, k)) for k, j in zip(a, b)]))
+            items = []
+            for n, (k, j) in enumerate(zip(a, b)):  # keys pair up in order, objects by identity
+                items.append((k, j, "%s.keys()[%d]" % (path, n)))
+                items.append((a[k], b[j], "%s[%r]" % (path, k)))
+            stack.extend(reversed(items))
+        elif t is set:
+            atoms_a = {x for x in a if type(x) in ATOM_TYPES or type(x) is tuple}
+            atoms_b = {x for x in b if type(x) in ATOM_TYPES or type(x) is tuple}
+            objects_a = {originals_a.get(id(x)): x for x in a if x not in atoms_a}
+            objects_b = {originals_b.get(id(x)): x for x in b if x not in atoms_b}
+            if atoms_a != atoms_b or sorted(objects_a, key=str) != sorted(objects_b, key=str) or None in objects_a:
+                raise Different("%s: local %r, FaaSified %r" % (path, a, b))
+            stack.extend((x, objects_b[k], "%s{original #%s}" % (path, k)) for k, x in objects_a.items())
         elif t is Box:
             if list(vars(a)) != list(vars(b)):
                 raise Different("%s: attributes: local %r, FaaSified %r" % (path, list(vars(a)), list(vars(b))))
@@ -399,7 +426,7 @@ def compare(pairs, originals_a, originals_b, callers_own, Box, Pair):
                     raise Different("%s.%s: set in one, not in the other" % (path, name))
                 if hasattr(a, name):
                     stack.append((getattr(a, name), getattr(b, name), "%s.%s" % (path, name)))
-        elif t is set or t is bytearray or t is array.array:
+        elif t is bytearray or t is array.array:
             if a != b or (t is array.array and a.typecode != b.typecode):
                 raise Different("%s: local %r, FaaSified %r" % (path, a, b))
         else:
