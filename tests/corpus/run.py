@@ -122,6 +122,46 @@ def first_difference(a, b):
     return None
 
 
+def doctest_failure(text):
+    """The first failed doctest example in a `-v` or failure report, in one line:
+    the example, then what was expected and what came (or the exception's final line)."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() != "Failed example:":
+            continue
+        j = i + 1
+        example = []
+        while j < len(lines) and lines[j].startswith("    "):
+            example.append(lines[j].strip())
+            j += 1
+        def block(j):
+            body = []
+            while j < len(lines) and (lines[j].startswith("    ") or not lines[j].strip()) and not lines[j].startswith("*"):
+                if lines[j].strip():
+                    body.append(lines[j].strip())
+                j += 1
+            return body, j
+
+        head = lines[j].strip() if j < len(lines) else ""
+        body, j = block(j + 1)
+        if head == "Exception raised:":
+            what = "raised " + (body[-1] if body else "?")
+        elif head == "Expected:":
+            got = []
+            if j < len(lines) and lines[j].strip() == "Got:":
+                got, j = block(j + 1)
+            elif j < len(lines) and lines[j].strip() == "Got nothing":
+                got = ["nothing"]
+            def short(b):
+                return b[-1] if b and b[0].startswith(TRACEBACK) else " / ".join(b)
+
+            what = "expected %s, got %s" % (short(body)[:100], short(got)[:100])
+        else:
+            what = (head + " " + " / ".join(body))[:160]
+        return ("doctest: %s -> %s" % (" ".join(example)[:80], what))[:300]
+    return None
+
+
 def last_line(text):
     lines = [l for l in text.splitlines() if l.strip()]
     return lines[-1].strip()[:200] if lines else ""
@@ -189,6 +229,9 @@ def check_program(prog, opts):
             elif err_a != err_b:
                 cause = "stderr differs"
                 diff = first_difference(err_a, err_b)
+            dt = doctest_failure(new[1]) if cause and not doctest_failure(orig[1]) else None
+            if dt:
+                r["doctest"] = dt
             r["ok"] = cause is None
             if cause:
                 r["cause"] = cause
@@ -320,6 +363,8 @@ def main():
                 continue
             tag = "known" if m["known"] else "NEW  "
             print("  %s %-6s %s: %s" % (tag, mode, r["id"], m["cause"]))
+            if m.get("doctest"):
+                print("      %s" % m["doctest"])
             d = m.get("first_difference")
             if d:
                 print("      line %s: original  %s" % (d["line"], d["original"]))
