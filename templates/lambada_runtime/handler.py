@@ -171,7 +171,15 @@ class Handler:
             rebound = self._globals_back(started, value, encoder)
             if rebound:
                 response["globals"] = rebound
-            check = state.mutable_indexes(records, None, self._writable_roots(event, readonly))
+            roots = self._writable_roots(event, readonly)
+            check = state.mutable_indexes(records, None, roots)
+            if roots is not None:
+                # An iterator changes when it is read: the compiler cannot see that a
+                # read-only parameter holds one, so iterators are always compared.
+                listed = set(check)
+                check.extend(k for k, obj in enumerate(table)
+                             if k not in listed and hasattr(type(obj), "__next__")
+                             and records[k][0] in wire.MUTABLE_KINDS)
             updates = state.changed_objects(table, records, check, encoder)
             encoder.run()
         except (wire.CannotTravel, RecursionError) as problem:

@@ -266,20 +266,7 @@ def _replace_items(obj, listitems, dictitems, decoder):
         dict.update(obj, new)
 
 
-_slot_names_cache = {}
-
-
-def _slot_names(cls):
-    names = _slot_names_cache.get(cls)
-    if names is None:
-        names = []
-        for klass in cls.__mro__:
-            slots = klass.__dict__.get("__slots__", ())
-            for name in (slots,) if isinstance(slots, str) else slots:
-                if name not in ("__dict__", "__weakref__") and name not in names:
-                    names.append(name)
-        _slot_names_cache[cls] = names = tuple(names)
-    return names
+_slot_names = wire._slot_names
 
 
 def _transfer(obj, fresh):

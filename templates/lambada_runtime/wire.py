@@ -179,6 +179,16 @@ class Encoder:
                 append(v(key))
                 append(v(item))
             return record
+        if plan is _SLOTTED:
+            v = self.value
+            attrs = getattr(obj, "__dict__", None)
+            slots = []
+            for name in _slot_names(t):
+                item = getattr(obj, name, _UNSET)
+                if item is not _UNSET:
+                    slots.append(name)
+                    slots.append(v(item))
+            return ["O", v(t), None, ["ds", _flat(attrs, v) if attrs else None, slots], None, None]
         if plan is _REDUCE:
             return self._reduced(obj, t)
         if plan is _BY_REFERENCE:
@@ -281,7 +291,7 @@ class Encoder:
         kwdefaults = fn.__kwdefaults__
         attrs = fn.__dict__
         return [
-            "W", base64.b64encode(marshal.dumps(code)).decode("ascii"), PYTHON,
+            "W", _marshalled(code), PYTHON,
             fn.__name__, fn.__qualname__, fn.__module__,
             None if defaults is None else [v(d) for d in defaults],
             None if not kwdefaults else _flat(kwdefaults, v),
@@ -427,6 +437,26 @@ _EXTRA_EXCEPTION_ATTRS = (
     (OSError, ("errno", "strerror", "filename", "filename2")),  # not in __dict__
 )
 
+_marshalled_cache = {}
+_unmarshalled_cache = {}
+
+
+def _marshalled(code):
+    text = _marshalled_cache.get(code)
+    if text is None:
+        text = _marshalled_cache[code] = base64.b64encode(marshal.dumps(code)).decode("ascii")
+    return text
+
+
+def _unmarshalled(text):
+    code = _unmarshalled_cache.get(text)
+    if code is None:
+        if len(_unmarshalled_cache) > 4096:
+            _unmarshalled_cache.clear()
+        code = _unmarshalled_cache[text] = marshal.loads(base64.b64decode(text))
+    return code
+
+
 _code_globals_cache = {}
 _STORE_OPS = None
 
@@ -492,6 +522,7 @@ _BUILDERS = {
 
 # How objects of a type are encoded, decided once per type.
 _PLAIN = "plain"  # an instance with only a __dict__: ["o", class, name, value...]
+_SLOTTED = "slotted"  # an instance with __slots__ (and maybe a __dict__): an "O" record
 _REDUCE = "reduce"  # pickle's protocol
 _BY_REFERENCE = "reference"  # classes: by module and name
 _EXCEPTION = "exception"
@@ -521,7 +552,40 @@ def _plan_for(t):
             and not _has_slots(t) and not issubclass(t, (list, dict)) and t.__flags__ & _HEAPTYPE
             and getattr(t, "__setstate__", None) is None):
         return _PLAIN
+    if (t.__reduce_ex__ is _object_reduce_ex and t.__reduce__ is _object_reduce
+            and getattr(t, "__getstate__", _object_getstate) is _object_getstate
+            and not hasattr(t, "__getnewargs_ex__") and not hasattr(t, "__getnewargs__")
+            and t not in copyreg.dispatch_table and _has_slots(t) and t.__flags__ & _HEAPTYPE
+            and getattr(t, "__setstate__", None) is None and _builtin_base(t) is object):
+        return _SLOTTED
     return _REDUCE
+
+
+def _builtin_base(t):
+    """The first class in the MRO that is not a class of Python code."""
+    for klass in t.__mro__:
+        if not klass.__flags__ & _HEAPTYPE:
+            return klass
+    return object
+
+
+def _slot_names(t):
+    names = _slot_names_cache.get(t)
+    if names is None:
+        names = []
+        for klass in t.__mro__:
+            slots = klass.__dict__.get("__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name not in ("__dict__", "__weakref__") and name not in names:
+                    # A private slot is stored under its mangled name.
+                    if name.startswith("__") and not name.endswith("__"):
+                        name = "_%s%s" % (klass.__name__.lstrip("_"), name)
+                    names.append(name)
+        names = _slot_names_cache[t] = tuple(names)
+    return names
+
+
+_slot_names_cache = {}
 
 
 _HEAPTYPE = 1 << 9
@@ -592,7 +656,7 @@ class Decoder:
         value = self.value
         for n, record in enumerate(records):
             maker = make_empty.get(record[0])
-            if maker is not None and done[n] == 0:
+            if maker is not None and done[n] == 0 and (record[0] != "O" or record[2] is None):
                 made[n] = maker(self, record)
                 done[n] = 1
         for n in range(len(records) - 1, -1, -1):
@@ -752,7 +816,7 @@ class Decoder:
                 "and its cloud functions on the same Python version" % (qualname, python, PYTHON))
         scope = {"__builtins__": builtins, "__name__": module}
         cells = None if closure is None else tuple(self.value(c) for c in closure)
-        fn = _FunctionType(marshal.loads(base64.b64decode(code)), scope, name, None, cells)
+        fn = _FunctionType(_unmarshalled(code), scope, name, None, cells)
         fn.__qualname__ = qualname
         fn.__module__ = module
         return fn
@@ -839,12 +903,18 @@ def _make_instance(decoder, record):
     return cls.__new__(cls)
 
 
+def _make_bare_instance(decoder, record):
+    cls = decoder.value(record[1])
+    return cls.__new__(cls)
+
+
 _EMPTY_MAKERS = {
     "L": lambda decoder, record: [],
     "D": lambda decoder, record: {},
     "S": lambda decoder, record: set(),
     "E": lambda decoder, record: _CellType(),
     "o": _make_instance,
+    "O": _make_bare_instance,
 }
 
 
