@@ -161,6 +161,16 @@ def _children(a, b, path):
     attrs = _attributes(a, b, path)
     if attrs or hasattr(a, "__dict__") or hasattr(type(a), "__slots__"):
         return attrs
+    if type(a).__eq__ is object.__eq__:
+        # Compared by identity (an iterator, a deque's iterator...): compare what pickle's
+        # protocol says they are made of instead (without advancing them).
+        try:
+            ra, rb = a.__reduce_ex__(4), b.__reduce_ex__(4)
+        except Exception:
+            return []
+        if isinstance(ra, tuple) and isinstance(rb, tuple):
+            return [(list(ra[1:3]), list(rb[1:3]), path)]
+        return []
     try:
         if a != b:
             return path, _show(a), _show(b)

@@ -705,7 +705,9 @@ class Decoder:
                 if step is None:
                     progress[n] = 1
                     constructing += 1
-                    self._push(stack, _constructor_refs(record), progress, True)
+                    waiting = self._push(stack, _constructor_refs(record), progress, True)
+                    if waiting is not None:
+                        constructing -= self._unwind(stack, progress, waiting)
                     continue
                 made[n] = self._make(record)
                 done[n] = 1
@@ -738,6 +740,8 @@ class Decoder:
         return False
 
     def _push(self, stack, refs, progress, constructing):
+        """Pushes what ``refs`` name and is not complete; returns the object a constructor
+        needs whose own constructor is under way (a cycle, see _unwind), or None."""
         done = self.done
         for v in reversed(refs):
             if type(v) is list:
@@ -746,9 +750,31 @@ class Decoder:
                     if m not in progress:
                         stack.append(m)
                     elif constructing and done[m] == 0:
-                        raise CannotDecode("a reference cycle through constructor arguments")
+                        return m
                     # else a cycle: the object exists (state that refers to a tuple still
                     # being made waits for it: see _waited_for)
+        return None
+
+    def _unwind(self, stack, progress, waiting):
+        """A constructor waits, through the state of an object that already exists, for
+        itself (a frozenset holding a tuple holding an object whose attribute is the
+        frozenset). Pickle makes the constructor's object with that object as it is and
+        fills the object afterwards: the work above the object is dropped, to be done
+        again later. Returns how many entries at step 1 were dropped."""
+        done = self.done
+        bottom = len(stack) - 1 - stack[::-1].index(waiting)
+        for depth in range(len(stack) - 1, bottom, -1):
+            q = stack[depth]
+            if done[q] == 1 and progress.get(q) == 2:
+                break
+        else:  # only constructors on the way: no object exists to break the cycle
+            raise CannotDecode("a reference cycle through constructor arguments")
+        dropped = 0
+        while len(stack) > depth:
+            x = stack.pop()
+            if progress.pop(x, None) == 1 and done[x] == 0:
+                dropped += 1
+        return dropped
 
     # -- making an object (its constructor's inputs are complete) ------------------------
 

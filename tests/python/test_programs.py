@@ -97,10 +97,7 @@ def test_on_every_python(name, version, tmp_path, tmp_path_factory):
 
 
 VERIFIED = [
-    pytest.param("classes", marks=pytest.mark.xfail(
-        strict=True, reason="runtime bug (verify.py): iterators compare by identity, so a method returning "
-                            "iter(self.history) is reported as a difference (Account() call 16 differs at "
-                            "result: <list_iterator ...> against <list_iterator ...>)")),
+    "classes",
     "mutable_globals", "issue8_03_aliased_arguments", "issue8_05_stack_push",
             "issue8_14_mirror_tree", "issue8_real_cycle"]
 

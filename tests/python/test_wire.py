@@ -376,11 +376,7 @@ def test_cycles_through_tuples_and_slots_in_either_order(wire, program, root):
 
 
 @pytest.mark.parametrize("root", [
-    pytest.param("instance", marks=pytest.mark.xfail(
-        strict=True, reason="runtime bug: a cycle through two constructors (a frozenset holding a tuple "
-                            "holding an instance whose attribute is the frozenset), sent from the instance, "
-                            "raises CannotDecode('a reference cycle through constructor arguments'); pickle "
-                            "makes the tuple with the instance as it exists and fills the instance last")),
+    "instance",
     "frozenset",
 ])
 def test_a_cycle_through_a_frozenset_and_a_tuple(wire, program, root):
