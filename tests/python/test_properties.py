@@ -202,6 +202,13 @@ def apply(nodes, op):
             obj.a = value(nodes, op[2])
 
 
+class Holder:
+    """Moved too: its method runs in a cloud function, with the object's state travelling."""
+
+    def run(self, ops, ret):
+        return mutate(self.root, ops, ret)
+
+
 def mutate(root, ops, ret):
     global SHARED
     nodes = nodes_of((root, SHARED))[1:]
@@ -228,7 +235,7 @@ NAMESPACE = {}
 def program(tmp_path_factory):
     """The driver's namespace of PROGRAM faasified with mutate() moved; the runtime is the
     layout's own copy, imported as lambada_runtime."""
-    root = build_layout(PROGRAM, tmp_path_factory.mktemp("properties") / "layout", moved={"mutate"})
+    root = build_layout(PROGRAM, tmp_path_factory.mktemp("properties") / "layout", moved={"mutate", "Holder"})
     for name in [n for n in sys.modules if n == "lambada_runtime" or n.startswith("lambada_runtime.")]:
         del sys.modules[name]
     sys.path.insert(0, str(root))
@@ -370,7 +377,7 @@ def reachable_ids(value):
     return ids
 
 
-def compare(pairs, originals_a, originals_b, callers_own, Box, Pair):
+def compare(pairs, originals_a, originals_b, callers_own, Box, Pair, Holder=None):
     """Walks the pairs of graphs in parallel; raises Different at the first difference in
     type, value, sharing, or ownership (a caller's object against another object)."""
     forward, backward = {}, {}
@@ -416,7 +423,7 @@ def compare(pairs, originals_a, originals_b, callers_own, Box, Pair):
             if atoms_a != atoms_b or sorted(objects_a, key=str) != sorted(objects_b, key=str) or None in objects_a:
                 raise Different("%s: local %r, FaaSified %r" % (path, a, b))
             stack.extend((x, objects_b[k], "%s{original #%s}" % (path, k)) for k, x in objects_a.items())
-        elif t is Box:
+        elif t is Box or t is Holder:
             if list(vars(a)) != list(vars(b)):
                 raise Different("%s: attributes: local %r, FaaSified %r" % (path, list(vars(a)), list(vars(b))))
             stack.extend(reversed([(v, vars(b)[k], "%s.%s" % (path, k)) for k, v in vars(a).items()]))
@@ -525,7 +532,43 @@ def test_a_graph_decodes_as_an_identical_graph(description):
         raise Different("%s\n(seed %d: LAMBADA_PROPERTY_SEED=%d repeats this run)" % (exc, SEED, SEED)) from None
 
 
+@seed(SEED)
+@settings(max_examples=500, deadline=None, database=None, print_blob=True, report_multiple_bugs=False,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(description=GRAPH, ops=OPS, ret=RET)
+@pytest.mark.usefixtures("program")
+def test_a_method_of_a_moved_class_mutates_its_object_as_locally(description, ops, ret):
+    """The same mutations made by a method of a moved class on ``self.root``."""
+    program = NAMESPACE["program"]
+    Box, Pair, nodes_of, Holder = program["Box"], program["Pair"], program["nodes_of"], program["Holder"]
+    twin = Holder.__dict__["run"]._lambada_twin
+    local, remote = Holder(), Holder()
+    local.root = build(description, Box, Pair)
+    remote.root = build(description, Box, Pair)
+    local_nodes, local_ids = originals((local.root, None), nodes_of)
+    remote_nodes, remote_ids = originals((remote.root, None), nodes_of)
+    program["SHARED"] = None
+    local_ret = outcome(twin, local, ops, ret)
+    remote_ret = outcome(remote.run, ops, ret)
+    pairs = [(local, remote, "self"), (local_ret, remote_ret, "returned")]
+    pairs += [(x, y, "original #%d" % k) for k, (x, y) in enumerate(zip(local_nodes, remote_nodes)) if k]
+    try:
+        compare(pairs, local_ids, remote_ids, reachable_ids(ops), Box, Pair, Holder)
+    except Different as exc:
+        raise Different("%s\n(seed %d: LAMBADA_PROPERTY_SEED=%d repeats this run)" % (exc, SEED, SEED)) from None
+
+
 def test_the_properties_run_enough_examples():
     for test, least in ((test_faasified_mutation_matches_a_local_one_identity_included, 2000),
-                        (test_a_graph_decodes_as_an_identical_graph, 500)):
+                        (test_a_graph_decodes_as_an_identical_graph, 500),
+                        (test_a_method_of_a_moved_class_mutates_its_object_as_locally, 500)):
         assert test._hypothesis_internal_use_settings.max_examples >= least
+
+
+def test_no_call_ran_locally_instead(program):
+    """The properties above test the cloud path only if no call fell back to the twin."""
+    stats = program["_lambada"].stats
+    assert stats.fallbacks == {}
+    if "mutate" not in stats.calls:
+        pytest.skip("the property tests did not run")
+    assert stats.calls["mutate"] >= 2000 and stats.calls.get("Holder", 0) >= 500, stats.calls
