@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use super::HostState;
 use super::error::{ApiError, HostError};
 use super::names::{FunctionRef, LATEST, check_qualifier, function_arn, parse_function_ref};
+use super::sandbox::{Isolation, RUNTIME_DIR, TASK_ROOT};
 use super::server::{ApiRequest, empty_response, json_response};
 use super::store::{CodeDir, FunctionRecord, StagedCode};
 use super::util::{lambda_timestamp, request_id};
@@ -161,26 +162,34 @@ fn worker_spec(
     record: &FunctionRecord,
     code: Arc<CodeDir>,
 ) -> WorkerSpec {
-    let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
-        ("LANG".into(), "C.UTF-8".into()),
+    let sandboxed = state.isolation == Isolation::Sandbox;
+    let bootstrap = state.store.bootstrap_path();
+    let (task_root, runtime_dir) = if sandboxed {
+        (TASK_ROOT.to_string(), RUNTIME_DIR.to_string())
+    } else {
+        (
+            code.path.to_string_lossy().into_owned(),
+            bootstrap
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )
+    };
+    // The function's variables first: the fixed ones below win.
+    let mut env: Vec<(String, String)> = Vec::new();
+    if let Some(vars) = &record.environment {
+        env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
+    }
+    env.extend([
+        ("LANG".to_string(), "C.UTF-8".to_string()),
         ("TZ".into(), ":UTC".into()),
         // One malloc arena: thread arenas would eat the address-space limit.
         ("MALLOC_ARENA_MAX".into(), "1".into()),
         ("AWS_ENDPOINT_URL_LAMBDA".into(), state.endpoint.clone()),
-    ];
-    if let Some(vars) = &record.environment {
-        env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    let code_path = code.path.to_string_lossy().into_owned();
-    let runtime_dir = state
-        .store
-        .bootstrap_path()
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    env.extend([
-        ("LAMBDA_TASK_ROOT".to_string(), code_path),
+        ("LAMBDA_TASK_ROOT".to_string(), task_root),
         ("LAMBDA_RUNTIME_DIR".into(), runtime_dir),
         ("_HANDLER".into(), record.handler.clone()),
         ("AWS_REGION".into(), record.region.clone()),
@@ -201,17 +210,19 @@ fn worker_spec(
         ),
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
     ]);
-    if let Some(key) = state.worker_keys.get(tenant) {
-        env.push(("AWS_ACCESS_KEY_ID".into(), key.access_key.clone()));
-        env.push(("AWS_SECRET_ACCESS_KEY".into(), key.secret_key.clone()));
-    }
+    let interpreter = state.runtimes.get_or_default(&record.runtime);
     WorkerSpec {
-        python: state.config.python.clone(),
-        bootstrap: state.store.bootstrap_path(),
+        python: interpreter.path.clone(),
+        python_prefix: interpreter.prefix.clone(),
+        bootstrap,
         code,
         env,
         timeout: Duration::from_secs(u64::from(record.timeout)),
         memory_mb: record.memory_size,
+        isolation: state.isolation,
+        tenant: tenant.to_string(),
+        function: record.name.clone(),
+        sessions: state.verifier.sessions().clone(),
     }
 }
 
@@ -373,13 +384,12 @@ fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, ApiError
     value.ok_or_else(|| ApiError::invalid_parameter(format!("{field} is required")))
 }
 
-fn check_runtime(runtime: &str) -> Result<(), ApiError> {
-    let version = runtime
-        .strip_prefix("python3.")
-        .and_then(|minor| minor.parse::<u32>().ok());
-    if version.is_none() {
+/// A runtime is accepted when an interpreter for it was found at host start-up.
+fn check_runtime(state: &HostState, runtime: &str) -> Result<(), ApiError> {
+    if state.runtimes.get(runtime).is_none() {
         return Err(ApiError::invalid_parameter(format!(
-            "Runtime '{runtime}' is not supported by lambada serve: it runs Python functions (python3.x) only."
+            "Value '{runtime}' at 'runtime' failed to satisfy constraint: lambada serve runs the Python runtimes installed on this host: {}",
+            state.runtimes.names().join(", ")
         )));
     }
     Ok(())
@@ -456,6 +466,11 @@ fn parse_environment(
         if !valid_key {
             return Err(ApiError::invalid_parameter(format!(
                 "Lambda was unable to configure your environment variables because the environment variables you have provided contains an invalid key '{key}': keys must match [a-zA-Z]([a-zA-Z0-9_])+"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(ApiError::invalid_parameter(format!(
+                "Lambda was unable to configure your environment variables because the value of '{key}' contains a NUL character."
             )));
         }
         if RESERVED_ENV.contains(&key.as_str()) {
@@ -556,7 +571,7 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
         ));
     }
     let runtime = required(opt_str(&body, "Runtime")?, "Runtime")?.to_string();
-    check_runtime(&runtime)?;
+    check_runtime(state, &runtime)?;
     let role = required(opt_str(&body, "Role")?, "Role")?.to_string();
     check_role(&role)?;
     let handler = required(opt_str(&body, "Handler")?, "Handler")?.to_string();
@@ -803,7 +818,7 @@ pub async fn update_configuration(
     let mut record = entry.record();
     check_revision(&body, &record)?;
     if let Some(runtime) = opt_str(&body, "Runtime")? {
-        check_runtime(runtime)?;
+        check_runtime(state, runtime)?;
         record.runtime = runtime.to_string();
     }
     if let Some(role) = opt_str(&body, "Role")? {
@@ -871,6 +886,11 @@ pub async fn delete(
     let function = record.name.clone();
     blocking(move || writer.store.delete_record(&tenant, &function)).await?;
     state.registry.remove(&entry.tenant, &record.name);
+    // Its workers' credentials stop working now, not when the workers have stopped.
+    state
+        .verifier
+        .sessions()
+        .revoke_function(&entry.tenant, &record.name);
     let pool = entry.pool();
     pool.spec().code.mark_obsolete();
     tokio::spawn(async move { pool.retire().await });

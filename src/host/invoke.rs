@@ -145,7 +145,7 @@ pub async fn invoke(
                 client_context,
                 invoked_arn,
                 want_log: tail,
-                nested: state.is_worker_key(request.caller.access_key.as_deref()),
+                nested: request.caller.from_worker,
             };
             // A task of its own: a client that hangs up must not cancel the exchange with
             // the worker half-way.

@@ -87,6 +87,14 @@ impl Route {
         }
     }
 
+    /// The service a signature's credential scope must name.
+    fn service(&self) -> &'static str {
+        match self {
+            Route::CallerIdentity => "sts",
+            _ => "lambda",
+        }
+    }
+
     /// Whether the request must carry a valid signature when keys are configured.
     fn signed(&self) -> bool {
         !matches!(self, Route::Stats | Route::CodeDownload(..))
@@ -238,12 +246,14 @@ async fn serve_route(
             &body,
             SystemTime::now(),
             ANONYMOUS_TENANT,
+            route.service(),
         )?
     } else {
         Caller {
             tenant: String::new(),
             access_key: None,
             region: String::new(),
+            from_worker: false,
         }
     };
     let query = parts.uri.query().map(parse_query).unwrap_or_default();
