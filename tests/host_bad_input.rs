@@ -390,3 +390,55 @@ fn signatures_are_checked_and_tenants_are_kept_apart() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(server.stop().success());
 }
+
+#[test]
+fn runtimes_environment_and_scopes_cannot_break_later_invocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("state"), &[]);
+    let mut http = server.http();
+    let env_app = "import os, sys\ndef handler(event, context):\n    return {'python': '%d.%d' % sys.version_info[:2], 'path': os.environ['PATH']}\n";
+
+    // A runtime runs on its own interpreter; one that is not installed is refused.
+    for minor in ["3.12", "3.13"] {
+        let name = format!("py{}", minor.replace('.', ""));
+        let runtime = format!("python{minor}");
+        let r = create(&mut http, &name, env_app, json!({"Runtime": runtime}));
+        assert_eq!(r.status, 201, "{}", r.text());
+        let r = http.invoke(&name, b"{}", &[]);
+        assert_eq!(r.json()["python"], minor, "{}", r.text());
+    }
+    let r = create(&mut http, "py399", OK_APP, json!({"Runtime": "python3.99"}));
+    assert_error(&r, 400, "InvalidParameterValueException");
+
+    // The function's PATH is its own business: the worker still starts.
+    let r = create(
+        &mut http,
+        "odd_path",
+        env_app,
+        json!({"Environment": {"Variables": {"PATH": "/nowhere"}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = http.invoke("odd_path", b"{}", &[]);
+    assert_eq!(r.json()["path"], "/nowhere", "{}", r.text());
+    // A NUL byte cannot reach an environment.
+    let r = create(
+        &mut http,
+        "nul",
+        OK_APP,
+        json!({"Environment": {"Variables": {"A1": "x\u{0}y"}}}),
+    );
+    assert_error(&r, 400, "InvalidParameterValueException");
+
+    // A region with a quote is refused before it reaches any ARN or JSON.
+    let day = "20260101";
+    for region in ["us-east-1\"", "zz-bogus-9"] {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKID/{day}/{region}/lambda/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        let r = http.invoke("odd_path", b"{}", &[("authorization", &auth)]);
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert!(r.text().contains("valid region"), "{}", r.text());
+    }
+    let r = http.invoke("odd_path", b"{}", &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -423,6 +423,16 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn signed_request(secret: &str, at: SystemTime, body: &[u8]) -> (Uri, HeaderMap) {
+        signed_request_as(secret, at, body, "eu-west-1", "lambda")
+    }
+
+    fn signed_request_as(
+        secret: &str,
+        at: SystemTime,
+        body: &[u8],
+        region: &str,
+        service: &str,
+    ) -> (Uri, HeaderMap) {
         let uri: Uri = "http://127.0.0.1:9999/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af/invocations?Qualifier=%24LATEST"
             .parse()
             .unwrap();
@@ -437,8 +447,8 @@ mod tests {
         let identity = Credentials::new("AKIDEXAMPLE", secret, None, None, "test").into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
-            .region("eu-west-1")
-            .name("lambda")
+            .region(region)
+            .name(service)
             .time(at)
             .settings(SigningSettings::default())
             .build()
@@ -555,5 +565,168 @@ mod tests {
             .unwrap();
         assert_eq!(caller.tenant, "anon");
         assert_eq!(caller.region, DEFAULT_REGION);
+    }
+
+    fn refusal(headers: &HeaderMap, uri: &Uri, now: SystemTime) -> ApiError {
+        verifier()
+            .verify(&Method::POST, uri, headers, b"{}", now, "-", "lambda")
+            .unwrap_err()
+    }
+
+    #[test]
+    fn the_scope_must_name_lambda_and_a_real_region() {
+        let now = SystemTime::now();
+        for service in ["s3", "iam"] {
+            let (uri, headers) =
+                signed_request_as("right-secret", now, b"{}", "eu-west-1", service);
+            let err = refusal(&headers, &uri, now);
+            assert_eq!(err.kind, "InvalidSignatureException");
+            assert!(err.message.contains("correct service: 'lambda'"), "{err}");
+        }
+        for region in ["zz-bogus-9", "us-east-1\"", "eu-west-1,x"] {
+            let (uri, mut headers) = signed_request("right-secret", now, b"{}");
+            let auth = headers["authorization"]
+                .to_str()
+                .unwrap()
+                .replace("eu-west-1", region);
+            headers.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+            let err = refusal(&headers, &uri, now);
+            assert!(err.message.contains("valid region"), "{region}: {err}");
+        }
+        // GetCallerIdentity is STS's.
+        let (uri, headers) = signed_request_as("right-secret", now, b"{}", "us-east-1", "sts");
+        let caller = verifier()
+            .verify(&Method::POST, &uri, &headers, b"{}", now, "-", "sts")
+            .unwrap();
+        assert_eq!(caller.region, "us-east-1");
+    }
+
+    #[test]
+    fn regions_are_recognised_by_shape_and_name() {
+        for good in [
+            "us-east-1",
+            "eu-central-2",
+            "ap-southeast-4",
+            "us-gov-west-1",
+            "cn-north-1",
+        ] {
+            assert!(valid_region(good), "{good}");
+        }
+        for bad in [
+            "zz-bogus-9",
+            "us-east",
+            "us-east-1a",
+            "us-bogus-1",
+            "",
+            "us-east-1\"",
+        ] {
+            assert!(!valid_region(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_future_dated_signature_is_not_yet_current() {
+        let now = SystemTime::now();
+        let (uri, headers) =
+            signed_request("right-secret", now + Duration::from_secs(16 * 60), b"{}");
+        let err = refusal(&headers, &uri, now);
+        assert!(
+            err.message.starts_with("Signature not yet current:"),
+            "{err}"
+        );
+        // Within the allowed skew it is fine.
+        let (uri, headers) = signed_request("right-secret", now + Duration::from_secs(60), b"{}");
+        assert!(
+            verifier()
+                .verify(&Method::POST, &uri, &headers, b"{}", now, "-", "lambda")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn headers_that_change_the_meaning_must_be_signed() {
+        let now = SystemTime::now();
+        let (uri, mut headers) = signed_request("right-secret", now, b"{}");
+        headers.insert("x-amz-invocation-type", HeaderValue::from_static("Event"));
+        let err = refusal(&headers, &uri, now);
+        assert!(
+            err.message
+                .contains("'x-amz-invocation-type' must be signed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn session_credentials_need_their_token_and_die_when_revoked() {
+        let sessions = Arc::new(Sessions::new(Duration::from_secs(60)));
+        let mut verifier = Verifier::with_sessions(sessions.clone());
+        verifier.add_key("AKIDEXAMPLE", "right-secret", "tenant-a");
+        let creds = sessions.mint("tenant-a", "f");
+        let now = SystemTime::now();
+        let sign = |token: Option<&str>| {
+            let uri: Uri = "http://127.0.0.1:9999/2015-03-31/functions/"
+                .parse()
+                .unwrap();
+            let mut headers = vec![("host", "127.0.0.1:9999")];
+            if let Some(token) = token {
+                headers.push(("x-amz-security-token", token));
+            }
+            let request = SignableRequest::new(
+                "GET",
+                uri.to_string(),
+                headers.clone().into_iter(),
+                SignableBody::Bytes(b""),
+            )
+            .unwrap();
+            let identity = Credentials::new(
+                &creds.access_key_id,
+                &creds.secret_access_key,
+                None,
+                None,
+                "t",
+            )
+            .into();
+            let params = aws_sigv4::sign::v4::SigningParams::builder()
+                .identity(&identity)
+                .region("us-east-1")
+                .name("lambda")
+                .time(now)
+                .settings(SigningSettings::default())
+                .build()
+                .unwrap()
+                .into();
+            let (instructions, _) = sign(request, &params).unwrap().into_parts();
+            let mut map = HeaderMap::new();
+            for (k, v) in headers.into_iter().chain(instructions.headers()) {
+                map.insert(
+                    axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            (uri.path().parse::<Uri>().unwrap(), map)
+        };
+        let check = |token: Option<&str>| {
+            let (uri, headers) = sign(token);
+            verifier.verify(&Method::GET, &uri, &headers, b"", now, "-", "lambda")
+        };
+        let caller = check(Some(&creds.session_token)).unwrap();
+        assert_eq!(caller.tenant, "tenant-a");
+        assert!(caller.from_worker);
+        assert_eq!(check(None).unwrap_err().kind, "UnrecognizedClientException");
+        assert_eq!(
+            check(Some("LambadaSessionforged")).unwrap_err().kind,
+            "UnrecognizedClientException"
+        );
+        let (uri, headers) = sign(Some(&creds.session_token));
+        let later = now + Duration::from_secs(61);
+        let err = verifier
+            .verify(&Method::GET, &uri, &headers, b"", later, "-", "lambda")
+            .unwrap_err();
+        assert_eq!(err.kind, "ExpiredTokenException");
+        sessions.revoke_function("tenant-a", "f");
+        assert_eq!(
+            check(Some(&creds.session_token)).unwrap_err().kind,
+            "UnrecognizedClientException"
+        );
     }
 }
