@@ -173,6 +173,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = crate::host::DEFAULT_SESSION_TTL.as_secs())]
     pub session_ttl: u64,
 
+    /// Seconds a failed asynchronous invocation waits before its first retry (twice that
+    /// before the second), as Lambda's one and two minutes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub event_retry_delay: u64,
+
     /// Log one line per request to stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -197,13 +202,16 @@ impl ServeArgs {
         config.port = self.port;
         config.verbose = self.verbose;
         config.python = PathBuf::from(&self.python);
-        if let Some(mode) = &self.isolation {
-            config.isolation = mode.parse()?;
-        }
+        config.python_for_every_runtime = false;
+        config.isolation = match &self.isolation {
+            Some(mode) => mode.parse()?,
+            None => crate::host::Isolation::Auto,
+        };
         if self.session_ttl == 0 {
             return Err("--session-ttl must be at least 1 second".into());
         }
         config.session_ttl = std::time::Duration::from_secs(self.session_ttl);
+        config.event_retry_delay = std::time::Duration::from_secs(self.event_retry_delay);
         if let Some(n) = self.max_workers {
             if n == 0 {
                 return Err("--max-workers must be at least 1".into());

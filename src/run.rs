@@ -84,7 +84,6 @@ async fn run_against_host(
 ) -> Result<RunReport, RunError> {
     let mut config = HostConfig::new(state_dir);
     config.python = PathBuf::from(&options.python);
-    config.python_for_any_runtime = true;
     let host = Host::start(config).await?;
     let result = deploy_and_run(&host, out_dir, driver, options).await;
     let stats = host.stats();

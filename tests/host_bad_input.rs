@@ -235,7 +235,8 @@ fn malformed_requests_get_4xx() {
     let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(6 << 20));
     let r = http.invoke("f", huge.as_bytes(), &[]);
     assert_error(&r, 413, "RequestTooLargeException");
-    let event = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 << 10));
+    // Events may be 1 MB (since October 2025; 256 KB before).
+    let event = format!("{{\"pad\": \"{}\"}}", "x".repeat(1 << 20));
     let r = http.invoke("f", event.as_bytes(), &[("x-amz-invocation-type", "Event")]);
     assert_error(&r, 413, "RequestTooLargeException");
     let r = http.invoke("f", br#"{"big": true}"#, &[]);
@@ -254,10 +255,15 @@ fn malformed_requests_get_4xx() {
             })
         })
         .collect();
-    let statuses: Vec<u16> = callers
-        .into_iter()
-        .map(|c| c.join().unwrap().status)
-        .collect();
+    let responses: Vec<Response> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+    for throttled in responses.iter().filter(|r| r.status == 429) {
+        assert_eq!(throttled.header("retry-after"), Some("1"));
+        assert_eq!(
+            throttled.json()["Reason"],
+            "ConcurrentInvocationLimitExceeded"
+        );
+    }
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         2,

@@ -696,8 +696,20 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let (_, entry) = resolve(state, name, &request)?;
     let record = entry.record();
+    let expires = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        + CODE_LINK_SECONDS;
+    let signature = code_link_signature(
+        state,
+        &entry.tenant,
+        &record.name,
+        &record.code_rev,
+        expires,
+    );
     let location = format!(
-        "http://{}/_lambada/code/{}/{}/{}",
+        "http://{}/_lambada/code/{}/{}/{}?Expires={expires}&Signature={signature}",
         request.host(),
         entry.tenant,
         record.name,
@@ -1026,12 +1038,46 @@ pub async fn remove_permission(
 
 /// `Code.Location` of GetFunction: the zip as uploaded, for whoever has the URL (it
 /// contains the code revision, which is random), like a presigned S3 URL.
+/// How long GetFunction's code link works (Lambda's presigned links last 10 minutes).
+const CODE_LINK_SECONDS: u64 = 600;
+
+fn code_link_signature(
+    state: &HostState,
+    tenant: &str,
+    name: &str,
+    rev: &str,
+    expires: u64,
+) -> String {
+    let message = format!("{tenant}\n{name}\n{rev}\n{expires}");
+    super::util::hmac_sha256_hex(&state.link_key, message.as_bytes())
+}
+
 pub async fn download_code(
     state: &Arc<HostState>,
     tenant: &str,
     name: &str,
     rev: &str,
+    request: &ApiRequest,
 ) -> Result<Response, ApiError> {
+    let expires: u64 = request
+        .query("Expires")
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let expected = code_link_signature(state, tenant, name, rev, expires);
+    let given = request.query("Signature").unwrap_or("");
+    if !super::util::constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+        return Err(ApiError::forbidden(
+            "AccessDenied",
+            "Request has an invalid or missing signature",
+        ));
+    }
+    if now > expires {
+        return Err(ApiError::forbidden("AccessDenied", "Request has expired"));
+    }
     let not_found = || ApiError::not_found("The specified key does not exist.");
     let entry = state.registry.get(tenant, name).ok_or_else(not_found)?;
     let code = entry.pool().spec().code.clone();

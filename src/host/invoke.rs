@@ -19,8 +19,10 @@ use super::server::{ApiRequest, MAX_INVOKE_BYTES, empty_response};
 use super::store::PendingEvent;
 use super::workers::{Invocation, Outcome};
 
-/// Asynchronous event size limit (256 KB).
-const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// Asynchronous event size limit: 1 MB (Lambda raised it from 256 KB in October 2025).
+const MAX_EVENT_BYTES: usize = 1024 * 1024;
+/// A failed event runs at most this many times in all, as in Lambda.
+const EVENT_ATTEMPTS: u32 = 3;
 /// `X-Amz-Client-Context` limit, base64 included.
 const MAX_CLIENT_CONTEXT_BYTES: usize = 3583;
 
@@ -194,9 +196,10 @@ fn invoke_response(outcome: Outcome, request_id: &str) -> Response {
     response
 }
 
-/// Runs a stored event in the background; forgets it once it ran (a function error
-/// counts as ran: Lambda would retry and then drop it). An event interrupted by
-/// shutdown stays on disk and runs after the next start.
+/// Runs a stored event in the background; forgets it once it ran. A function error is
+/// retried twice more, after `event_retry_delay` and twice that, as Lambda does (one and
+/// two minutes by default), then the event is dropped. An event interrupted by shutdown
+/// (running, or waiting for a retry) stays on disk and runs again after the next start.
 pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
     state.events_in_flight.fetch_add(1, Ordering::SeqCst);
     tokio::spawn(async move {
@@ -212,18 +215,34 @@ pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
                     want_log: false,
                     nested: false,
                 };
-                let outcome = entry.pool().invoke(invocation, false).await;
-                let interrupted = state.shutting_down.load(Ordering::SeqCst)
-                    && outcome.as_ref().is_ok_and(|o| o.function_error);
-                if state.config.verbose {
-                    let status = match &outcome {
-                        Ok(o) if o.function_error => "function error",
-                        Ok(_) => "ok",
-                        Err(_) => "not run",
-                    };
-                    eprintln!("event {} {} {status}", event.function, event.request_id);
+                let mut attempt = 1;
+                loop {
+                    let outcome = entry.pool().invoke(invocation.clone(), false).await;
+                    let failed = outcome.as_ref().is_ok_and(|o| o.function_error);
+                    let interrupted = state.shutting_down.load(Ordering::SeqCst) && failed;
+                    if state.config.verbose {
+                        let status = match &outcome {
+                            Ok(o) if o.function_error => "function error",
+                            Ok(_) => "ok",
+                            Err(_) => "not run",
+                        };
+                        eprintln!(
+                            "event {} {} attempt {attempt} {status}",
+                            event.function, event.request_id
+                        );
+                    }
+                    if outcome.is_err() || interrupted {
+                        break false;
+                    }
+                    if !failed || attempt == EVENT_ATTEMPTS {
+                        break true;
+                    }
+                    if !wait_unless_stopping(&state, state.config.event_retry_delay * attempt).await
+                    {
+                        break false;
+                    }
+                    attempt += 1;
                 }
-                outcome.is_ok() && !interrupted
             }
         };
         if finished {
@@ -236,6 +255,19 @@ pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
             state.events_done.notify_waiters();
         }
     });
+}
+
+/// Waits `delay`; false if the host started stopping meanwhile.
+async fn wait_unless_stopping(state: &HostState, delay: std::time::Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + delay;
+    while tokio::time::Instant::now() < deadline {
+        if state.shutting_down.load(Ordering::SeqCst) {
+            return false;
+        }
+        let step = deadline - tokio::time::Instant::now();
+        tokio::time::sleep(step.min(std::time::Duration::from_millis(50))).await;
+    }
+    !state.shutting_down.load(Ordering::SeqCst)
 }
 
 /// Runs the events accepted before the last stop.

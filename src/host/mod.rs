@@ -25,7 +25,8 @@
 //! `Host::start` must run inside a Tokio runtime with IO and time enabled
 //! (`Builder::enable_all()`); it spawns its server task there. Dropping a `Host` without
 //! `shutdown` kills its workers at once. The same counters are served as JSON at
-//! `GET {endpoint}/_lambada/stats` (unsigned; counts only) for tests in other processes.
+//! `GET {endpoint}/_lambada/stats` (signed like any request when credentials are
+//! configured; counts only) for tests in other processes.
 //!
 //! # Layout
 //! `server` (HTTP, routing, signatures, request log) → `functions` (control plane and the
@@ -85,16 +86,20 @@ pub struct HostConfig {
     pub max_queue: usize,
     /// Accepted keys; empty means signatures are not checked.
     pub access_keys: Vec<AccessKey>,
-    /// The default Python interpreter. A function's `Runtime: python3.X` runs on an
-    /// installed `python3.X` (this one if it is 3.X, else found through pyenv or PATH).
+    /// The Python interpreter of the workers.
     pub python: PathBuf,
-    /// Run a runtime that has no installed interpreter on `python` instead of refusing
-    /// it at CreateFunction (`lambada run`, where the program's interpreter is the one).
-    pub python_for_any_runtime: bool,
+    /// Every `python3.X` runtime runs on `python` (the embedded host of `lambada run`,
+    /// where the program's interpreter is the one). Otherwise `Runtime: python3.X` runs
+    /// on an installed `python3.X` (`python` if it is 3.X, else found through pyenv or
+    /// PATH), and a runtime without one is refused at CreateFunction.
+    pub python_for_every_runtime: bool,
     /// How workers are isolated (`Auto`: a sandbox where the kernel allows it).
     pub isolation: Isolation,
     /// How long the session credentials given to a worker last.
     pub session_ttl: Duration,
+    /// How long a failed asynchronous event waits before its first retry (twice that
+    /// before the second).
+    pub event_retry_delay: Duration,
     /// One line per request on stderr.
     pub verbose: bool,
     /// How long shutdown waits for in-flight requests before failing them.
@@ -102,7 +107,11 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
-    /// 127.0.0.1, an ephemeral port, one worker per core, no credentials, `python3`.
+    /// The embedded host of one program (`lambada run`, tests): 127.0.0.1, an ephemeral
+    /// port, one worker per core, no credentials, every runtime on `python3`, workers not
+    /// isolated (they are the program's own functions and see its files, as the
+    /// in-process transport does). `lambada serve` sets `isolation` to `Auto` and
+    /// `python_for_every_runtime` to false.
     pub fn new(state_dir: impl Into<PathBuf>) -> HostConfig {
         HostConfig {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -112,9 +121,10 @@ impl HostConfig {
             max_queue: 128,
             access_keys: Vec::new(),
             python: PathBuf::from("python3"),
-            python_for_any_runtime: false,
-            isolation: Isolation::Auto,
+            python_for_every_runtime: true,
+            isolation: Isolation::None,
             session_ttl: DEFAULT_SESSION_TTL,
+            event_retry_delay: Duration::from_secs(60),
             verbose: false,
             shutdown_grace: Duration::from_secs(10),
         }
@@ -255,6 +265,8 @@ pub(crate) struct HostState {
     pub isolation: Isolation,
     /// The interpreters of the `python3.X` runtimes.
     pub runtimes: runtimes::Runtimes,
+    /// Signs the code download links of GetFunction.
+    pub link_key: Vec<u8>,
     pub shutting_down: AtomicBool,
     pub events_in_flight: AtomicUsize,
     pub events_done: Notify,
@@ -318,10 +330,14 @@ impl Host {
             verifier.add_key(&key.access_key, &key.secret_key, &tenant);
         }
         let python = config.python.clone();
-        let any_runtime = config.python_for_any_runtime;
+        let any_runtime = config.python_for_every_runtime;
         let requested = config.isolation;
         let (runtimes, isolation, fallback) = tokio::task::spawn_blocking(move || {
-            let runtimes = runtimes::Runtimes::discover(&python, any_runtime)?;
+            let runtimes = if any_runtime && requested == Isolation::None {
+                runtimes::Runtimes::just(&python)
+            } else {
+                runtimes::Runtimes::discover(&python, any_runtime)?
+            };
             let (isolation, fallback) = resolve_isolation(requested, &runtimes)?;
             Ok::<_, HostError>((runtimes, isolation, fallback))
         })
@@ -353,6 +369,7 @@ impl Host {
             endpoint: format!("http://{reachable}"),
             isolation,
             runtimes,
+            link_key: util::secret_bytes(32),
             shutting_down: AtomicBool::new(false),
             events_in_flight: AtomicUsize::new(0),
             events_done: Notify::new(),

@@ -29,13 +29,27 @@ pub struct Interpreter {
 pub struct Runtimes {
     by_runtime: BTreeMap<String, Interpreter>,
     default: Interpreter,
-    /// Runtimes without an interpreter of their own run on the default one.
-    any_runtime: bool,
+    /// Every runtime runs on the default interpreter.
+    every_runtime: bool,
 }
 
 impl Runtimes {
+    /// Every runtime on `python`, as given (looked up on PATH when it starts a worker):
+    /// for workers that are not isolated, nothing needs to be known about it.
+    pub fn just(python: &Path) -> Runtimes {
+        let default = Interpreter {
+            path: python.to_path_buf(),
+            prefix: PathBuf::new(),
+        };
+        Runtimes {
+            by_runtime: BTreeMap::new(),
+            default,
+            every_runtime: true,
+        }
+    }
+
     /// Asks `python` for its version and finds the other installed `python3.X`.
-    pub fn discover(python: &Path, any_runtime: bool) -> Result<Runtimes, HostError> {
+    pub fn discover(python: &Path, every_runtime: bool) -> Result<Runtimes, HostError> {
         let (runtime, default) = ask(python).ok_or_else(|| {
             HostError::Config(format!(
                 "cannot run {} to find its version; pass --python with a Python 3 interpreter",
@@ -43,7 +57,7 @@ impl Runtimes {
             ))
         })?;
         let mut by_runtime = BTreeMap::new();
-        for minor in MINORS {
+        for minor in MINORS.filter(|_| !every_runtime) {
             let name = format!("python3.{minor}");
             if let Some(found) = find_installed(&name) {
                 by_runtime.insert(name, found);
@@ -53,15 +67,16 @@ impl Runtimes {
         Ok(Runtimes {
             by_runtime,
             default,
-            any_runtime,
+            every_runtime,
         })
     }
 
     /// The interpreter of `runtime`, if it can run here.
     pub fn get(&self, runtime: &str) -> Option<&Interpreter> {
-        self.by_runtime.get(runtime).or_else(|| {
-            (self.any_runtime && runtime.starts_with("python3.")).then_some(&self.default)
-        })
+        if self.every_runtime {
+            return runtime.starts_with("python3.").then_some(&self.default);
+        }
+        self.by_runtime.get(runtime)
     }
 
     /// The interpreter of `runtime`, else the default one (functions stored before an

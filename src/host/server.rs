@@ -97,7 +97,7 @@ impl Route {
 
     /// Whether the request must carry a valid signature when keys are configured.
     fn signed(&self) -> bool {
-        !matches!(self, Route::Stats | Route::CodeDownload(..))
+        !matches!(self, Route::CodeDownload(..))
     }
 }
 
@@ -273,7 +273,7 @@ async fn serve_route(
             request_id,
         )),
         Route::CodeDownload(tenant, name, rev) => {
-            functions::download_code(state, &tenant, &name, &rev).await
+            functions::download_code(state, &tenant, &name, &rev, &request).await
         }
         Route::ListFunctions => functions::list(state, request).await,
         Route::CreateFunction => functions::create(state, request).await,

@@ -257,11 +257,14 @@ impl Worker {
         let credentials = spec.sessions.mint(&spec.tenant, &spec.function);
         let (y, mo, d, ..) = utc_parts(SystemTime::now());
         let mut cmd = std::process::Command::new(&spec.python);
-        cmd.arg(&bootstrap);
         if sandboxed {
-            // Names the host's bootstrap, so that a worker can be traced to its host.
-            cmd.arg(&spec.bootstrap);
+            // Names the host's bootstrap on the command line (not in sys.argv), so that
+            // a worker can be traced to its host from outside.
+            let mut marker = std::ffi::OsString::from("lambada_host=");
+            marker.push(&spec.bootstrap);
+            cmd.arg("-X").arg(marker);
         }
+        cmd.arg(&bootstrap);
         cmd.current_dir(&cwd)
             .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
