@@ -448,3 +448,43 @@ fn runtimes_environment_and_scopes_cannot_break_later_invocations() {
     let r = http.invoke("odd_path", b"{}", &[]);
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[test]
+fn clashing_zips_and_unparsable_payloads_are_client_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("state"), &[]);
+    let mut http = server.http();
+    let long_name = zip_with(|w| {
+        w.start_file("app.py", options()).unwrap();
+        w.write_all(OK_APP.as_bytes()).unwrap();
+        w.start_file(format!("{}.py", "x".repeat(300)), options())
+            .unwrap();
+    });
+    assert_error(
+        &create_zip(&mut http, "long", &long_name, json!({})),
+        400,
+        "InvalidParameterValueException",
+    );
+    let clash = zip_with(|w| {
+        w.start_file("app.py", options()).unwrap();
+        w.write_all(OK_APP.as_bytes()).unwrap();
+        w.add_symlink("d", "app.py", options()).unwrap();
+        w.start_file("d/f.py", options()).unwrap();
+    });
+    assert_error(
+        &create_zip(&mut http, "clash", &clash, json!({})),
+        400,
+        "InvalidParameterValueException",
+    );
+
+    assert_eq!(create(&mut http, "f", OK_APP, json!({})).status, 201);
+    let r = http.invoke("f", b"{\"a\": \"\xff\xfe\"}", &[]);
+    assert_error(&r, 400, "InvalidRequestContentException");
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let r = http.invoke("f", deep.as_bytes(), &[]);
+    assert_error(&r, 400, "InvalidRequestContentException");
+    // Strings may hold brackets, and moderate nesting is fine.
+    let nested = format!("{}\"[[[[\"{}", "[".repeat(100), "]".repeat(100));
+    assert_eq!(http.invoke("f", nested.as_bytes(), &[]).status, 200);
+    assert!(server.stop().success());
+}

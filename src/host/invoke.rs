@@ -76,15 +76,52 @@ fn client_context(request: &ApiRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Deepest nesting of arrays and objects an event may have: deeper ones would only
+/// exhaust the handler's parser (Python's stops near 1,000 levels).
+const MAX_EVENT_DEPTH: usize = 512;
+
 /// The event JSON to hand to the handler: the body, `{}` when empty.
 fn event_payload(body: Vec<u8>) -> Result<Vec<u8>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(b"{}".to_vec());
     }
-    serde_json::from_slice::<IgnoredAny>(&body).map_err(|e| {
-        ApiError::invalid_content(format!("Could not parse request body into json: {e}"))
-    })?;
+    let refuse = |why: String| {
+        ApiError::invalid_content(format!("Could not parse request body into json: {why}"))
+    };
+    std::str::from_utf8(&body).map_err(|e| refuse(format!("invalid UTF-8: {e}")))?;
+    if json_depth(&body) > MAX_EVENT_DEPTH {
+        return Err(refuse(format!(
+            "nested deeper than {MAX_EVENT_DEPTH} levels"
+        )));
+    }
+    serde_json::from_slice::<IgnoredAny>(&body).map_err(|e| refuse(e.to_string()))?;
     Ok(body)
+}
+
+/// The deepest nesting of `[` and `{` in a JSON text (strings skipped).
+fn json_depth(text: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 pub async fn invoke(
