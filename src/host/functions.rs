@@ -215,6 +215,7 @@ fn worker_spec(
         python: interpreter.path.clone(),
         python_prefix: interpreter.prefix.clone(),
         bootstrap,
+        scratch_root: state.store.workers_dir(),
         code,
         env,
         timeout: Duration::from_secs(u64::from(record.timeout)),

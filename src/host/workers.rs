@@ -52,6 +52,9 @@ pub struct WorkerSpec {
     /// The interpreter's installation, which a sandbox mounts read-only.
     pub python_prefix: PathBuf,
     pub bootstrap: PathBuf,
+    /// Where each worker gets a scratch directory (in the state directory, so that a
+    /// restarted host removes what a killed one left).
+    pub scratch_root: PathBuf,
     pub code: Arc<CodeDir>,
     /// The complete environment, but for the per-worker variables set at spawn.
     pub env: Vec<(String, String)>,
@@ -221,7 +224,7 @@ impl Worker {
     async fn spawn(spec: &WorkerSpec, census: &Arc<Census>) -> Result<Worker, String> {
         let dir = tempfile::Builder::new()
             .prefix("lambada-worker-")
-            .tempdir()
+            .tempdir_in(&spec.scratch_root)
             .map_err(|e| format!("cannot create a worker directory: {e}"))?;
         let scratch = dir.path().join(match spec.isolation {
             Isolation::Sandbox => "root",
