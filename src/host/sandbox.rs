@@ -314,8 +314,10 @@ impl Jail {
                     Some(ruleset(paths, None)?);
                 jail.child_rules
                     .push((c_string("/tmp"), AccessFs::from_all(abi)));
+                // Everything the sandbox's root shows may be read (directories can be
+                // listed, as in Lambda); only /tmp and the devices may be written.
                 jail.child_rules
-                    .push((c_string("/proc"), AccessFs::from_read(abi)));
+                    .push((c_string("/"), AccessFs::from_read(abi)));
                 jail.steps = root_steps(paths)?;
                 let (uid, gid) = if jail.as_root {
                     (NOBODY, NOBODY)
