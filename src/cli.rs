@@ -178,6 +178,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub event_retry_delay: u64,
 
+    /// The 12-digit account ID in every ARN (AWS's documentation and moto use
+    /// 123456789012).
+    #[arg(long, value_name = "ID", default_value = crate::host::ACCOUNT_ID)]
+    pub account_id: String,
+
     /// Log one line per request to stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -212,6 +217,7 @@ impl ServeArgs {
         }
         config.session_ttl = std::time::Duration::from_secs(self.session_ttl);
         config.event_retry_delay = std::time::Duration::from_secs(self.event_retry_delay);
+        config.account_id = self.account_id.clone();
         if let Some(n) = self.max_workers {
             if n == 0 {
                 return Err("--max-workers must be at least 1".into());

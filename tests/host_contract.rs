@@ -98,3 +98,43 @@ fn code_links_are_signed_and_stats_need_credentials() {
     assert_eq!(stats.json()["functions"], 1);
     assert!(server.stop().success());
 }
+
+#[test]
+fn the_account_id_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("state"), &["--account-id", "123456789012"]);
+    let mut http = server.http();
+    let r = create(
+        &mut http,
+        "f",
+        "def handler(e, c):\n    return c.invoked_function_arn\n",
+        json!({}),
+    );
+    assert_eq!(r.status, 201);
+    let arn = "arn:aws:lambda:us-east-1:123456789012:function:f";
+    assert_eq!(r.json()["FunctionArn"], arn);
+    let r = http.invoke(arn, b"{}", &[]);
+    assert_eq!(r.json(), json!(arn));
+    let other = "arn:aws:lambda:us-east-1:000000000000:function:f";
+    assert_eq!(http.invoke(other, b"{}", &[]).status, 404);
+    let identity = http.send(
+        "POST",
+        "/",
+        &[],
+        b"Action=GetCallerIdentity&Version=2011-06-15",
+    );
+    assert!(
+        identity.text().contains("<Account>123456789012</Account>"),
+        "{}",
+        identity.text()
+    );
+    assert!(server.stop().success());
+
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_lambada"))
+        .args(["serve", "--port", "0", "--account-id", "12345"])
+        .arg("--state-dir")
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}

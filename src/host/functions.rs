@@ -281,19 +281,30 @@ pub fn resolve(
     name: &str,
     request: &ApiRequest,
 ) -> Result<(FunctionRef, Arc<FunctionEntry>), ApiError> {
-    let reference = parse_function_ref(name)?;
+    let reference = parse_function_ref(name, &state.config.account_id)?;
     let region = &request.caller.region;
-    check_qualifier(&reference, request.query("Qualifier"), region)?;
+    check_qualifier(
+        &reference,
+        request.query("Qualifier"),
+        &state.config.account_id,
+        region,
+    )?;
     let entry = state
         .registry
         .get(&request.caller.tenant, &reference.name)
-        .ok_or_else(|| ApiError::function_not_found(&function_arn(region, &reference.name)))?;
+        .ok_or_else(|| {
+            ApiError::function_not_found(&function_arn(
+                &state.config.account_id,
+                region,
+                &reference.name,
+            ))
+        })?;
     Ok((reference, entry))
 }
 
 /// Lambda's `FunctionConfiguration` of a record.
-pub fn configuration(record: &FunctionRecord) -> Value {
-    let arn = function_arn(&record.region, &record.name);
+pub fn configuration(account: &str, record: &FunctionRecord) -> Value {
+    let arn = function_arn(account, &record.region, &record.name);
     let mut config = json!({
         "FunctionName": record.name,
         "FunctionArn": arn,
@@ -552,9 +563,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(io_error)
 }
 
-fn name_reference(body: &Map<String, Value>) -> Result<String, ApiError> {
+fn name_reference(body: &Map<String, Value>, account: &str) -> Result<String, ApiError> {
     let text = required(opt_str(body, "FunctionName")?, "FunctionName")?;
-    let reference = parse_function_ref(text)?;
+    let reference = parse_function_ref(text, account)?;
     if reference.qualifier.is_some() {
         return Err(ApiError::invalid_parameter(
             "FunctionName must not have a qualifier when creating a function",
@@ -565,7 +576,7 @@ fn name_reference(body: &Map<String, Value>) -> Result<String, ApiError> {
 
 pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Response, ApiError> {
     let body = json_body(&request)?;
-    let name = name_reference(&body)?;
+    let name = name_reference(&body, &state.config.account_id)?;
     if opt_str(&body, "PackageType")?.is_some_and(|kind| kind != "Zip") {
         return Err(ApiError::invalid_parameter(
             "lambada serve runs Zip packages only (PackageType: Zip)",
@@ -652,7 +663,7 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
         creating.remove(&key);
     }
     let record = result?;
-    let mut config = configuration(&record);
+    let mut config = configuration(&state.config.account_id, &record);
     set_fields(
         &mut config,
         &[
@@ -682,7 +693,10 @@ pub async fn list(state: &Arc<HostState>, request: ApiRequest) -> Result<Respons
     };
     let marker = request.query("Marker").filter(|m| !m.is_empty());
     let (page, more) = state.registry.list(&request.caller.tenant, marker, max);
-    let functions: Vec<Value> = page.iter().map(|e| configuration(&e.record())).collect();
+    let functions: Vec<Value> = page
+        .iter()
+        .map(|e| configuration(&state.config.account_id, &e.record()))
+        .collect();
     let mut body = json!({ "Functions": functions });
     if let (true, Some(last), Value::Object(map)) = (more, page.last(), &mut body) {
         map.insert("NextMarker".into(), Value::String(last.record().name));
@@ -717,7 +731,7 @@ pub async fn get(
         record.code_rev
     );
     let body = json!({
-        "Configuration": configuration(&record),
+        "Configuration": configuration(&state.config.account_id, &record),
         "Code": {"RepositoryType": "S3", "Location": location},
     });
     Ok(json_response(StatusCode::OK, &body, &request.request_id))
@@ -731,7 +745,7 @@ pub async fn get_configuration(
     let (_, entry) = resolve(state, name, &request)?;
     Ok(json_response(
         StatusCode::OK,
-        &configuration(&entry.record()),
+        &configuration(&state.config.account_id, &entry.record()),
         &request.request_id,
     ))
 }
@@ -751,8 +765,8 @@ fn check_revision(body: &Map<String, Value>, record: &FunctionRecord) -> Result<
     }
 }
 
-fn updated_response(record: &FunctionRecord, request_id: &str) -> Response {
-    let mut config = configuration(record);
+fn updated_response(account: &str, record: &FunctionRecord, request_id: &str) -> Response {
+    let mut config = configuration(account, record);
     set_fields(
         &mut config,
         &[
@@ -771,7 +785,11 @@ pub async fn update_code(
 ) -> Result<Response, ApiError> {
     let (reference, entry) = resolve(state, name, &request)?;
     let body = json_body(&request)?;
-    let arn = function_arn(&entry.record().region, &reference.name);
+    let arn = function_arn(
+        &state.config.account_id,
+        &entry.record().region,
+        &reference.name,
+    );
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let current = entry.record();
     check_revision(&body, &current)?;
@@ -787,7 +805,7 @@ pub async fn update_code(
         };
         return Ok(json_response(
             StatusCode::OK,
-            &configuration(&record),
+            &configuration(&state.config.account_id, &record),
             &request.request_id,
         ));
     }
@@ -816,7 +834,11 @@ pub async fn update_code(
     entry.set_record(record.clone());
     let old = entry.swap_pool(new_pool(state, &entry.tenant, &record, Arc::new(code)));
     old.spec().code.mark_obsolete();
-    Ok(updated_response(&record, &request.request_id))
+    Ok(updated_response(
+        &state.config.account_id,
+        &record,
+        &request.request_id,
+    ))
 }
 
 pub async fn update_configuration(
@@ -826,7 +848,11 @@ pub async fn update_configuration(
 ) -> Result<Response, ApiError> {
     let (reference, entry) = resolve(state, name, &request)?;
     let body = json_body(&request)?;
-    let arn = function_arn(&entry.record().region, &reference.name);
+    let arn = function_arn(
+        &state.config.account_id,
+        &entry.record().region,
+        &reference.name,
+    );
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let mut record = entry.record();
     check_revision(&body, &record)?;
@@ -873,7 +899,11 @@ pub async fn update_configuration(
     blocking(move || writer.store.write_record(&tenant, &stored)).await?;
     entry.set_record(record.clone());
     entry.swap_pool(new_pool(state, &entry.tenant, &record, code));
-    Ok(updated_response(&record, &request.request_id))
+    Ok(updated_response(
+        &state.config.account_id,
+        &record,
+        &request.request_id,
+    ))
 }
 
 pub async fn delete(
@@ -890,6 +920,7 @@ pub async fn delete(
         .is_none_or(|e| !Arc::ptr_eq(&e, &entry))
     {
         return Err(ApiError::function_not_found(&function_arn(
+            &state.config.account_id,
             &request.caller.region,
             &record.name,
         )));
@@ -942,7 +973,11 @@ pub async fn add_permission(
     }
     let action = required(opt_str(&body, "Action")?, "Action")?;
     let who = required(opt_str(&body, "Principal")?, "Principal")?;
-    let arn = function_arn(&entry.record().region, &reference.name);
+    let arn = function_arn(
+        &state.config.account_id,
+        &entry.record().region,
+        &reference.name,
+    );
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let mut record = entry.record();
     check_revision(&body, &record)?;
@@ -1016,7 +1051,11 @@ pub async fn remove_permission(
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
     let (reference, entry) = resolve(state, name, &request)?;
-    let arn = function_arn(&entry.record().region, &reference.name);
+    let arn = function_arn(
+        &state.config.account_id,
+        &entry.record().region,
+        &reference.name,
+    );
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let mut record = entry.record();
     let before = record.policy.len();

@@ -136,8 +136,11 @@ pub async fn invoke(
     let request_id = request.request_id.clone();
     let region = entry.record().region;
     let invoked_arn = match &reference.qualifier {
-        Some(q) => format!("{}:{q}", function_arn(&region, &reference.name)),
-        None => function_arn(&region, &reference.name),
+        Some(q) => format!(
+            "{}:{q}",
+            function_arn(&state.config.account_id, &region, &reference.name)
+        ),
+        None => function_arn(&state.config.account_id, &region, &reference.name),
     };
     if kind == InvocationType::Event && request.body.len() > MAX_EVENT_BYTES {
         return Err(ApiError::too_large(format!(
@@ -248,7 +251,7 @@ pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
                     request_id: event.request_id.clone(),
                     payload: event.payload.clone().into_bytes(),
                     client_context: event.client_context.clone(),
-                    invoked_arn: function_arn(&region, &event.function),
+                    invoked_arn: function_arn(&state.config.account_id, &region, &event.function),
                     want_log: false,
                     nested: false,
                 };

@@ -100,6 +100,9 @@ pub struct HostConfig {
     /// How long a failed asynchronous event waits before its first retry (twice that
     /// before the second).
     pub event_retry_delay: Duration,
+    /// The 12-digit account in every ARN (`ACCOUNT_ID` unless configured; moto and
+    /// AWS's documentation use `123456789012`).
+    pub account_id: String,
     /// One line per request on stderr.
     pub verbose: bool,
     /// How long shutdown waits for in-flight requests before failing them.
@@ -125,6 +128,7 @@ impl HostConfig {
             isolation: Isolation::None,
             session_ttl: DEFAULT_SESSION_TTL,
             event_retry_delay: Duration::from_secs(60),
+            account_id: ACCOUNT_ID.to_string(),
             verbose: false,
             shutdown_grace: Duration::from_secs(10),
         }
@@ -317,6 +321,12 @@ pub struct Host {
 impl Host {
     /// Opens the state directory, loads the stored functions, binds and starts serving.
     pub async fn start(config: HostConfig) -> Result<Host, HostError> {
+        if config.account_id.len() != 12 || !config.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(HostError::Config(format!(
+                "account id '{}': an account id is 12 digits",
+                config.account_id
+            )));
+        }
         let sessions = Arc::new(credentials::Sessions::new(config.session_ttl));
         let mut verifier = sigv4::Verifier::with_sessions(sessions);
         for key in &config.access_keys {

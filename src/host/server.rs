@@ -266,7 +266,7 @@ async fn serve_route(
     };
     match route {
         Route::Invoke(name) => invoke::invoke(state, &name, request).await,
-        Route::CallerIdentity => caller_identity(request),
+        Route::CallerIdentity => caller_identity(&state.config.account_id, request),
         Route::Stats => Ok(json_response(
             StatusCode::OK,
             &serde_json::to_value(state.stats()).unwrap_or_default(),
@@ -359,7 +359,7 @@ pub fn empty_response(status: StatusCode, request_id: &str) -> Response {
 }
 
 /// STS `GetCallerIdentity` (query protocol, XML), so that tools detecting the account work.
-fn caller_identity(request: ApiRequest) -> Result<Response, ApiError> {
+fn caller_identity(account: &str, request: ApiRequest) -> Result<Response, ApiError> {
     let form = parse_query(&String::from_utf8_lossy(&request.body));
     let action = form
         .iter()
@@ -388,11 +388,7 @@ fn caller_identity(request: ApiRequest) -> Result<Response, ApiError> {
             ),
         ));
     }
-    let user = request
-        .caller
-        .access_key
-        .as_deref()
-        .unwrap_or(super::ACCOUNT_ID);
+    let user = request.caller.access_key.as_deref().unwrap_or(account);
     Ok(xml(
         StatusCode::OK,
         format!(
@@ -400,7 +396,7 @@ fn caller_identity(request: ApiRequest) -> Result<Response, ApiError> {
              <GetCallerIdentityResult><Arn>arn:aws:iam::{account}:root</Arn><UserId>{user}</UserId>\
              <Account>{account}</Account></GetCallerIdentityResult>\
              <ResponseMetadata><RequestId>{id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
-            account = super::ACCOUNT_ID
+            account = account
         ),
     ))
 }
