@@ -5,8 +5,10 @@
 //!     cargo bench --bench host_invoke
 //!
 //! The host runs in-process (`Host::start`) on its own Tokio runtime; clients are plain
-//! blocking HTTP/1.1 connections in threads. Environment: LAMBADA_BENCH_CALLS (10000),
-//! LAMBADA_BENCH_SECONDS (5, the throughput run).
+//! blocking HTTP/1.1 connections in threads. Workers run as `lambada serve` runs them by
+//! default (in a sandbox where the kernel allows it); cold start is also measured without
+//! isolation. Environment: LAMBADA_BENCH_CALLS (10000), LAMBADA_BENCH_SECONDS (5, the
+//! throughput run), LAMBADA_BENCH_ISOLATION (auto, or none|process|sandbox).
 
 #[path = "../tests/host_support/mod.rs"]
 mod host_support;
@@ -14,7 +16,7 @@ mod host_support;
 use std::time::{Duration, Instant};
 
 use host_support::{Http, create};
-use lambada::host::{Host, HostConfig};
+use lambada::host::{Host, HostConfig, Isolation};
 
 const TRIVIAL: &str = "def handler(event, context):\n    return event\n";
 
@@ -25,6 +27,24 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// First invokes after create (worker spawn, interpreter start, import), sorted.
+fn cold_starts(http: &mut Http) -> Vec<Duration> {
+    let mut colds = Vec::new();
+    for i in 0..10 {
+        let name = format!("cold-{i}");
+        assert_eq!(
+            create(http, &name, TRIVIAL, serde_json::json!({})).status,
+            201
+        );
+        let started = Instant::now();
+        let r = http.invoke(&name, b"{}", &[]);
+        colds.push(started.elapsed());
+        assert_eq!(r.status, 200);
+    }
+    colds.sort();
+    colds
 }
 
 fn main() {
@@ -41,37 +61,45 @@ fn main() {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let dir = tempfile::tempdir().unwrap();
+    let isolation: Isolation = std::env::var("LAMBADA_BENCH_ISOLATION")
+        .unwrap_or_else(|_| "auto".into())
+        .parse()
+        .unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let host = runtime
-        .block_on(Host::start(HostConfig::new(dir.path().join("state"))))
-        .unwrap();
+    let start = |dir: &tempfile::TempDir, isolation: Isolation| {
+        let mut config = HostConfig::new(dir.path().join("state"));
+        config.isolation = isolation;
+        config.python_for_every_runtime = false;
+        runtime.block_on(Host::start(config)).unwrap()
+    };
+
+    // Without isolation, for comparison.
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = start(&plain_dir, Isolation::None);
+    let plain_colds = cold_starts(&mut Http::connect(&plain.endpoint()));
+    runtime.block_on(plain.shutdown()).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let host = start(&dir, isolation);
     let endpoint = host.endpoint();
     let mut http = Http::connect(&endpoint);
     println!(
-        "lambada host benchmark: {cores} cores, {} workers per function",
-        cores
+        "lambada host benchmark: {cores} cores, {} workers per function, isolation {}",
+        cores,
+        host.isolation()
     );
-
-    // Cold start: first invoke after create (worker spawn, interpreter start, import).
-    let mut colds = Vec::new();
-    for i in 0..10 {
-        let name = format!("cold-{i}");
-        assert_eq!(
-            create(&mut http, &name, TRIVIAL, serde_json::json!({})).status,
-            201
-        );
-        let started = Instant::now();
-        let r = http.invoke(&name, b"{}", &[]);
-        colds.push(started.elapsed());
-        assert_eq!(r.status, 200);
-    }
-    colds.sort();
     println!(
-        "cold start (first invoke after create, 10 functions): median {}, max {}",
+        "cold start without isolation (first invoke after create, 10 functions): median {}, max {}",
+        ms(percentile(&plain_colds, 0.5)),
+        ms(plain_colds[9])
+    );
+    let colds = cold_starts(&mut http);
+    println!(
+        "cold start, isolation {} (first invoke after create, 10 functions): median {}, max {}",
+        host.isolation(),
         ms(percentile(&colds, 0.5)),
         ms(colds[9])
     );

@@ -2,11 +2,13 @@
 //! No stage logic lives here.
 
 use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::host::{AccessKey, HostConfig};
 use crate::plan::{PlanOptions, RemoteCalls};
 use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, run};
 
@@ -161,9 +163,87 @@ pub struct ServeArgs {
     #[arg(long, default_value = "python3")]
     pub python: String,
 
+    /// How workers are isolated: `sandbox` (namespaces, private root and /tmp, Landlock,
+    /// rlimits), `process` (Landlock and rlimits only) or `none`. Default: `sandbox` where
+    /// the kernel allows it, else `process` with a notice.
+    #[arg(long, value_parser = ["none", "process", "sandbox"], value_name = "MODE")]
+    pub isolation: Option<String>,
+
+    /// How long the session credentials given to each worker last, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::host::DEFAULT_SESSION_TTL.as_secs())]
+    pub session_ttl: u64,
+
+    /// Seconds a failed asynchronous invocation waits before its first retry (twice that
+    /// before the second), as Lambda's one and two minutes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub event_retry_delay: u64,
+
+    /// The 12-digit account ID in every ARN (AWS's documentation and moto use
+    /// 123456789012).
+    #[arg(long, value_name = "ID", default_value = crate::host::ACCOUNT_ID)]
+    pub account_id: String,
+
     /// Log one line per request to stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+}
+
+impl ServeArgs {
+    /// The host configuration these arguments ask for (bad values are usage errors).
+    pub fn host_config(&self) -> Result<HostConfig, String> {
+        let bind: IpAddr = match self.bind.as_str() {
+            "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            other => other
+                .parse()
+                .map_err(|_| format!("--bind {other}: not an IP address"))?,
+        };
+        let state_dir = match &self.state_dir {
+            Some(dir) => dir.clone(),
+            None => crate::host::default_state_dir()
+                .ok_or("no home directory to keep state in; pass --state-dir DIR")?,
+        };
+        let mut config = HostConfig::new(state_dir);
+        config.bind = bind;
+        config.port = self.port;
+        config.verbose = self.verbose;
+        config.python = PathBuf::from(&self.python);
+        config.python_for_every_runtime = false;
+        config.isolation = match &self.isolation {
+            Some(mode) => mode.parse()?,
+            None => crate::host::Isolation::Auto,
+        };
+        if self.session_ttl == 0 {
+            return Err("--session-ttl must be at least 1 second".into());
+        }
+        config.session_ttl = std::time::Duration::from_secs(self.session_ttl);
+        config.event_retry_delay = std::time::Duration::from_secs(self.event_retry_delay);
+        config.account_id = self.account_id.clone();
+        if let Some(n) = self.max_workers {
+            if n == 0 {
+                return Err("--max-workers must be at least 1".into());
+            }
+            config.max_workers = n;
+        }
+        config.max_queue = self.max_queue;
+        if let (Some(access_key), Some(secret_key)) = (&self.access_key, &self.secret_key) {
+            config.access_keys.push(AccessKey {
+                access_key: access_key.clone(),
+                secret_key: secret_key.clone(),
+            });
+        }
+        if let Some(path) = &self.accounts {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--accounts {}: {e}", path.display()))?;
+            let keys: Vec<AccessKey> = serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "--accounts {}: {e} (expected [{{\"access_key\": ..., \"secret_key\": ...}}, ...])",
+                    path.display()
+                )
+            })?;
+            config.access_keys.extend(keys);
+        }
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -199,7 +279,13 @@ pub enum Format {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Serve(args)) => crate::host::serve(&args),
+        Some(Command::Serve(args)) => match args.host_config() {
+            Ok(config) => crate::host::serve(config, args.print_endpoint),
+            Err(e) => {
+                eprintln!("lambada serve: error: {e}");
+                ExitCode::from(BAD_INPUT)
+            }
+        },
         Some(Command::Run(args)) => run_command(&args),
         None => compile_command(&cli.compile, &cli.deploy),
     }

@@ -235,7 +235,8 @@ fn malformed_requests_get_4xx() {
     let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(6 << 20));
     let r = http.invoke("f", huge.as_bytes(), &[]);
     assert_error(&r, 413, "RequestTooLargeException");
-    let event = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 << 10));
+    // Events may be 1 MB (since October 2025; 256 KB before).
+    let event = format!("{{\"pad\": \"{}\"}}", "x".repeat(1 << 20));
     let r = http.invoke("f", event.as_bytes(), &[("x-amz-invocation-type", "Event")]);
     assert_error(&r, 413, "RequestTooLargeException");
     let r = http.invoke("f", br#"{"big": true}"#, &[]);
@@ -254,10 +255,15 @@ fn malformed_requests_get_4xx() {
             })
         })
         .collect();
-    let statuses: Vec<u16> = callers
-        .into_iter()
-        .map(|c| c.join().unwrap().status)
-        .collect();
+    let responses: Vec<Response> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+    for throttled in responses.iter().filter(|r| r.status == 429) {
+        assert_eq!(throttled.header("retry-after"), Some("1"));
+        assert_eq!(
+            throttled.json()["Reason"],
+            "ConcurrentInvocationLimitExceeded"
+        );
+    }
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         2,
@@ -388,5 +394,97 @@ fn signatures_are_checked_and_tenants_are_kept_apart() {
     assert_error(&r, 403, "InvalidSignatureException");
     let r = raw.send("POST", path, &fresh_headers, b"{}");
     assert_eq!(r.status, 200, "{}", r.text());
+    assert!(server.stop().success());
+}
+
+#[test]
+fn runtimes_environment_and_scopes_cannot_break_later_invocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("state"), &[]);
+    let mut http = server.http();
+    let env_app = "import os, sys\ndef handler(event, context):\n    return {'python': '%d.%d' % sys.version_info[:2], 'path': os.environ['PATH']}\n";
+
+    // A runtime runs on its own interpreter; one that is not installed is refused.
+    for minor in ["3.12", "3.13"] {
+        let name = format!("py{}", minor.replace('.', ""));
+        let runtime = format!("python{minor}");
+        let r = create(&mut http, &name, env_app, json!({"Runtime": runtime}));
+        assert_eq!(r.status, 201, "{}", r.text());
+        let r = http.invoke(&name, b"{}", &[]);
+        assert_eq!(r.json()["python"], minor, "{}", r.text());
+    }
+    let r = create(&mut http, "py399", OK_APP, json!({"Runtime": "python3.99"}));
+    assert_error(&r, 400, "InvalidParameterValueException");
+
+    // The function's PATH is its own business: the worker still starts.
+    let r = create(
+        &mut http,
+        "odd_path",
+        env_app,
+        json!({"Environment": {"Variables": {"PATH": "/nowhere"}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = http.invoke("odd_path", b"{}", &[]);
+    assert_eq!(r.json()["path"], "/nowhere", "{}", r.text());
+    // A NUL byte cannot reach an environment.
+    let r = create(
+        &mut http,
+        "nul",
+        OK_APP,
+        json!({"Environment": {"Variables": {"A1": "x\u{0}y"}}}),
+    );
+    assert_error(&r, 400, "InvalidParameterValueException");
+
+    // A region with a quote is refused before it reaches any ARN or JSON.
+    let day = "20260101";
+    for region in ["us-east-1\"", "zz-bogus-9"] {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKID/{day}/{region}/lambda/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        let r = http.invoke("odd_path", b"{}", &[("authorization", &auth)]);
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert!(r.text().contains("valid region"), "{}", r.text());
+    }
+    let r = http.invoke("odd_path", b"{}", &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn clashing_zips_and_unparsable_payloads_are_client_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("state"), &[]);
+    let mut http = server.http();
+    let long_name = zip_with(|w| {
+        w.start_file("app.py", options()).unwrap();
+        w.write_all(OK_APP.as_bytes()).unwrap();
+        w.start_file(format!("{}.py", "x".repeat(300)), options())
+            .unwrap();
+    });
+    assert_error(
+        &create_zip(&mut http, "long", &long_name, json!({})),
+        400,
+        "InvalidParameterValueException",
+    );
+    let clash = zip_with(|w| {
+        w.start_file("app.py", options()).unwrap();
+        w.write_all(OK_APP.as_bytes()).unwrap();
+        w.add_symlink("d", "app.py", options()).unwrap();
+        w.start_file("d/f.py", options()).unwrap();
+    });
+    assert_error(
+        &create_zip(&mut http, "clash", &clash, json!({})),
+        400,
+        "InvalidParameterValueException",
+    );
+
+    assert_eq!(create(&mut http, "f", OK_APP, json!({})).status, 201);
+    let r = http.invoke("f", b"{\"a\": \"\xff\xfe\"}", &[]);
+    assert_error(&r, 400, "InvalidRequestContentException");
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let r = http.invoke("f", deep.as_bytes(), &[]);
+    assert_error(&r, 400, "InvalidRequestContentException");
+    // Strings may hold brackets, and moderate nesting is fine.
+    let nested = format!("{}\"[[[[\"{}", "[".repeat(100), "]".repeat(100));
+    assert_eq!(http.invoke("f", nested.as_bytes(), &[]).status, 200);
     assert!(server.stop().success());
 }

@@ -97,9 +97,17 @@ impl ApiError {
 
     /// The JSON body and headers Lambda sends for this error.
     pub fn into_response_with_id(self, request_id: &str) -> Response {
-        let body = serde_json::json!({ "Type": "User", "message": self.message }).to_string();
-        let mut response = (self.status, body).into_response();
+        let mut body = serde_json::json!({ "Type": "User", "message": self.message });
+        let throttled = self.status == StatusCode::TOO_MANY_REQUESTS;
+        if throttled {
+            // Every worker of the function is busy and its queue is full.
+            body["Reason"] = "ConcurrentInvocationLimitExceeded".into();
+        }
+        let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();
+        if throttled {
+            headers.insert("retry-after", HeaderValue::from_static("1"));
+        }
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         headers.insert("x-amzn-ErrorType", HeaderValue::from_static(self.kind));
         if let Ok(id) = HeaderValue::from_str(request_id) {

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use super::HostState;
 use super::error::{ApiError, HostError};
 use super::names::{FunctionRef, LATEST, check_qualifier, function_arn, parse_function_ref};
+use super::sandbox::{Isolation, RUNTIME_DIR, TASK_ROOT};
 use super::server::{ApiRequest, empty_response, json_response};
 use super::store::{CodeDir, FunctionRecord, StagedCode};
 use super::util::{lambda_timestamp, request_id};
@@ -161,26 +162,34 @@ fn worker_spec(
     record: &FunctionRecord,
     code: Arc<CodeDir>,
 ) -> WorkerSpec {
-    let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
-        ("LANG".into(), "C.UTF-8".into()),
+    let sandboxed = state.isolation == Isolation::Sandbox;
+    let bootstrap = state.store.bootstrap_path();
+    let (task_root, runtime_dir) = if sandboxed {
+        (TASK_ROOT.to_string(), RUNTIME_DIR.to_string())
+    } else {
+        (
+            code.path.to_string_lossy().into_owned(),
+            bootstrap
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )
+    };
+    // The function's variables first: the fixed ones below win.
+    let mut env: Vec<(String, String)> = Vec::new();
+    if let Some(vars) = &record.environment {
+        env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
+    }
+    env.extend([
+        ("LANG".to_string(), "C.UTF-8".to_string()),
         ("TZ".into(), ":UTC".into()),
         // One malloc arena: thread arenas would eat the address-space limit.
         ("MALLOC_ARENA_MAX".into(), "1".into()),
         ("AWS_ENDPOINT_URL_LAMBDA".into(), state.endpoint.clone()),
-    ];
-    if let Some(vars) = &record.environment {
-        env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    let code_path = code.path.to_string_lossy().into_owned();
-    let runtime_dir = state
-        .store
-        .bootstrap_path()
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    env.extend([
-        ("LAMBDA_TASK_ROOT".to_string(), code_path),
+        ("LAMBDA_TASK_ROOT".to_string(), task_root),
         ("LAMBDA_RUNTIME_DIR".into(), runtime_dir),
         ("_HANDLER".into(), record.handler.clone()),
         ("AWS_REGION".into(), record.region.clone()),
@@ -201,17 +210,20 @@ fn worker_spec(
         ),
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
     ]);
-    if let Some(key) = state.worker_keys.get(tenant) {
-        env.push(("AWS_ACCESS_KEY_ID".into(), key.access_key.clone()));
-        env.push(("AWS_SECRET_ACCESS_KEY".into(), key.secret_key.clone()));
-    }
+    let interpreter = state.runtimes.get_or_default(&record.runtime);
     WorkerSpec {
-        python: state.config.python.clone(),
-        bootstrap: state.store.bootstrap_path(),
+        python: interpreter.path.clone(),
+        python_prefix: interpreter.prefix.clone(),
+        bootstrap,
+        scratch_root: state.store.workers_dir(),
         code,
         env,
         timeout: Duration::from_secs(u64::from(record.timeout)),
         memory_mb: record.memory_size,
+        isolation: state.isolation,
+        tenant: tenant.to_string(),
+        function: record.name.clone(),
+        sessions: state.verifier.sessions().clone(),
     }
 }
 
@@ -269,19 +281,30 @@ pub fn resolve(
     name: &str,
     request: &ApiRequest,
 ) -> Result<(FunctionRef, Arc<FunctionEntry>), ApiError> {
-    let reference = parse_function_ref(name)?;
+    let reference = parse_function_ref(name, &state.config.account_id)?;
     let region = &request.caller.region;
-    check_qualifier(&reference, request.query("Qualifier"), region)?;
+    check_qualifier(
+        &reference,
+        request.query("Qualifier"),
+        &state.config.account_id,
+        region,
+    )?;
     let entry = state
         .registry
         .get(&request.caller.tenant, &reference.name)
-        .ok_or_else(|| ApiError::function_not_found(&function_arn(region, &reference.name)))?;
+        .ok_or_else(|| {
+            ApiError::function_not_found(&function_arn(
+                &state.config.account_id,
+                region,
+                &reference.name,
+            ))
+        })?;
     Ok((reference, entry))
 }
 
 /// Lambda's `FunctionConfiguration` of a record.
-pub fn configuration(record: &FunctionRecord) -> Value {
-    let arn = function_arn(&record.region, &record.name);
+pub fn configuration(account: &str, record: &FunctionRecord) -> Value {
+    let arn = function_arn(account, &record.region, &record.name);
     let mut config = json!({
         "FunctionName": record.name,
         "FunctionArn": arn,
@@ -373,13 +396,12 @@ fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, ApiError
     value.ok_or_else(|| ApiError::invalid_parameter(format!("{field} is required")))
 }
 
-fn check_runtime(runtime: &str) -> Result<(), ApiError> {
-    let version = runtime
-        .strip_prefix("python3.")
-        .and_then(|minor| minor.parse::<u32>().ok());
-    if version.is_none() {
+/// A runtime is accepted when an interpreter for it was found at host start-up.
+fn check_runtime(state: &HostState, runtime: &str) -> Result<(), ApiError> {
+    if state.runtimes.get(runtime).is_none() {
         return Err(ApiError::invalid_parameter(format!(
-            "Runtime '{runtime}' is not supported by lambada serve: it runs Python functions (python3.x) only."
+            "Value '{runtime}' at 'runtime' failed to satisfy constraint: lambada serve runs the Python runtimes installed on this host: {}",
+            state.runtimes.names().join(", ")
         )));
     }
     Ok(())
@@ -456,6 +478,11 @@ fn parse_environment(
         if !valid_key {
             return Err(ApiError::invalid_parameter(format!(
                 "Lambda was unable to configure your environment variables because the environment variables you have provided contains an invalid key '{key}': keys must match [a-zA-Z]([a-zA-Z0-9_])+"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(ApiError::invalid_parameter(format!(
+                "Lambda was unable to configure your environment variables because the value of '{key}' contains a NUL character."
             )));
         }
         if RESERVED_ENV.contains(&key.as_str()) {
@@ -536,9 +563,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(io_error)
 }
 
-fn name_reference(body: &Map<String, Value>) -> Result<String, ApiError> {
+fn name_reference(body: &Map<String, Value>, account: &str) -> Result<String, ApiError> {
     let text = required(opt_str(body, "FunctionName")?, "FunctionName")?;
-    let reference = parse_function_ref(text)?;
+    let reference = parse_function_ref(text, account)?;
     if reference.qualifier.is_some() {
         return Err(ApiError::invalid_parameter(
             "FunctionName must not have a qualifier when creating a function",
@@ -549,14 +576,14 @@ fn name_reference(body: &Map<String, Value>) -> Result<String, ApiError> {
 
 pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Response, ApiError> {
     let body = json_body(&request)?;
-    let name = name_reference(&body)?;
+    let name = name_reference(&body, &state.config.account_id)?;
     if opt_str(&body, "PackageType")?.is_some_and(|kind| kind != "Zip") {
         return Err(ApiError::invalid_parameter(
             "lambada serve runs Zip packages only (PackageType: Zip)",
         ));
     }
     let runtime = required(opt_str(&body, "Runtime")?, "Runtime")?.to_string();
-    check_runtime(&runtime)?;
+    check_runtime(state, &runtime)?;
     let role = required(opt_str(&body, "Role")?, "Role")?.to_string();
     check_role(&role)?;
     let handler = required(opt_str(&body, "Handler")?, "Handler")?.to_string();
@@ -636,7 +663,7 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
         creating.remove(&key);
     }
     let record = result?;
-    let mut config = configuration(&record);
+    let mut config = configuration(&state.config.account_id, &record);
     set_fields(
         &mut config,
         &[
@@ -666,7 +693,10 @@ pub async fn list(state: &Arc<HostState>, request: ApiRequest) -> Result<Respons
     };
     let marker = request.query("Marker").filter(|m| !m.is_empty());
     let (page, more) = state.registry.list(&request.caller.tenant, marker, max);
-    let functions: Vec<Value> = page.iter().map(|e| configuration(&e.record())).collect();
+    let functions: Vec<Value> = page
+        .iter()
+        .map(|e| configuration(&state.config.account_id, &e.record()))
+        .collect();
     let mut body = json!({ "Functions": functions });
     if let (true, Some(last), Value::Object(map)) = (more, page.last(), &mut body) {
         map.insert("NextMarker".into(), Value::String(last.record().name));
@@ -681,15 +711,27 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let (_, entry) = resolve(state, name, &request)?;
     let record = entry.record();
+    let expires = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        + CODE_LINK_SECONDS;
+    let signature = code_link_signature(
+        state,
+        &entry.tenant,
+        &record.name,
+        &record.code_rev,
+        expires,
+    );
     let location = format!(
-        "http://{}/_lambada/code/{}/{}/{}",
+        "http://{}/_lambada/code/{}/{}/{}?Expires={expires}&Signature={signature}",
         request.host(),
         entry.tenant,
         record.name,
         record.code_rev
     );
     let body = json!({
-        "Configuration": configuration(&record),
+        "Configuration": configuration(&state.config.account_id, &record),
         "Code": {"RepositoryType": "S3", "Location": location},
     });
     Ok(json_response(StatusCode::OK, &body, &request.request_id))
@@ -703,7 +745,7 @@ pub async fn get_configuration(
     let (_, entry) = resolve(state, name, &request)?;
     Ok(json_response(
         StatusCode::OK,
-        &configuration(&entry.record()),
+        &configuration(&state.config.account_id, &entry.record()),
         &request.request_id,
     ))
 }
@@ -723,8 +765,8 @@ fn check_revision(body: &Map<String, Value>, record: &FunctionRecord) -> Result<
     }
 }
 
-fn updated_response(record: &FunctionRecord, request_id: &str) -> Response {
-    let mut config = configuration(record);
+fn updated_response(account: &str, record: &FunctionRecord, request_id: &str) -> Response {
+    let mut config = configuration(account, record);
     set_fields(
         &mut config,
         &[
@@ -743,7 +785,11 @@ pub async fn update_code(
 ) -> Result<Response, ApiError> {
     let (reference, entry) = resolve(state, name, &request)?;
     let body = json_body(&request)?;
-    let arn = function_arn(&entry.record().region, &reference.name);
+    let arn = function_arn(
+        &state.config.account_id,
+        &entry.record().region,
+        &reference.name,
+    );
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let current = entry.record();
     check_revision(&body, &current)?;
@@ -759,7 +805,7 @@ pub async fn update_code(
         };
         return Ok(json_response(
             StatusCode::OK,
-            &configuration(&record),
+            &configuration(&state.config.account_id, &record),
             &request.request_id,
         ));
     }
@@ -788,7 +834,11 @@ pub async fn update_code(
     entry.set_record(record.clone());
     let old = entry.swap_pool(new_pool(state, &entry.tenant, &record, Arc::new(code)));
     old.spec().code.mark_obsolete();
-    Ok(updated_response(&record, &request.request_id))
+    Ok(updated_response(
+        &state.config.account_id,
+        &record,
+        &request.request_id,
+    ))
 }
 
 pub async fn update_configuration(
@@ -798,12 +848,16 @@ pub async fn update_configuration(
 ) -> Result<Response, ApiError> {
     let (reference, entry) = resolve(state, name, &request)?;
     let body = json_body(&request)?;
-    let arn = function_arn(&entry.record().region, &reference.name);
+    let arn = function_arn(
+        &state.config.account_id,
+        &entry.record().region,
+        &reference.name,
+    );
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let mut record = entry.record();
     check_revision(&body, &record)?;
     if let Some(runtime) = opt_str(&body, "Runtime")? {
-        check_runtime(runtime)?;
+        check_runtime(state, runtime)?;
         record.runtime = runtime.to_string();
     }
     if let Some(role) = opt_str(&body, "Role")? {
@@ -845,7 +899,11 @@ pub async fn update_configuration(
     blocking(move || writer.store.write_record(&tenant, &stored)).await?;
     entry.set_record(record.clone());
     entry.swap_pool(new_pool(state, &entry.tenant, &record, code));
-    Ok(updated_response(&record, &request.request_id))
+    Ok(updated_response(
+        &state.config.account_id,
+        &record,
+        &request.request_id,
+    ))
 }
 
 pub async fn delete(
@@ -862,6 +920,7 @@ pub async fn delete(
         .is_none_or(|e| !Arc::ptr_eq(&e, &entry))
     {
         return Err(ApiError::function_not_found(&function_arn(
+            &state.config.account_id,
             &request.caller.region,
             &record.name,
         )));
@@ -871,6 +930,11 @@ pub async fn delete(
     let function = record.name.clone();
     blocking(move || writer.store.delete_record(&tenant, &function)).await?;
     state.registry.remove(&entry.tenant, &record.name);
+    // Its workers' credentials stop working now, not when the workers have stopped.
+    state
+        .verifier
+        .sessions()
+        .revoke_function(&entry.tenant, &record.name);
     let pool = entry.pool();
     pool.spec().code.mark_obsolete();
     tokio::spawn(async move { pool.retire().await });
@@ -909,7 +973,11 @@ pub async fn add_permission(
     }
     let action = required(opt_str(&body, "Action")?, "Action")?;
     let who = required(opt_str(&body, "Principal")?, "Principal")?;
-    let arn = function_arn(&entry.record().region, &reference.name);
+    let arn = function_arn(
+        &state.config.account_id,
+        &entry.record().region,
+        &reference.name,
+    );
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let mut record = entry.record();
     check_revision(&body, &record)?;
@@ -983,7 +1051,11 @@ pub async fn remove_permission(
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
     let (reference, entry) = resolve(state, name, &request)?;
-    let arn = function_arn(&entry.record().region, &reference.name);
+    let arn = function_arn(
+        &state.config.account_id,
+        &entry.record().region,
+        &reference.name,
+    );
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let mut record = entry.record();
     let before = record.policy.len();
@@ -1006,12 +1078,46 @@ pub async fn remove_permission(
 
 /// `Code.Location` of GetFunction: the zip as uploaded, for whoever has the URL (it
 /// contains the code revision, which is random), like a presigned S3 URL.
+/// How long GetFunction's code link works (Lambda's presigned links last 10 minutes).
+const CODE_LINK_SECONDS: u64 = 600;
+
+fn code_link_signature(
+    state: &HostState,
+    tenant: &str,
+    name: &str,
+    rev: &str,
+    expires: u64,
+) -> String {
+    let message = format!("{tenant}\n{name}\n{rev}\n{expires}");
+    super::util::hmac_sha256_hex(&state.link_key, message.as_bytes())
+}
+
 pub async fn download_code(
     state: &Arc<HostState>,
     tenant: &str,
     name: &str,
     rev: &str,
+    request: &ApiRequest,
 ) -> Result<Response, ApiError> {
+    let expires: u64 = request
+        .query("Expires")
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let expected = code_link_signature(state, tenant, name, rev, expires);
+    let given = request.query("Signature").unwrap_or("");
+    if !super::util::constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+        return Err(ApiError::forbidden(
+            "AccessDenied",
+            "Request has an invalid or missing signature",
+        ));
+    }
+    if now > expires {
+        return Err(ApiError::forbidden("AccessDenied", "Request has expired"));
+    }
     let not_found = || ApiError::not_found("The specified key does not exist.");
     let entry = state.registry.get(tenant, name).ok_or_else(not_found)?;
     let code = entry.pool().spec().code.clone();

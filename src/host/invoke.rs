@@ -19,8 +19,10 @@ use super::server::{ApiRequest, MAX_INVOKE_BYTES, empty_response};
 use super::store::PendingEvent;
 use super::workers::{Invocation, Outcome};
 
-/// Asynchronous event size limit (256 KB).
-const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// Asynchronous event size limit: 1 MB (Lambda raised it from 256 KB in October 2025).
+const MAX_EVENT_BYTES: usize = 1024 * 1024;
+/// A failed event runs at most this many times in all, as in Lambda.
+const EVENT_ATTEMPTS: u32 = 3;
 /// `X-Amz-Client-Context` limit, base64 included.
 const MAX_CLIENT_CONTEXT_BYTES: usize = 3583;
 
@@ -74,15 +76,52 @@ fn client_context(request: &ApiRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Deepest nesting of arrays and objects an event may have: deeper ones would only
+/// exhaust the handler's parser (Python's stops near 1,000 levels).
+const MAX_EVENT_DEPTH: usize = 512;
+
 /// The event JSON to hand to the handler: the body, `{}` when empty.
 fn event_payload(body: Vec<u8>) -> Result<Vec<u8>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(b"{}".to_vec());
     }
-    serde_json::from_slice::<IgnoredAny>(&body).map_err(|e| {
-        ApiError::invalid_content(format!("Could not parse request body into json: {e}"))
-    })?;
+    let refuse = |why: String| {
+        ApiError::invalid_content(format!("Could not parse request body into json: {why}"))
+    };
+    std::str::from_utf8(&body).map_err(|e| refuse(format!("invalid UTF-8: {e}")))?;
+    if json_depth(&body) > MAX_EVENT_DEPTH {
+        return Err(refuse(format!(
+            "nested deeper than {MAX_EVENT_DEPTH} levels"
+        )));
+    }
+    serde_json::from_slice::<IgnoredAny>(&body).map_err(|e| refuse(e.to_string()))?;
     Ok(body)
+}
+
+/// The deepest nesting of `[` and `{` in a JSON text (strings skipped).
+fn json_depth(text: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 pub async fn invoke(
@@ -97,8 +136,11 @@ pub async fn invoke(
     let request_id = request.request_id.clone();
     let region = entry.record().region;
     let invoked_arn = match &reference.qualifier {
-        Some(q) => format!("{}:{q}", function_arn(&region, &reference.name)),
-        None => function_arn(&region, &reference.name),
+        Some(q) => format!(
+            "{}:{q}",
+            function_arn(&state.config.account_id, &region, &reference.name)
+        ),
+        None => function_arn(&state.config.account_id, &region, &reference.name),
     };
     if kind == InvocationType::Event && request.body.len() > MAX_EVENT_BYTES {
         return Err(ApiError::too_large(format!(
@@ -145,7 +187,7 @@ pub async fn invoke(
                 client_context,
                 invoked_arn,
                 want_log: tail,
-                nested: state.is_worker_key(request.caller.access_key.as_deref()),
+                nested: request.caller.from_worker,
             };
             // A task of its own: a client that hangs up must not cancel the exchange with
             // the worker half-way.
@@ -194,9 +236,10 @@ fn invoke_response(outcome: Outcome, request_id: &str) -> Response {
     response
 }
 
-/// Runs a stored event in the background; forgets it once it ran (a function error
-/// counts as ran: Lambda would retry and then drop it). An event interrupted by
-/// shutdown stays on disk and runs after the next start.
+/// Runs a stored event in the background; forgets it once it ran. A function error is
+/// retried twice more, after `event_retry_delay` and twice that, as Lambda does (one and
+/// two minutes by default), then the event is dropped. An event interrupted by shutdown
+/// (running, or waiting for a retry) stays on disk and runs again after the next start.
 pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
     state.events_in_flight.fetch_add(1, Ordering::SeqCst);
     tokio::spawn(async move {
@@ -208,22 +251,38 @@ pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
                     request_id: event.request_id.clone(),
                     payload: event.payload.clone().into_bytes(),
                     client_context: event.client_context.clone(),
-                    invoked_arn: function_arn(&region, &event.function),
+                    invoked_arn: function_arn(&state.config.account_id, &region, &event.function),
                     want_log: false,
                     nested: false,
                 };
-                let outcome = entry.pool().invoke(invocation, false).await;
-                let interrupted = state.shutting_down.load(Ordering::SeqCst)
-                    && outcome.as_ref().is_ok_and(|o| o.function_error);
-                if state.config.verbose {
-                    let status = match &outcome {
-                        Ok(o) if o.function_error => "function error",
-                        Ok(_) => "ok",
-                        Err(_) => "not run",
-                    };
-                    eprintln!("event {} {} {status}", event.function, event.request_id);
+                let mut attempt = 1;
+                loop {
+                    let outcome = entry.pool().invoke(invocation.clone(), false).await;
+                    let failed = outcome.as_ref().is_ok_and(|o| o.function_error);
+                    let interrupted = state.shutting_down.load(Ordering::SeqCst) && failed;
+                    if state.config.verbose {
+                        let status = match &outcome {
+                            Ok(o) if o.function_error => "function error",
+                            Ok(_) => "ok",
+                            Err(_) => "not run",
+                        };
+                        eprintln!(
+                            "event {} {} attempt {attempt} {status}",
+                            event.function, event.request_id
+                        );
+                    }
+                    if outcome.is_err() || interrupted {
+                        break false;
+                    }
+                    if !failed || attempt == EVENT_ATTEMPTS {
+                        break true;
+                    }
+                    if !wait_unless_stopping(&state, state.config.event_retry_delay * attempt).await
+                    {
+                        break false;
+                    }
+                    attempt += 1;
                 }
-                outcome.is_ok() && !interrupted
             }
         };
         if finished {
@@ -236,6 +295,19 @@ pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
             state.events_done.notify_waiters();
         }
     });
+}
+
+/// Waits `delay`; false if the host started stopping meanwhile.
+async fn wait_unless_stopping(state: &HostState, delay: std::time::Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + delay;
+    while tokio::time::Instant::now() < deadline {
+        if state.shutting_down.load(Ordering::SeqCst) {
+            return false;
+        }
+        let step = deadline - tokio::time::Instant::now();
+        tokio::time::sleep(step.min(std::time::Duration::from_millis(50))).await;
+    }
+    !state.shutting_down.load(Ordering::SeqCst)
 }
 
 /// Runs the events accepted before the last stop.

@@ -1,9 +1,11 @@
 //! The embedded Lambda-compatible host (`lambada serve`).
 //!
-//! It answers the Lambda REST API subset that deployers and clients use (see
-//! `/work/shared/LAMBDA_API.md`), plus STS `GetCallerIdentity`; stores functions durably
-//! in a state directory; runs each function in warm Python worker processes with its
-//! timeout and memory enforced; verifies SigV4 signatures when credentials are configured.
+//! It answers the Lambda REST API subset that deployers and clients use (the contract is
+//! `docs/lambda-api.md` in this repository), plus STS `GetCallerIdentity`; stores
+//! functions durably in a state directory; runs each function in warm Python worker
+//! processes, each in its own sandbox (see `sandbox`), with its timeout and memory
+//! enforced; gives workers short-lived session credentials (see `credentials`); verifies
+//! SigV4 signatures when credentials are configured.
 //!
 //! # Library API (for `lambada run` and tests)
 //!
@@ -23,17 +25,23 @@
 //! `Host::start` must run inside a Tokio runtime with IO and time enabled
 //! (`Builder::enable_all()`); it spawns its server task there. Dropping a `Host` without
 //! `shutdown` kills its workers at once. The same counters are served as JSON at
-//! `GET {endpoint}/_lambada/stats` (unsigned; counts only) for tests in other processes.
+//! `GET {endpoint}/_lambada/stats` (signed like any request when credentials are
+//! configured; counts only) for tests in other processes.
 //!
 //! # Layout
 //! `server` (HTTP, routing, signatures, request log) → `functions` (control plane and the
-//! in-memory registry) / `invoke` (Invoke, async events) → `workers` (process pools) and
-//! `store` (durable state), with `sigv4`, `zipcheck`, `names`, `error` and `util` beside.
+//! in-memory registry) / `invoke` (Invoke, async events) → `workers` (process pools, each
+//! worker isolated by `sandbox`, run by an interpreter of `runtimes`) and `store`
+//! (durable state), with `sigv4`, `credentials`, `zipcheck`, `names`, `error` and `util`
+//! beside.
 
+mod credentials;
 mod error;
 mod functions;
 mod invoke;
 mod names;
+mod runtimes;
+mod sandbox;
 mod server;
 mod sigv4;
 mod store;
@@ -41,7 +49,7 @@ mod util;
 mod workers;
 mod zipcheck;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,10 +59,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
+pub use credentials::DEFAULT_SESSION_TTL;
 pub use error::{ApiError, HostError};
 pub use names::ACCOUNT_ID;
-
-use crate::cli::ServeArgs;
+pub use sandbox::Isolation;
 
 /// One tenant's credentials: requests signed with this key see only its functions.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -80,6 +88,21 @@ pub struct HostConfig {
     pub access_keys: Vec<AccessKey>,
     /// The Python interpreter of the workers.
     pub python: PathBuf,
+    /// Every `python3.X` runtime runs on `python` (the embedded host of `lambada run`,
+    /// where the program's interpreter is the one). Otherwise `Runtime: python3.X` runs
+    /// on an installed `python3.X` (`python` if it is 3.X, else found through pyenv or
+    /// PATH), and a runtime without one is refused at CreateFunction.
+    pub python_for_every_runtime: bool,
+    /// How workers are isolated (`Auto`: a sandbox where the kernel allows it).
+    pub isolation: Isolation,
+    /// How long the session credentials given to a worker last.
+    pub session_ttl: Duration,
+    /// How long a failed asynchronous event waits before its first retry (twice that
+    /// before the second).
+    pub event_retry_delay: Duration,
+    /// The 12-digit account in every ARN (`ACCOUNT_ID` unless configured; moto and
+    /// AWS's documentation use `123456789012`).
+    pub account_id: String,
     /// One line per request on stderr.
     pub verbose: bool,
     /// How long shutdown waits for in-flight requests before failing them.
@@ -87,7 +110,11 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
-    /// 127.0.0.1, an ephemeral port, one worker per core, no credentials, `python3`.
+    /// The embedded host of one program (`lambada run`, tests): 127.0.0.1, an ephemeral
+    /// port, one worker per core, no credentials, every runtime on `python3`, workers not
+    /// isolated (they are the program's own functions and see its files, as the
+    /// in-process transport does). `lambada serve` sets `isolation` to `Auto` and
+    /// `python_for_every_runtime` to false.
     pub fn new(state_dir: impl Into<PathBuf>) -> HostConfig {
         HostConfig {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -97,60 +124,14 @@ impl HostConfig {
             max_queue: 128,
             access_keys: Vec::new(),
             python: PathBuf::from("python3"),
+            python_for_every_runtime: true,
+            isolation: Isolation::None,
+            session_ttl: DEFAULT_SESSION_TTL,
+            event_retry_delay: Duration::from_secs(60),
+            account_id: ACCOUNT_ID.to_string(),
             verbose: false,
             shutdown_grace: Duration::from_secs(10),
         }
-    }
-
-    /// The configuration `lambada serve` ARGS asks for (bad values are usage errors).
-    pub fn from_serve_args(args: &ServeArgs) -> Result<HostConfig, HostError> {
-        let bind: IpAddr = args
-            .bind
-            .parse()
-            .or_else(|_| {
-                if args.bind == "localhost" {
-                    Ok(IpAddr::V4(Ipv4Addr::LOCALHOST))
-                } else {
-                    Err(())
-                }
-            })
-            .map_err(|_| HostError::Config(format!("--bind {}: not an IP address", args.bind)))?;
-        let state_dir = match &args.state_dir {
-            Some(dir) => dir.clone(),
-            None => default_state_dir().ok_or_else(|| {
-                HostError::Config("no home directory to keep state in; pass --state-dir DIR".into())
-            })?,
-        };
-        let mut config = HostConfig::new(state_dir);
-        config.bind = bind;
-        config.port = args.port;
-        config.verbose = args.verbose;
-        config.python = PathBuf::from(&args.python);
-        if let Some(n) = args.max_workers {
-            if n == 0 {
-                return Err(HostError::Config("--max-workers must be at least 1".into()));
-            }
-            config.max_workers = n;
-        }
-        config.max_queue = args.max_queue;
-        if let (Some(access_key), Some(secret_key)) = (&args.access_key, &args.secret_key) {
-            config.access_keys.push(AccessKey {
-                access_key: access_key.clone(),
-                secret_key: secret_key.clone(),
-            });
-        }
-        if let Some(path) = &args.accounts {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| HostError::Config(format!("--accounts {}: {e}", path.display())))?;
-            let keys: Vec<AccessKey> = serde_json::from_str(&text).map_err(|e| {
-                HostError::Config(format!(
-                    "--accounts {}: {e} (expected [{{\"access_key\": ..., \"secret_key\": ...}}, ...])",
-                    path.display()
-                ))
-            })?;
-            config.access_keys.extend(keys);
-        }
-        Ok(config)
     }
 }
 
@@ -284,19 +265,18 @@ pub(crate) struct HostState {
     pub counters: Counters,
     /// The endpoint workers use to invoke other functions.
     pub endpoint: String,
-    /// Per tenant, the credentials its workers get (as Lambda gives role credentials).
-    pub worker_keys: HashMap<String, AccessKey>,
+    /// How workers are isolated, as resolved at start-up.
+    pub isolation: Isolation,
+    /// The interpreters of the `python3.X` runtimes.
+    pub runtimes: runtimes::Runtimes,
+    /// Signs the code download links of GetFunction.
+    pub link_key: Vec<u8>,
     pub shutting_down: AtomicBool,
     pub events_in_flight: AtomicUsize,
     pub events_done: Notify,
 }
 
 impl HostState {
-    /// Whether `access_key` is one the host gave its workers (a nested invocation).
-    pub(crate) fn is_worker_key(&self, access_key: Option<&str>) -> bool {
-        access_key.is_some_and(|key| self.worker_keys.values().any(|k| k.access_key == key))
-    }
-
     pub(crate) fn stats(&self) -> HostStats {
         let requests = OPERATIONS
             .iter()
@@ -334,13 +314,21 @@ pub struct Host {
     state: Arc<HostState>,
     server: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
+    /// Why `Auto` isolation fell back to `Process`.
+    fallback: Option<String>,
 }
 
 impl Host {
     /// Opens the state directory, loads the stored functions, binds and starts serving.
     pub async fn start(config: HostConfig) -> Result<Host, HostError> {
-        let mut verifier = sigv4::Verifier::default();
-        let mut tenants = vec![ANONYMOUS_TENANT.to_string()];
+        if config.account_id.len() != 12 || !config.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(HostError::Config(format!(
+                "account id '{}': an account id is 12 digits",
+                config.account_id
+            )));
+        }
+        let sessions = Arc::new(credentials::Sessions::new(config.session_ttl));
+        let mut verifier = sigv4::Verifier::with_sessions(sessions);
         for key in &config.access_keys {
             if !valid_access_key(&key.access_key) || key.secret_key.is_empty() {
                 return Err(HostError::Config(format!(
@@ -350,21 +338,21 @@ impl Host {
             }
             let tenant = tenant_of(&key.access_key);
             verifier.add_key(&key.access_key, &key.secret_key, &tenant);
-            tenants.push(tenant);
         }
-        let open = verifier.is_open();
-        // Workers get credentials of their own tenant, as Lambda functions get role credentials.
-        let mut worker_keys = HashMap::new();
-        for tenant in tenants {
-            let key = AccessKey {
-                access_key: format!("ASIA{}", util::hex_token(8).to_uppercase()),
-                secret_key: util::hex_token(20),
+        let python = config.python.clone();
+        let any_runtime = config.python_for_every_runtime;
+        let requested = config.isolation;
+        let (runtimes, isolation, fallback) = tokio::task::spawn_blocking(move || {
+            let runtimes = if any_runtime && requested == Isolation::None {
+                runtimes::Runtimes::just(&python)
+            } else {
+                runtimes::Runtimes::discover(&python, any_runtime)?
             };
-            if !open {
-                verifier.add_key(&key.access_key, &key.secret_key, &tenant);
-            }
-            worker_keys.insert(tenant, key);
-        }
+            let (isolation, fallback) = resolve_isolation(requested, &runtimes)?;
+            Ok::<_, HostError>((runtimes, isolation, fallback))
+        })
+        .await
+        .map_err(|e| HostError::Config(e.to_string()))??;
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -389,7 +377,9 @@ impl Host {
             census: Arc::new(workers::Census::default()),
             counters: Counters::default(),
             endpoint: format!("http://{reachable}"),
-            worker_keys,
+            isolation,
+            runtimes,
+            link_key: util::secret_bytes(32),
             shutting_down: AtomicBool::new(false),
             events_in_flight: AtomicUsize::new(0),
             events_done: Notify::new(),
@@ -403,6 +393,22 @@ impl Host {
             state,
             server: Some(server),
             stop,
+            fallback,
+        })
+    }
+
+    /// How workers are isolated.
+    pub fn isolation(&self) -> Isolation {
+        self.state.isolation
+    }
+
+    /// One line saying why workers are not sandboxed, when `Auto` had to fall back.
+    pub fn isolation_notice(&self) -> Option<String> {
+        self.fallback.as_ref().map(|why| {
+            format!(
+                "lambada serve: notice: no sandbox here ({why}); workers run with --isolation process (Landlock {}, rlimits, process groups)",
+                if sandbox::landlock_available() { "on" } else { "unavailable" }
+            )
         })
     }
 
@@ -482,16 +488,33 @@ impl Drop for Host {
     }
 }
 
+/// The isolation to run with, and why `Auto` fell back to `Process` if it did.
+fn resolve_isolation(
+    requested: Isolation,
+    runtimes: &runtimes::Runtimes,
+) -> Result<(Isolation, Option<String>), HostError> {
+    let probe = || {
+        let python = runtimes.default_interpreter();
+        sandbox::probe(&python.path, &python.prefix)
+    };
+    match requested {
+        Isolation::None | Isolation::Process => Ok((requested, None)),
+        Isolation::Sandbox => match probe() {
+            Ok(()) => Ok((Isolation::Sandbox, None)),
+            Err(why) => Err(HostError::Config(format!(
+                "--isolation sandbox: cannot build a sandbox here: {why}; use --isolation process"
+            ))),
+        },
+        Isolation::Auto => match probe() {
+            Ok(()) => Ok((Isolation::Sandbox, None)),
+            Err(why) => Ok((Isolation::Process, Some(why))),
+        },
+    }
+}
+
 /// `lambada serve`: runs a host until SIGINT or SIGTERM. Exit status 0 after a clean
 /// shutdown, 1 when the host fails, 2 for bad arguments.
-pub fn serve(args: &ServeArgs) -> ExitCode {
-    let config = match HostConfig::from_serve_args(args) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("lambada serve: error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+pub fn serve(config: HostConfig, print_endpoint: bool) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -502,7 +525,6 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let print_endpoint = args.print_endpoint;
     runtime.block_on(async move {
         let state_dir = config.state_dir.clone();
         let non_loopback = !config.bind.is_loopback();
@@ -530,6 +552,9 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             if stats.functions == 1 { "" } else { "s" },
             state_dir.display()
         );
+        if let Some(notice) = host.isolation_notice() {
+            eprintln!("{notice}");
+        }
         if non_loopback {
             eprintln!(
                 "lambada serve: warning: bound to {}, reachable from other machines",

@@ -4,7 +4,8 @@
 
 use super::error::ApiError;
 
-/// The account every function of this host belongs to.
+/// The account every function of a host belongs to unless configured otherwise
+/// (`lambada serve --account-id`).
 pub const ACCOUNT_ID: &str = "000000000000";
 
 /// The only version this host runs.
@@ -18,8 +19,8 @@ pub struct FunctionRef {
 }
 
 /// `arn:aws:lambda:{region}:000000000000:function:{name}`.
-pub fn function_arn(region: &str, name: &str) -> String {
-    format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}")
+pub fn function_arn(account: &str, region: &str, name: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account}:function:{name}")
 }
 
 pub fn is_valid_name(name: &str) -> bool {
@@ -45,7 +46,7 @@ fn invalid(text: &str) -> ApiError {
 }
 
 /// Parses a function name, partial ARN or ARN. A foreign account is not found here.
-pub fn parse_function_ref(text: &str) -> Result<FunctionRef, ApiError> {
+pub fn parse_function_ref(text: &str, our_account: &str) -> Result<FunctionRef, ApiError> {
     if text.len() > 170 {
         return Err(invalid(text));
     }
@@ -75,7 +76,7 @@ pub fn parse_function_ref(text: &str) -> Result<FunctionRef, ApiError> {
         if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid(text));
         }
-        if account != ACCOUNT_ID {
+        if account != our_account {
             return Err(ApiError::function_not_found(text));
         }
     }
@@ -90,6 +91,7 @@ pub fn parse_function_ref(text: &str) -> Result<FunctionRef, ApiError> {
 pub fn check_qualifier(
     reference: &FunctionRef,
     query_qualifier: Option<&str>,
+    account: &str,
     region: &str,
 ) -> Result<(), ApiError> {
     let qualifier = match (reference.qualifier.as_deref(), query_qualifier) {
@@ -104,7 +106,7 @@ pub fn check_qualifier(
         None | Some(LATEST) => Ok(()),
         Some(other) => Err(ApiError::function_not_found(&format!(
             "{}:{other}",
-            function_arn(region, &reference.name)
+            function_arn(account, region, &reference.name)
         ))),
     }
 }
@@ -115,15 +117,19 @@ mod tests {
 
     #[test]
     fn every_lambda_form_is_accepted() {
-        let plain = parse_function_ref("my-fn").unwrap();
+        let plain = parse_function_ref("my-fn", ACCOUNT_ID).unwrap();
         assert_eq!(plain.name, "my-fn");
         assert_eq!(plain.qualifier, None);
-        let qualified = parse_function_ref("my-fn:$LATEST").unwrap();
+        let qualified = parse_function_ref("my-fn:$LATEST", ACCOUNT_ID).unwrap();
         assert_eq!(qualified.qualifier.as_deref(), Some("$LATEST"));
-        let partial = parse_function_ref("000000000000:function:my_fn:v1").unwrap();
+        let partial = parse_function_ref("000000000000:function:my_fn:v1", ACCOUNT_ID).unwrap();
         assert_eq!(partial.name, "my_fn");
         assert_eq!(partial.qualifier.as_deref(), Some("v1"));
-        let arn = parse_function_ref("arn:aws:lambda:eu-west-1:000000000000:function:f").unwrap();
+        let arn = parse_function_ref(
+            "arn:aws:lambda:eu-west-1:000000000000:function:f",
+            ACCOUNT_ID,
+        )
+        .unwrap();
         assert_eq!(arn.name, "f");
     }
 
@@ -137,30 +143,35 @@ mod tests {
             &"n".repeat(65),
             "arn:aws:lambda:r:1:function:f",
         ] {
-            let err = parse_function_ref(bad).unwrap_err();
+            let err = parse_function_ref(bad, ACCOUNT_ID).unwrap_err();
             assert_eq!(err.kind, "InvalidParameterValueException", "{bad}");
         }
     }
 
     #[test]
     fn another_account_is_not_found() {
-        let err =
-            parse_function_ref("arn:aws:lambda:us-east-1:123456789012:function:f").unwrap_err();
+        let err = parse_function_ref(
+            "arn:aws:lambda:us-east-1:123456789012:function:f",
+            ACCOUNT_ID,
+        )
+        .unwrap_err();
         assert_eq!(err.kind, "ResourceNotFoundException");
     }
 
     #[test]
     fn only_latest_exists() {
-        let f = parse_function_ref("f:7").unwrap();
+        let f = parse_function_ref("f:7", ACCOUNT_ID).unwrap();
         assert_eq!(
-            check_qualifier(&f, None, "us-east-1").unwrap_err().kind,
+            check_qualifier(&f, None, ACCOUNT_ID, "us-east-1")
+                .unwrap_err()
+                .kind,
             "ResourceNotFoundException"
         );
-        let f = parse_function_ref("f").unwrap();
-        assert!(check_qualifier(&f, Some("$LATEST"), "us-east-1").is_ok());
-        let f = parse_function_ref("f:$LATEST").unwrap();
+        let f = parse_function_ref("f", ACCOUNT_ID).unwrap();
+        assert!(check_qualifier(&f, Some("$LATEST"), ACCOUNT_ID, "us-east-1").is_ok());
+        let f = parse_function_ref("f:$LATEST", ACCOUNT_ID).unwrap();
         assert_eq!(
-            check_qualifier(&f, Some("3"), "us-east-1")
+            check_qualifier(&f, Some("3"), ACCOUNT_ID, "us-east-1")
                 .unwrap_err()
                 .kind,
             "InvalidParameterValueException"

@@ -87,9 +87,17 @@ impl Route {
         }
     }
 
+    /// The service a signature's credential scope must name.
+    fn service(&self) -> &'static str {
+        match self {
+            Route::CallerIdentity => "sts",
+            _ => "lambda",
+        }
+    }
+
     /// Whether the request must carry a valid signature when keys are configured.
     fn signed(&self) -> bool {
-        !matches!(self, Route::Stats | Route::CodeDownload(..))
+        !matches!(self, Route::CodeDownload(..))
     }
 }
 
@@ -238,12 +246,14 @@ async fn serve_route(
             &body,
             SystemTime::now(),
             ANONYMOUS_TENANT,
+            route.service(),
         )?
     } else {
         Caller {
             tenant: String::new(),
             access_key: None,
             region: String::new(),
+            from_worker: false,
         }
     };
     let query = parts.uri.query().map(parse_query).unwrap_or_default();
@@ -256,14 +266,14 @@ async fn serve_route(
     };
     match route {
         Route::Invoke(name) => invoke::invoke(state, &name, request).await,
-        Route::CallerIdentity => caller_identity(request),
+        Route::CallerIdentity => caller_identity(&state.config.account_id, request),
         Route::Stats => Ok(json_response(
             StatusCode::OK,
             &serde_json::to_value(state.stats()).unwrap_or_default(),
             request_id,
         )),
         Route::CodeDownload(tenant, name, rev) => {
-            functions::download_code(state, &tenant, &name, &rev).await
+            functions::download_code(state, &tenant, &name, &rev, &request).await
         }
         Route::ListFunctions => functions::list(state, request).await,
         Route::CreateFunction => functions::create(state, request).await,
@@ -349,7 +359,7 @@ pub fn empty_response(status: StatusCode, request_id: &str) -> Response {
 }
 
 /// STS `GetCallerIdentity` (query protocol, XML), so that tools detecting the account work.
-fn caller_identity(request: ApiRequest) -> Result<Response, ApiError> {
+fn caller_identity(account: &str, request: ApiRequest) -> Result<Response, ApiError> {
     let form = parse_query(&String::from_utf8_lossy(&request.body));
     let action = form
         .iter()
@@ -378,11 +388,7 @@ fn caller_identity(request: ApiRequest) -> Result<Response, ApiError> {
             ),
         ));
     }
-    let user = request
-        .caller
-        .access_key
-        .as_deref()
-        .unwrap_or(super::ACCOUNT_ID);
+    let user = request.caller.access_key.as_deref().unwrap_or(account);
     Ok(xml(
         StatusCode::OK,
         format!(
@@ -390,7 +396,7 @@ fn caller_identity(request: ApiRequest) -> Result<Response, ApiError> {
              <GetCallerIdentityResult><Arn>arn:aws:iam::{account}:root</Arn><UserId>{user}</UserId>\
              <Account>{account}</Account></GetCallerIdentityResult>\
              <ResponseMetadata><RequestId>{id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
-            account = super::ACCOUNT_ID
+            account = account
         ),
     ))
 }

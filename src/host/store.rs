@@ -4,6 +4,8 @@
 //! LOCK                                    held (flock) by the running host
 //! runtime/worker_bootstrap.py             the Python worker, rewritten at every start
 //! staging/<token>/                        uploads being checked and extracted
+//! workers/lambada-worker-<token>/         a live worker's scratch: its sandbox's root
+//!                                         mount point, or its /tmp in process mode
 //! tenants/<tenant>/functions/<name>/function.json       the function's record
 //! tenants/<tenant>/functions/<name>/code-<rev>/         its extracted code
 //! tenants/<tenant>/functions/<name>/code-<rev>.zip      the zip as uploaded
@@ -181,7 +183,10 @@ impl Store {
         }
         let staging = root.join("staging");
         let _ = fs::remove_dir_all(&staging);
-        for dir in [staging, root.join("runtime"), root.join("tenants")] {
+        // What workers of a host that was killed left behind.
+        let workers = root.join("workers");
+        let _ = fs::remove_dir_all(&workers);
+        for dir in [staging, workers, root.join("runtime"), root.join("tenants")] {
             fs::create_dir_all(&dir).map_err(state_error(&dir))?;
         }
         let bootstrap = root.join("runtime").join("worker_bootstrap.py");
@@ -194,6 +199,11 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where workers get their scratch directories.
+    pub fn workers_dir(&self) -> PathBuf {
+        self.root.join("workers")
     }
 
     pub fn bootstrap_path(&self) -> PathBuf {

@@ -62,6 +62,29 @@ pub fn secret_bytes(n: usize) -> Vec<u8> {
     buf
 }
 
+/// HMAC-SHA256 of `message` under `key` (RFC 2104), as lowercase hex.
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A random lowercase hex token of `2 * bytes` characters.
 pub fn hex_token(bytes: usize) -> String {
     secret_bytes(bytes)

@@ -1,17 +1,19 @@
 //! Warm Python worker processes, a pool per function.
 //!
-//! A worker is `python3 worker_bootstrap.py` in its own process group, with the function's
-//! code as working directory, a private temporary directory, a clean environment and its
-//! log file as stdout/stderr. It imports the handler once and serves invocations one at a
-//! time over its stdin/stdout pipes (length-prefixed frames, see the bootstrap). A pool
+//! A worker is `python3.X worker_bootstrap.py` in its own process group, isolated as the
+//! host's `--isolation` says (see `sandbox`), with the function's code as working
+//! directory, a private temporary directory, a clean environment with session
+//! credentials of its own (see `credentials`), and a pipe as stdout/stderr of which the
+//! host keeps the last 4 KB per invocation. It imports the handler once and serves
+//! invocations one at a time over its stdin/stdout pipes (length-prefixed frames, see the
+//! bootstrap). A pool
 //! runs at most `max_workers` invocations at once; more wait in a bounded queue, beyond
 //! which the caller gets `TooManyRequestsException`. The function's timeout is enforced
 //! by killing the worker's process group; a worker that dies for any reason fails only the
 //! invocation it was running, and the next invocation starts a fresh one.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -19,19 +21,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
 
+use super::credentials::Sessions;
 use super::error::ApiError;
+use super::sandbox::{Isolation, Jail, RUNTIME_DIR, WorkerPaths};
 use super::store::CodeDir;
 use super::util::{hex_token, utc_parts};
 
 /// Init (importing the handler) may take this long at least, as in Lambda.
 const MIN_INIT_LIMIT: Duration = Duration::from_secs(10);
-/// The log tail returned with `LogType: Tail`.
+/// The log tail returned with `LogType: Tail`, and all the host keeps of a worker's output.
 const LOG_TAIL_BYTES: usize = 4096;
-/// A worker's log file is emptied between invocations once it is this large.
-const LOG_FILE_LIMIT: u64 = 1 << 20;
+/// A worker is replaced before an invocation that could outlive its credentials.
+const CREDENTIALS_MARGIN: Duration = Duration::from_secs(60);
 /// Largest frame a worker may send (a response over 6 MB is an error anyway).
 const MAX_FRAME: usize = 64 << 20;
 
@@ -45,12 +49,22 @@ const INIT_ERROR: u8 = 4;
 #[derive(Debug)]
 pub struct WorkerSpec {
     pub python: PathBuf,
+    /// The interpreter's installation, which a sandbox mounts read-only.
+    pub python_prefix: PathBuf,
     pub bootstrap: PathBuf,
+    /// Where each worker gets a scratch directory (in the state directory, so that a
+    /// restarted host removes what a killed one left).
+    pub scratch_root: PathBuf,
     pub code: Arc<CodeDir>,
     /// The complete environment, but for the per-worker variables set at spawn.
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
     pub memory_mb: u32,
+    pub isolation: Isolation,
+    /// Whose function this is: each worker gets session credentials scoped to it.
+    pub tenant: String,
+    pub function: String,
+    pub sessions: Arc<Sessions>,
 }
 
 /// One invocation as the pool receives it.
@@ -129,21 +143,51 @@ fn kill_group(pgid: i32) {
 #[cfg(not(unix))]
 fn kill_group(_: i32) {}
 
+/// The last `LOG_TAIL_BYTES` a worker wrote since the current invocation started.
+#[derive(Debug, Default)]
+struct Tail {
+    bytes: Vec<u8>,
+}
+
+impl Tail {
+    fn push(&mut self, data: &[u8]) {
+        self.bytes.extend_from_slice(data);
+        if self.bytes.len() > 2 * LOG_TAIL_BYTES {
+            self.bytes.drain(..self.bytes.len() - LOG_TAIL_BYTES);
+        }
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        if bytes.len() > LOG_TAIL_BYTES {
+            bytes.drain(..bytes.len() - LOG_TAIL_BYTES);
+        }
+        bytes
+    }
+}
+
 struct Worker {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
-    log: File,
+    /// The worker's stdout and stderr (user code's output), read while it runs.
+    output: ChildStderr,
+    tail: Tail,
     pgid: i32,
     reaped: bool,
     invocations: u64,
     init_duration: Option<Duration>,
     census: Arc<Census>,
+    /// The session credentials' key, revoked when the worker goes, and their expiry.
+    access_key: String,
+    credentials_expire: SystemTime,
+    sessions: Arc<Sessions>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        self.sessions.revoke(&self.access_key);
         if !self.reaped {
             kill_group(self.pgid);
         }
@@ -180,25 +224,51 @@ impl Worker {
     async fn spawn(spec: &WorkerSpec, census: &Arc<Census>) -> Result<Worker, String> {
         let dir = tempfile::Builder::new()
             .prefix("lambada-worker-")
-            .tempdir()
+            .tempdir_in(&spec.scratch_root)
             .map_err(|e| format!("cannot create a worker directory: {e}"))?;
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        let log_path = dir.path().join("log");
-        let log_for_child = File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-        let log = File::options()
-            .read(true)
-            .write(true)
-            .open(&log_path)
-            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+        let scratch = dir.path().join(match spec.isolation {
+            Isolation::Sandbox => "root",
+            _ => "tmp",
+        });
+        std::fs::create_dir(&scratch)
+            .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+        let jail = Jail::prepare(
+            spec.isolation,
+            &WorkerPaths {
+                code: &spec.code.path,
+                bootstrap: &spec.bootstrap,
+                python_prefix: &spec.python_prefix,
+                scratch: &scratch,
+            },
+        )
+        .map_err(|e| format!("cannot prepare the worker's sandbox: {e}"))?;
+        let sandboxed = spec.isolation == Isolation::Sandbox;
+        let (bootstrap, cwd, tmp) = if sandboxed {
+            let name = spec.bootstrap.file_name().unwrap_or_default();
+            (
+                PathBuf::from(RUNTIME_DIR).join(name),
+                spec.code.path.clone(),
+                PathBuf::from("/tmp"),
+            )
+        } else {
+            (
+                spec.bootstrap.clone(),
+                spec.code.path.clone(),
+                scratch.clone(),
+            )
+        };
+        let credentials = spec.sessions.mint(&spec.tenant, &spec.function);
         let (y, mo, d, ..) = utc_parts(SystemTime::now());
-        let mut cmd = Command::new(&spec.python);
-        cmd.arg(&spec.bootstrap)
-            .current_dir(&spec.code.path)
+        let mut cmd = std::process::Command::new(&spec.python);
+        if sandboxed {
+            // Names the host's bootstrap on the command line (not in sys.argv), so that
+            // a worker can be traced to its host from outside.
+            let mut marker = std::ffi::OsString::from("lambada_host=");
+            marker.push(&spec.bootstrap);
+            cmd.arg("-X").arg(marker);
+        }
+        cmd.arg(&bootstrap);
+        cmd.current_dir(&cwd)
             .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .env("TMPDIR", &tmp)
@@ -207,61 +277,103 @@ impl Worker {
                 "AWS_LAMBDA_LOG_STREAM_NAME",
                 format!("{y:04}/{mo:02}/{d:02}/[$LATEST]{}", hex_token(16)),
             )
+            .env("AWS_ACCESS_KEY_ID", &credentials.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key)
+            .env("AWS_SESSION_TOKEN", &credentials.session_token)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_for_child))
-            .kill_on_drop(true);
+            .stderr(Stdio::piped());
         #[cfg(unix)]
-        cmd.process_group(0);
-        #[cfg(target_os = "linux")]
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                // The worker dies with the host even if the host is killed outright.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    // The worker dies with the host even if the host is killed outright.
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", spec.python.display()))?;
+        jail.install(&mut cmd);
+        let mut cmd = Command::from(cmd);
+        cmd.kill_on_drop(true);
+        let spawned = cmd.spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                spec.sessions.revoke(&credentials.access_key_id);
+                return Err(format!("cannot start {}: {e}", spec.python.display()));
+            }
+        };
         let pgid = child.id().map(|p| p as i32).unwrap_or(0);
         census.live.fetch_add(1, Ordering::Relaxed);
         census.spawned.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut groups) = census.groups.lock() {
             groups.insert(pgid);
         }
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(stdin), Some(stdout), Some(output)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
             return Err("worker pipes missing".into());
         };
         Ok(Worker {
             child,
             stdin: Some(stdin),
             stdout: BufReader::with_capacity(64 * 1024, stdout),
-            log,
+            output,
+            tail: Tail::default(),
             pgid,
             reaped: false,
             invocations: 0,
             init_duration: None,
             census: census.clone(),
+            access_key: credentials.access_key_id,
+            credentials_expire: credentials.expires,
+            sessions: spec.sessions.clone(),
             _dir: dir,
         })
     }
 
+    /// Reads a frame while keeping the tail of what the worker prints meanwhile (a worker
+    /// that prints more than a pipe holds would otherwise block).
     async fn read_frame(&mut self) -> std::io::Result<Frame> {
-        let mut head = [0u8; 9];
-        self.stdout.read_exact(&mut head).await?;
-        let len = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
-        if len > MAX_FRAME {
-            return Err(std::io::Error::other("worker sent an oversized frame"));
+        let result = {
+            let frame = read_frame(&mut self.stdout);
+            tokio::pin!(frame);
+            let mut buf = [0u8; 8192];
+            let mut output_open = true;
+            loop {
+                tokio::select! {
+                    frame = &mut frame => break frame,
+                    n = self.output.read(&mut buf), if output_open => match n {
+                        Ok(0) | Err(_) => output_open = false,
+                        Ok(n) => self.tail.push(&buf[..n]),
+                    },
+                }
+            }
+        };
+        self.drain_output();
+        result
+    }
+
+    /// Takes what the worker wrote before its last frame (it flushes before answering),
+    /// without waiting for more.
+    fn drain_output(&mut self) {
+        let mut buf = [0u8; 8192];
+        for _ in 0..64 {
+            match nix::unistd::read(self.output.as_fd(), &mut buf) {
+                Ok(n) if n > 0 => self.tail.push(&buf[..n]),
+                _ => break,
+            }
         }
-        let mut payload = vec![0u8; len];
-        self.stdout.read_exact(&mut payload).await?;
-        Ok(Frame {
-            kind: head[0],
-            max_rss_kb: u32::from_be_bytes([head[1], head[2], head[3], head[4]]),
-            payload,
-        })
+    }
+
+    /// What the worker printed since the invocation started (at most the last 4 KB).
+    fn take_log(&mut self) -> Vec<u8> {
+        self.drain_output();
+        self.tail.take()
     }
 
     async fn exchange(&mut self, header: &[u8], payload: &[u8]) -> std::io::Result<Frame> {
@@ -284,24 +396,9 @@ impl Worker {
         self.read_frame().await
     }
 
-    fn log_len(&self) -> u64 {
-        self.log.metadata().map(|m| m.len()).unwrap_or(0)
-    }
-
-    /// At most the last `LOG_TAIL_BYTES` the worker logged since `from`.
-    fn log_since(&mut self, from: u64) -> Vec<u8> {
-        let end = self.log_len();
-        let start = from.max(end.saturating_sub(LOG_TAIL_BYTES as u64));
-        let mut out = Vec::new();
-        if end > start && self.log.seek(SeekFrom::Start(start)).is_ok() {
-            let _ = (&self.log).take(end - start).read_to_end(&mut out);
-        }
-        out
-    }
-
     /// The failure of a worker that died; its log says whether memory ran out.
-    fn died(&mut self, reason: String, log_start: u64) -> Failure {
-        let log = self.log_since(log_start);
+    fn died(&mut self, reason: String) -> Failure {
+        let log = self.take_log();
         let text = String::from_utf8_lossy(&log);
         let out_of_memory = text.contains("MemoryError") || text.contains("Cannot allocate memory");
         Failure::Died {
@@ -311,9 +408,27 @@ impl Worker {
         }
     }
 
+    /// The exit status of a worker that closed its end of the protocol: it is exiting, and
+    /// a sandboxed one reports how through the process that waits for it; then the rest
+    /// of its process group is killed.
+    async fn exit_status(&mut self) -> Option<ExitStatus> {
+        if let Ok(Ok(status)) =
+            tokio::time::timeout(Duration::from_millis(500), self.child.wait()).await
+        {
+            kill_group(self.pgid);
+            self.reaped = true;
+            return Some(status);
+        }
+        self.kill_and_reap().await
+    }
+
     /// Kills the process group and collects the exit status.
     async fn kill_and_reap(&mut self) -> Option<ExitStatus> {
         kill_group(self.pgid);
+        self.reap().await
+    }
+
+    async fn reap(&mut self) -> Option<ExitStatus> {
         let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait())
             .await
             .ok()
@@ -331,6 +446,22 @@ impl Worker {
             self.reaped = true;
         }
     }
+}
+
+async fn read_frame(stdout: &mut BufReader<ChildStdout>) -> std::io::Result<Frame> {
+    let mut head = [0u8; 9];
+    stdout.read_exact(&mut head).await?;
+    let len = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::other("worker sent an oversized frame"));
+    }
+    let mut payload = vec![0u8; len];
+    stdout.read_exact(&mut payload).await?;
+    Ok(Frame {
+        kind: head[0],
+        max_rss_kb: u32::from_be_bytes([head[1], head[2], head[3], head[4]]),
+        payload,
+    })
 }
 
 fn describe_exit(status: Option<ExitStatus>) -> String {
@@ -477,7 +608,13 @@ impl Pool {
                 "the host is stopping; the event stays queued",
             ));
         }
-        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let mut idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        if let Some(worker) = idle.take_if(|w| {
+            w.credentials_expire < SystemTime::now() + self.spec.timeout + CREDENTIALS_MARGIN
+        }) {
+            // Its credentials would expire mid-invocation: a fresh worker gets new ones.
+            worker.stop().await;
+        }
         let started = Instant::now();
         let result = match idle {
             Some(worker) => self.run(worker, &inv).await,
@@ -530,18 +667,18 @@ impl Pool {
                 worker.kill_and_reap().await;
                 Err(Failure::Init {
                     payload: with_request_id(&frame.payload, &inv.request_id),
-                    log: worker.log_since(0),
+                    log: worker.take_log(),
                 })
             }
             Ok(_) => {
-                let status = worker.kill_and_reap().await;
-                Err(worker.died(describe_exit(status), 0))
+                let status = worker.exit_status().await;
+                Err(worker.died(describe_exit(status)))
             }
             Err(_) => {
                 worker.kill_and_reap().await;
                 Err(Failure::Timeout {
                     limit,
-                    log: worker.log_since(0),
+                    log: worker.take_log(),
                 })
             }
         }
@@ -553,23 +690,23 @@ impl Pool {
         mut worker: Worker,
         inv: &Invocation,
     ) -> (Option<Worker>, Result<Outcome, Failure>) {
-        let log_start = if worker.invocations == 0 {
-            0
-        } else {
-            worker.log_len()
-        };
         let timeout = self.spec.timeout;
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let header = format!(
-            "{{\"id\":\"{}\",\"deadline_ms\":{},\"arn\":\"{}\",\"cc\":{}}}",
-            inv.request_id,
-            now_ms + timeout.as_millis() as u64,
-            inv.invoked_arn,
-            inv.client_context.as_deref().unwrap_or("null"),
-        );
+        let client_context = inv
+            .client_context
+            .as_deref()
+            .and_then(|cc| serde_json::from_str::<serde_json::Value>(cc).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let header = serde_json::json!({
+            "id": inv.request_id,
+            "deadline_ms": now_ms + timeout.as_millis() as u64,
+            "arn": inv.invoked_arn,
+            "cc": client_context,
+        })
+        .to_string();
         let started = Instant::now();
         let exchanged =
             tokio::time::timeout(timeout, worker.exchange(header.as_bytes(), &inv.payload)).await;
@@ -581,7 +718,7 @@ impl Pool {
                 if frame.kind == RESULT || frame.kind == ERROR || frame.kind == ERROR_RETIRE =>
             {
                 let log = inv.want_log.then(|| {
-                    let body = worker.log_since(log_start);
+                    let body = worker.take_log();
                     self.compose_log(inv, &body, duration, frame.max_rss_kb, init_duration)
                 });
                 let outcome = Outcome {
@@ -594,26 +731,23 @@ impl Pool {
                     worker.kill_and_reap().await;
                     return (None, Ok(outcome));
                 }
-                if worker.invocations.is_multiple_of(16) && worker.log_len() > LOG_FILE_LIMIT {
-                    let _ = worker.log.set_len(0);
+                if !inv.want_log {
+                    worker.take_log();
                 }
                 (Some(worker), Ok(outcome))
             }
             Ok(Ok(_)) => {
                 worker.kill_and_reap().await;
-                let failure = worker.died(
-                    "Runtime exited with error: protocol violation".into(),
-                    log_start,
-                );
+                let failure = worker.died("Runtime exited with error: protocol violation".into());
                 (None, Err(failure))
             }
             Ok(Err(_)) => {
-                let status = worker.kill_and_reap().await;
-                (None, Err(worker.died(describe_exit(status), log_start)))
+                let status = worker.exit_status().await;
+                (None, Err(worker.died(describe_exit(status))))
             }
             Err(_) => {
                 worker.kill_and_reap().await;
-                let log = worker.log_since(log_start);
+                let log = worker.take_log();
                 (
                     None,
                     Err(Failure::Timeout {

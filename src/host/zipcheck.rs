@@ -35,6 +35,8 @@ pub enum ZipError {
     EscapingSymlink { name: String, target: String },
     #[error("Zip has more than {MAX_ENTRIES} entries")]
     TooManyEntries,
+    #[error("Zip entry '{name}' cannot be unpacked: {reason}")]
+    BadEntry { name: String, reason: String },
     #[error("could not write the function's code: {0}")]
     Io(#[from] io::Error),
 }
@@ -122,7 +124,14 @@ fn extract_limited(zip: &[u8], dest: &Path, max_unzipped: u64) -> Result<Extract
             .into_owned();
         let relative =
             safe_relative_path(&name).ok_or_else(|| ZipError::UnsafePath(name.clone()))?;
+        if relative.components().any(|c| c.as_os_str().len() > 255) {
+            return Err(ZipError::BadEntry {
+                name,
+                reason: "a path component is longer than 255 bytes".into(),
+            });
+        }
         let path = dest.join(&relative);
+        let clash = entry_error(&name);
         if entry.is_symlink() {
             let mut target = String::new();
             entry
@@ -130,19 +139,19 @@ fn extract_limited(zip: &[u8], dest: &Path, max_unzipped: u64) -> Result<Extract
                 .take(4096)
                 .read_to_string(&mut target)
                 .map_err(|e| ZipError::Malformed(e.to_string()))?;
-            symlinks.push((name, relative, target));
+            symlinks.push((name.clone(), relative, target));
             continue;
         }
         if entry.is_dir() {
-            fs::create_dir_all(&path)?;
+            fs::create_dir_all(&path).map_err(&clash)?;
             dirs.push(path);
             continue;
         }
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
+            fs::create_dir_all(parent).map_err(&clash)?;
         }
         let executable = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
-        let mut out = fs::File::create(&path)?;
+        let mut out = fs::File::create(&path).map_err(&clash)?;
         let allowance = max_unzipped - total;
         let written = io::copy(&mut entry.by_ref().take(allowance + 1), &mut out).map_err(|e| {
             match e.kind() {
@@ -176,6 +185,20 @@ fn extract_limited(zip: &[u8], dest: &Path, max_unzipped: u64) -> Result<Extract
 
 /// Creates the symlink `relative` → `target` if the target, resolved against what is
 /// already extracted, lies inside `root`.
+/// An error writing entry `name`: the zip's fault when its names clash (a file where a
+/// directory goes, a symlink over a directory, a name too long), the host's otherwise.
+fn entry_error(name: &str) -> impl Fn(io::Error) -> ZipError + '_ {
+    move |e: io::Error| match e.raw_os_error() {
+        Some(libc::EEXIST | libc::ENOTDIR | libc::EISDIR | libc::ENAMETOOLONG | libc::ELOOP) => {
+            ZipError::BadEntry {
+                name: name.to_string(),
+                reason: format!("it clashes with another entry ({e})"),
+            }
+        }
+        _ => ZipError::Io(e),
+    }
+}
+
 fn link_inside(root: &Path, name: &str, relative: &Path, target: &str) -> Result<(), ZipError> {
     let escaping = || ZipError::EscapingSymlink {
         name: name.to_string(),
@@ -185,11 +208,12 @@ fn link_inside(root: &Path, name: &str, relative: &Path, target: &str) -> Result
         return Err(escaping());
     }
     let path = root.join(relative);
+    let clash = entry_error(name);
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
+        fs::create_dir_all(parent).map_err(&clash)?;
     }
     #[cfg(unix)]
-    std::os::unix::fs::symlink(target, &path)?;
+    std::os::unix::fs::symlink(target, &path).map_err(&clash)?;
     #[cfg(not(unix))]
     return Err(escaping());
     let canonical_root = fs::canonicalize(root)?;

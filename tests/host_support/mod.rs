@@ -120,6 +120,65 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
     found
 }
 
+/// The host-side process ids of the workers of `function` under the state directory
+/// `state` (a sandboxed worker names its host's bootstrap on its command line).
+pub fn worker_pids(state: &Path, function: &str) -> Vec<u32> {
+    let needle = state.join("runtime").join("worker_bootstrap.py");
+    let wanted = format!("AWS_LAMBDA_FUNCTION_NAME={function}");
+    processes_mentioning(&needle.to_string_lossy())
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// A listener on 127.0.0.1 collecting the lines functions send it: how a sandboxed
+/// function reports to a test. Stops with the test.
+pub struct Collector {
+    pub port: u16,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Collector {
+    pub fn start() -> Collector {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, stopping) = (lines.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_nonblocking(false).unwrap();
+                        stream.set_read_timeout(Some(WAIT)).unwrap();
+                        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                            sink.lock().unwrap().push(line);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Collector { port, lines, stop }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Waits until no worker of the state directory `state` is alive.
 pub fn assert_no_workers_left(state: &Path) {
     let needle = state.join("runtime").join("worker_bootstrap.py");
@@ -179,6 +238,8 @@ impl Response {
 pub struct Keys {
     pub access_key: String,
     pub secret_key: String,
+    /// Sent (and signed) as X-Amz-Security-Token: a worker's session credentials.
+    pub session_token: Option<String>,
 }
 
 impl Keys {
@@ -186,6 +247,7 @@ impl Keys {
         Keys {
             access_key: access_key.into(),
             secret_key: secret_key.into(),
+            session_token: None,
         }
     }
 }
@@ -241,6 +303,9 @@ impl Http {
     ) -> Response {
         let mut all: Vec<(String, String)> = vec![("host".into(), self.host.clone())];
         all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        if let Some(token) = self.keys.as_ref().and_then(|k| k.session_token.clone()) {
+            all.push(("x-amz-security-token".into(), token));
+        }
         if let Some(keys) = &self.keys {
             all.extend(sign(
                 method,
