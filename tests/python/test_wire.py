@@ -512,3 +512,13 @@ def test_classes_of_importable_modules_travel_by_reference(wire):
     point = LibraryPoint(3, ["a"])
     got = one(wire, [point, LibraryPoint], {"__name__": "elsewhere"})
     assert type(got[0]) is LibraryPoint and got[0] == point and got[1] is LibraryPoint
+
+
+def test_a_cycle_through_two_tuples_and_a_list(wire):
+    """Found by the codec property test: l = []; l.append(((l,),))."""
+    inner = []
+    inner.append(((inner,),))
+    got = one(wire, inner)
+    assert got[0][0][0] is got
+    got = one(wire, inner[0])
+    assert got[0][0][0] is got
