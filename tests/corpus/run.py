@@ -309,6 +309,9 @@ def main():
     if opts.only:
         programs = [p for p in programs if any(o in p["id"] for o in opts.only)]
     known = read_known(opts.known)
+    if not programs:
+        print("corpus: no program to run in %s: run build.py first" % opts.manifest, file=sys.stderr)
+        return 2
 
     start = time.monotonic()
     results = []
