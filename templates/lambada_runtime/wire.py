@@ -544,20 +544,19 @@ def _plan_for(t):
     why = _process_bound_type(t)
     if why is not None:
         return why
-    # Exactly what object.__reduce_ex__(4) does for a plain class, without calling it.
-    if (t.__reduce_ex__ is _object_reduce_ex and t.__reduce__ is _object_reduce
+    # Classes of Python code that pickle takes apart the default way: encoded as
+    # object.__reduce_ex__(4) would, without calling it.
+    if (t.__flags__ & _HEAPTYPE and t.__reduce_ex__ is _object_reduce_ex
+            and t.__reduce__ is _object_reduce
             and getattr(t, "__getstate__", _object_getstate) is _object_getstate
+            and getattr(t, "__setstate__", None) is None
             and not hasattr(t, "__getnewargs_ex__") and not hasattr(t, "__getnewargs__")
-            and t not in copyreg.dispatch_table and "__dict__" in _dict_of_mro(t)
-            and not _has_slots(t) and not issubclass(t, (list, dict)) and t.__flags__ & _HEAPTYPE
-            and getattr(t, "__setstate__", None) is None):
-        return _PLAIN
-    if (t.__reduce_ex__ is _object_reduce_ex and t.__reduce__ is _object_reduce
-            and getattr(t, "__getstate__", _object_getstate) is _object_getstate
-            and not hasattr(t, "__getnewargs_ex__") and not hasattr(t, "__getnewargs__")
-            and t not in copyreg.dispatch_table and _has_slots(t) and t.__flags__ & _HEAPTYPE
-            and getattr(t, "__setstate__", None) is None and _builtin_base(t) is object):
-        return _SLOTTED
+            and t not in copyreg.dispatch_table and _builtin_base(t) is object):
+        if not _has_slots(t):
+            if "__dict__" in _dict_of_mro(t):
+                return _PLAIN
+        else:
+            return _SLOTTED
     return _REDUCE
 
 
@@ -929,18 +928,13 @@ def _make_instance(decoder, record):
     return cls.__new__(cls)
 
 
-def _make_bare_instance(decoder, record):
-    cls = decoder.value(record[1])
-    return cls.__new__(cls)
-
-
 _EMPTY_MAKERS = {
     "L": lambda decoder, record: [],
     "D": lambda decoder, record: {},
     "S": lambda decoder, record: set(),
     "E": lambda decoder, record: _CellType(),
     "o": _make_instance,
-    "O": _make_bare_instance,
+    "O": _make_instance,  # when it has no arguments for __new__
 }
 
 
