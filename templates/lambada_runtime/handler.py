@@ -158,7 +158,7 @@ class Handler:
     # -- the answer -----------------------------------------------------------------------
 
     def _answer(self, event, records, table, readonly, args, kwargs, started, ret, exc):
-        known = {id(obj): [~k] for k, obj in enumerate(table)}
+        known = {id(obj): [~k] for k, obj in enumerate(table)} if table else None
         encoder = wire.Encoder(known)
         value = encoder.value
         response = {}
@@ -171,8 +171,8 @@ class Handler:
             rebound = self._globals_back(started, value, encoder)
             if rebound:
                 response["globals"] = rebound
-            roots = self._writable_roots(event, readonly)
-            check = state.mutable_indexes(records, None, roots)
+            roots = self._writable_roots(event, readonly) if records else None
+            check = state.mutable_indexes(records, None, roots) if records else []
             if roots is not None:
                 # An iterator changes when it is read: the compiler cannot see that a
                 # read-only parameter holds one, so iterators are always compared.
@@ -180,7 +180,7 @@ class Handler:
                 check.extend(k for k, obj in enumerate(table)
                              if k not in listed and hasattr(type(obj), "__next__")
                              and records[k][0] in wire.MUTABLE_KINDS)
-            updates = state.changed_objects(table, records, check, encoder)
+            updates = state.changed_objects(table, records, check, encoder) if check else None
             encoder.run()
         except (wire.CannotTravel, RecursionError) as problem:
             what = "its result" if exc is None else "the exception it raised"

@@ -9,16 +9,15 @@ The global ``random`` generator is not carried: functions that use it stay local
 the compiler's plan), since a cloud function would draw other numbers.
 """
 
+import re
 import sys
 
 _DEFAULT_LIMIT = 1000
-
-
-def _decimal_state(decimal):
-    ctx = decimal.getcontext()
-    return [ctx.prec, ctx.rounding, ctx.Emin, ctx.Emax, ctx.capitals, ctx.clamp,
-            sorted(s.__name__ for s, on in ctx.traps.items() if on),
-            sorted(s.__name__ for s, on in ctx.flags.items() if on)]
+# A context's repr names every field (the C and the Python implementation agree): it is
+# both the cheapest snapshot and the wire form. Parsed only when it differs.
+_CONTEXT = re.compile(
+    r"Context\(prec=(\d+), rounding=(\w+), Emin=(-?\d+), Emax=(\d+), capitals=(\d), "
+    r"clamp=(\d), flags=\[([\w, ]*)\], traps=\[([\w, ]*)\]\)")
 
 
 def snapshot():
@@ -26,7 +25,7 @@ def snapshot():
     state = None
     decimal = sys.modules.get("decimal")
     if decimal is not None:
-        state = {"decimal": _decimal_state(decimal)}
+        state = {"decimal": repr(decimal.getcontext())}
     limit = sys.getrecursionlimit()
     if limit != _DEFAULT_LIMIT:
         state = state or {}
@@ -34,15 +33,21 @@ def snapshot():
     return state
 
 
-def _set_decimal(decimal, fields):
+def _set_decimal(decimal, text):
     ctx = decimal.getcontext()
-    prec, rounding, emin, emax, capitals, clamp, traps, flags = fields
-    ctx.prec, ctx.rounding, ctx.Emin, ctx.Emax = prec, rounding, emin, emax
-    ctx.capitals, ctx.clamp = capitals, clamp
-    signals = {s.__name__: s for s in ctx.traps}
-    for name, signal in signals.items():
-        ctx.traps[signal] = name in traps
-        ctx.flags[signal] = name in flags
+    if repr(ctx) == text:
+        return
+    found = _CONTEXT.fullmatch(text)
+    if found is None:
+        return
+    prec, rounding, emin, emax, capitals, clamp, flags, traps = found.groups()
+    ctx.prec, ctx.rounding, ctx.Emin, ctx.Emax = int(prec), rounding, int(emin), int(emax)
+    ctx.capitals, ctx.clamp = int(capitals), int(clamp)
+    flags = set(flags.replace(" ", "").split(",")) - {""}
+    traps = set(traps.replace(" ", "").split(",")) - {""}
+    for signal in list(ctx.traps):
+        ctx.traps[signal] = signal.__name__ in traps
+        ctx.flags[signal] = signal.__name__ in flags
 
 
 def enter(state):
@@ -50,12 +55,14 @@ def enter(state):
     if not state:
         return None
     saved = {}
-    fields = state.get("decimal")
-    if fields is not None:
+    text = state.get("decimal")
+    if text is not None:
         import decimal
 
-        saved["decimal"] = _decimal_state(decimal)
-        _set_decimal(decimal, fields)
+        current = repr(decimal.getcontext())
+        if current != text:  # in-process, the caller's context is this thread's already
+            saved["decimal"] = current
+            _set_decimal(decimal, text)
     limit = state.get("recursionlimit")
     if limit:
         saved["recursionlimit"] = sys.getrecursionlimit()
@@ -67,7 +74,7 @@ def changes(state):
     """What the call changed in the state the caller sent (to be applied by the caller)."""
     if not state or "decimal" not in state:
         return None
-    now = _decimal_state(sys.modules["decimal"])
+    now = repr(sys.modules["decimal"].getcontext())
     if now != state["decimal"]:
         return {"decimal": now}
     return None
@@ -84,6 +91,6 @@ def leave(saved):
 
 def apply(changed):
     """The caller takes the changes the call made."""
-    fields = (changed or {}).get("decimal")
-    if fields is not None:
-        _set_decimal(sys.modules["decimal"], fields)
+    text = (changed or {}).get("decimal")
+    if text is not None:
+        _set_decimal(sys.modules["decimal"], text)
