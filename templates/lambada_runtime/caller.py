@@ -22,7 +22,7 @@ _LOCAL_METHODS = frozenset((
     "__getstate__", "__setstate__", "__reduce__", "__reduce_ex__", "__getnewargs__",
     "__getnewargs_ex__", "__copy__", "__deepcopy__", "__getattr__", "__getattribute__",
     "__setattr__", "__delattr__", "__dir__", "__sizeof__", "__instancecheck__",
-    "__subclasscheck__", "__subclasshook__", "__init_subclass__", "__mro_entries__",
+    "__subclasscheck__", "__subclasshook__", "__mro_entries__",
 ))
 
 
@@ -127,7 +127,7 @@ def remote(fn, twin, args, kwargs, namespace, method=None, answer=None):
     try:
         text, encoder, named = request(fn, twin, args, kwargs, namespace, method)
     except wire.CannotTravel as exc:
-        return _fallback(fn, twin, args, kwargs, exc.reason, exc)
+        return _fallback(fn, twin, args, kwargs, exc.reason)
     response = send(fn, text)
     if "cache_miss" in response:  # a new worker: send the named runs in full
         text, encoder, named = request(fn, twin, args, kwargs, namespace, method, resend=True)
@@ -138,11 +138,11 @@ def remote(fn, twin, args, kwargs, namespace, method=None, answer=None):
         answer["response"] = response
     reason = response.get("fallback")
     if reason is not None:
-        return _fallback(fn, twin, args, kwargs, reason, None)
+        return _fallback(fn, twin, args, kwargs, reason)
     try:
         return finish(fn, response, encoder, namespace)
     except _Fallback as exc:
-        return _fallback(fn, twin, args, kwargs, exc.reason, None)
+        return _fallback(fn, twin, args, kwargs, exc.reason)
 
 
 class _Fallback(Exception):
@@ -151,7 +151,7 @@ class _Fallback(Exception):
         self.reason = reason
 
 
-def _fallback(fn, twin, args, kwargs, reason, exc):
+def _fallback(fn, twin, args, kwargs, reason):
     if twin is None:
         raise TypeError("cannot call cloud function %s: %s" % (fn.name, reason)) from None
     stats.count_fallback(fn.key, reason)

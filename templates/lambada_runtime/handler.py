@@ -71,11 +71,14 @@ class Handler:
                         capture.end(captured)
                         captured = None
                         return {"cache_miss": missing}
+                fn, readonly = self._target(event)
+                positions = _readonly_positions(fn, readonly)
                 decoder = wire.Decoder(records, namespace)
-                if cached:
-                    _reuse_decoded(self, event, decoder)
+                if cached and not self.is_class and "defaults" not in event:
+                    _reuse_decoded(event, decoder, positions)
                 table = decoder.build_all()
-                fn, readonly = self._callable(event, decoder)
+                if "defaults" in event or "kwdefaults" in event:
+                    fn = _with_defaults(fn, event, decoder)
                 args = [decoder.value(a) for a in event.get("args") or ()]
                 kwargs = {k: decoder.value(v) for k, v in (event.get("kwargs") or {}).items()}
                 started = self._enter_globals(event.get("globals"), decoder, before)
@@ -85,7 +88,7 @@ class Handler:
                 return {"fallback": "the cloud function cannot rebuild its request (%s)" % exc}
             sent_interp = event.get("interp")
             saved_interp = interp.enter(sent_interp)
-            token = _received_runs(event, records, table, fn, readonly) if (cached or put) else None
+            token = _received_runs(event, records, table, positions) if (cached or put) else None
             try:
                 ret = fn(*args, **kwargs)
                 exc = None
@@ -95,7 +98,7 @@ class Handler:
             finally:
                 if token is not None:
                     cache.done(token)
-            response = self._answer(event, records, table, readonly, args, kwargs, started, ret, exc)
+            response = self._answer(event, records, table, positions, readonly, started, ret, exc)
             changed = interp.changes(sent_interp)
             if changed:
                 response["interp"] = changed
@@ -112,8 +115,8 @@ class Handler:
 
     # -- what to call ---------------------------------------------------------------------
 
-    def _callable(self, event, decoder):
-        """(the function to call, the names of its read-only parameters)."""
+    def _target(self, event):
+        """(the function to call, undecorated, and the names of its read-only parameters)."""
         method = event.get("method")
         if self.is_class:
             if not method:
@@ -137,8 +140,6 @@ class Handler:
         else:
             raw = self.target
             readonly = self.readonly if isinstance(self.readonly, list) else ()
-        if "defaults" in event or "kwdefaults" in event:
-            raw = _with_defaults(raw, event, decoder)
         return raw, readonly
 
     def _enter_globals(self, wire_globals, decoder, before):
@@ -157,7 +158,7 @@ class Handler:
 
     # -- the answer -----------------------------------------------------------------------
 
-    def _answer(self, event, records, table, readonly, args, kwargs, started, ret, exc):
+    def _answer(self, event, records, table, positions, readonly, started, ret, exc):
         known = {id(obj): [~k] for k, obj in enumerate(table)} if table else None
         encoder = wire.Encoder(known)
         value = encoder.value
@@ -171,15 +172,10 @@ class Handler:
             rebound = self._globals_back(started, value, encoder)
             if rebound:
                 response["globals"] = rebound
-            roots = self._writable_roots(event, readonly) if records else None
-            check = state.mutable_indexes(records, None, roots) if records else []
-            if roots is not None:
-                # An iterator changes when it is read: the compiler cannot see that a
-                # read-only parameter holds one, so iterators are always compared.
-                listed = set(check)
-                check.extend(k for k, obj in enumerate(table)
-                             if k not in listed and hasattr(type(obj), "__next__")
-                             and records[k][0] in wire.MUTABLE_KINDS)
+            check = []
+            if records:
+                roots = _writable_roots(event, positions, readonly)
+                check = state.mutable_indexes(records, roots, table if roots is not None else None)
             updates = state.changed_objects(table, records, check, encoder) if check else None
             encoder.run()
         except (wire.CannotTravel, RecursionError) as problem:
@@ -200,52 +196,43 @@ class Handler:
                 rebound[name] = value(now)
         return rebound
 
-    def _writable_roots(self, event, readonly):
-        """The request's values that are not read-only parameters, or None when every
-        value may change (then every object is compared)."""
-        if not readonly:
-            return None
-        code = self._code_for(event)
-        if code is None:
-            return None
-        names = code.co_varnames[:code.co_argcount]
-        roots = []
-        for index, v in enumerate(event.get("args") or ()):
-            if index >= len(names) or names[index] not in readonly:
-                roots.append(v)
-        for name, v in (event.get("kwargs") or {}).items():
-            if name not in readonly:
-                roots.append(v)
-        roots.extend((event.get("globals") or {}).values())
-        roots.extend(event.get("defaults") or ())
-        roots.extend((event.get("kwdefaults") or {}).values())
-        return roots
-
-    def _code_for(self, event):
-        if not self.is_class:
-            return getattr(self.target, "__code__", None)
-        owner_name, name, kind = event["method"]
-        member = wire._walk(self.namespace, owner_name).__dict__[name]
-        raw = getattr(member, "__func__", None) or getattr(member, "fget", None) or member
-        return getattr(_unwrap(raw), "__code__", None)
-
 
 class _Refused(Exception):
     pass
 
 
-def _reuse_decoded(handler, event, decoder):
+def _readonly_positions(fn, readonly):
+    """Positions of the arguments that bind read-only parameters of ``fn``."""
+    code = getattr(fn, "__code__", None)
+    if not readonly or code is None:
+        return frozenset()
+    names = code.co_varnames[:code.co_argcount]
+    return frozenset(i for i, name in enumerate(names) if name in readonly)
+
+
+def _writable_roots(event, positions, readonly):
+    """The request's values that are not read-only parameters, or None when every
+    value may change (then every object is compared)."""
+    if not positions and not readonly:
+        return None
+    roots = [v for index, v in enumerate(event.get("args") or ()) if index not in positions]
+    roots.extend(v for name, v in (event.get("kwargs") or {}).items() if name not in readonly)
+    roots.extend((event.get("globals") or {}).values())
+    roots.extend(event.get("defaults") or ())
+    roots.extend((event.get("kwdefaults") or {}).values())
+    return roots
+
+
+def _readonly_runs(event, positions):
+    """{start: argument index} of the read-only arguments that are runs of records."""
+    return {v[0]: index for index, v in enumerate(event.get("args") or ())
+            if index in positions and type(v) is list}
+
+
+def _reuse_decoded(event, decoder, positions):
     """Runs named for read-only parameters that this worker decoded before are used as
     they are: the function only reads them."""
-    readonly = handler.readonly if isinstance(handler.readonly, list) else ()
-    if not readonly or handler.is_class:
-        return
-    code = getattr(handler.target, "__code__", None)
-    if code is None or "defaults" in event:
-        return
-    names = code.co_varnames[:code.co_argcount]
-    roots = {v[0] for index, v in enumerate(event.get("args") or ())
-             if type(v) is list and index < len(names) and names[index] in readonly}
+    roots = _readonly_runs(event, positions)
     for start, count, key in event.get("cached") or ():
         objects = cache.decoded(key)
         if start in roots and objects is not None and len(objects) == count:
@@ -253,19 +240,12 @@ def _reuse_decoded(handler, event, decoder):
             decoder.done[start:start + count] = b"\x02" * count
 
 
-def _received_runs(event, records, table, fn, readonly):
+def _received_runs(event, records, table, positions):
     """Named runs that arrived for read-only parameters, registered while the call runs:
     passed on to another invocation, they are neither encoded nor sent again."""
-    if not readonly:
+    roots = _readonly_runs(event, positions)
+    if not roots:
         return None
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return None
-    names = code.co_varnames[:code.co_argcount]
-    roots = {}
-    for index, v in enumerate(event.get("args") or ()):
-        if type(v) is list and index < len(names) and names[index] in readonly:
-            roots[v[0]] = index
     segments = []
     for start, count, key in (event.get("cached") or []) + (event.get("cache_put") or []):
         if start in roots and (cache.decoded(key) is not None

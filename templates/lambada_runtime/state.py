@@ -8,6 +8,7 @@ different object (a swap, relinking, ``self.head = Node(x, self.head)``) is rebo
 that object, the caller's own where it was the caller's; states are never merged.
 """
 
+import base64
 import collections
 
 from . import wire
@@ -38,9 +39,11 @@ def changed_objects(table, sent_records, check, encoder):
     return updates
 
 
-def mutable_indexes(records, readonly_roots=None, roots=None):
+def mutable_indexes(records, roots=None, table=None):
     """Indexes of the records that can change in place; with ``roots`` (the values that
-    are not read-only), only those reachable from them."""
+    are not read-only), only those reachable from them, and every iterator in ``table``
+    (the objects rebuilt from ``records``): an iterator changes when it is read, and the
+    compiler cannot see that a read-only parameter holds one."""
     kinds = wire.MUTABLE_KINDS
     if roots is None:
         return [k for k, record in enumerate(records) if record[0] in kinds]
@@ -56,6 +59,7 @@ def mutable_indexes(records, readonly_roots=None, roots=None):
             for v in refs:
                 if type(v) is list and v[0] >= 0 and v[0] not in seen:
                     stack.append(v[0])
+    seen.update(k for k, obj in enumerate(table or ()) if hasattr(type(obj), "__next__"))
     return sorted(k for k in seen if records[k][0] in kinds)
 
 
@@ -184,7 +188,7 @@ def _how(obj, record):
     return kind
 
 
-def apply_updates(planned, decoder, old_records=None):
+def apply_updates(planned, decoder):
     for obj, record, how in planned:
         _apply(obj, record, how, decoder)
 
@@ -202,7 +206,7 @@ def _apply(obj, record, how, decoder):
         obj.clear()
         obj.update(items)
     elif how == "Y":
-        obj[:] = wire.base64.b64decode(record[1])
+        obj[:] = base64.b64decode(record[1])
     elif how == "E":
         if len(record) > 1:
             obj.cell_contents = value(record[1])

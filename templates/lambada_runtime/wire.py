@@ -623,13 +623,12 @@ class Decoder:
     program are found there by name. ``theirs`` is the table of objects a negative
     reference ``[~k]`` names (the caller's own objects, in an answer)."""
 
-    def __init__(self, records, namespace, theirs=None, passthrough=False):
+    def __init__(self, records, namespace, theirs=None):
         self.records = records
         self.namespace = namespace
         self.theirs = theirs
         self.made = [_UNSET] * len(records)
         self.done = bytearray(len(records))  # 0 not made, 1 made (not filled), 2 complete
-        self.passthrough = passthrough
 
     def value(self, v):
         if type(v) is list:
@@ -1075,7 +1074,7 @@ def find_global(module_name, qualname, namespace):
             obj = _walk(candidate, qualname)
             if obj is not _UNSET:
                 return obj
-    module = _import(module_name, namespace)
+    module = _load(module_name)
     obj = _walk(module, qualname)
     if obj is _UNSET:
         raise CannotDecode("module %s has no attribute %s" % (module_name, qualname))
@@ -1083,9 +1082,15 @@ def find_global(module_name, qualname, namespace):
 
 
 def _import(name, namespace):
+    """The module the namespace imported under that name (in-process, a package's own
+    copy of a local module), else the process's."""
     for candidate in list(namespace.values()):
         if type(candidate) is _ModuleType and candidate.__name__ == name:
             return candidate
+    return _load(name)
+
+
+def _load(name):
     module = sys.modules.get(name)
     if module is not None:
         return module
@@ -1116,5 +1121,5 @@ def copy_graph(values, namespace):
     encoder = Encoder(passthrough=True)
     encoded = [encoder.value(v) for v in values]
     encoder.run()
-    decoder = Decoder(encoder.records, namespace, passthrough=True)
+    decoder = Decoder(encoder.records, namespace)  # "P" records hold the objects themselves
     return [decoder.value(v) for v in encoded]
