@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::deps::{self, Arch, DepsOptions, IndexOptions, Installer, Target};
 use crate::host::{AccessKey, HostConfig};
 use crate::plan::{PlanOptions, RemoteCalls};
 use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, run};
@@ -90,6 +91,38 @@ pub struct CompileArgs {
     /// Prefix of every cloud function name (separates projects on one account).
     #[arg(long, default_value = "")]
     pub prefix: String,
+
+    /// Put third-party packages inside each function's zip instead of one shared layer
+    /// per dependency set.
+    #[arg(long)]
+    pub no_layers: bool,
+
+    /// Architecture the functions run on; packages are built for it.
+    #[arg(long, value_enum, default_value_t = Arch::X86_64)]
+    pub arch: Arch,
+
+    /// Also look for wheels here (a directory or URL), as pip's --find-links.
+    #[arg(long, value_name = "DIR")]
+    pub find_links: Vec<String>,
+
+    /// Install packages only from --find-links, never from the package index.
+    #[arg(long)]
+    pub no_index: bool,
+
+    /// With the in-process transport: run cloud functions with this environment's
+    /// packages and working directory instead of the package's own view.
+    #[arg(long)]
+    pub host_env: bool,
+
+    /// Megabytes of data files (read by a cloud function from beside the program) one
+    /// function may carry.
+    #[arg(long, value_name = "MB", default_value_t = 20)]
+    pub data_limit: u64,
+
+    /// Where built dependency sets are cached (default: $LAMBADA_CACHE_DIR, else
+    /// ~/.cache/lambada).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Where and how cloud functions are deployed.
@@ -303,7 +336,14 @@ fn compile_command(args: &CompileArgs, deploy_args: &DeployArgs) -> ExitCode {
         );
         return ExitCode::from(BAD_INPUT);
     }
-    let compiled = match compile_all(args) {
+    let deps = match deps_options(args, &deploy_args.runtime, &environment_python()) {
+        Ok(deps) => deps,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let compiled = match compile_all(args, &deps) {
         Ok(compiled) => compiled,
         Err(message) => {
             eprintln!("{message}");
@@ -335,8 +375,19 @@ fn run_command(args: &RunArgs) -> ExitCode {
         eprintln!("lambada: error: `lambada run` runs one program; pass exactly one FILE");
         return ExitCode::from(BAD_INPUT);
     };
+    // The embedded host runs every function on --python: build packages for it.
+    let deps = deps::python_runtime(&args.python)
+        .and_then(|runtime| deps_options(&args.compile, &runtime, &args.python));
+    let deps = match deps {
+        Ok(deps) => deps,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
     let options = run::RunOptions {
         compile: compile_options(&args.compile),
+        deps,
         python: args.python.clone(),
         program_args: args.program_args.clone(),
         quiet: args.compile.quiet,
@@ -350,7 +401,11 @@ fn run_command(args: &RunArgs) -> ExitCode {
             }
             ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
         }
-        Err(err @ (run::RunError::Input(_) | run::RunError::Compile(_))) => {
+        Err(
+            err @ (run::RunError::Input(_)
+            | run::RunError::Compile(_)
+            | run::RunError::Dependencies(_)),
+        ) => {
             eprintln!("{err}");
             ExitCode::from(BAD_INPUT)
         }
@@ -440,9 +495,42 @@ pub fn deploy_options(args: &DeployArgs, quiet: bool) -> deploy::DeployOptions {
     }
 }
 
+/// How dependencies are found and built for functions on `runtime`; `python` is the
+/// environment whose installed distributions answer for undeclared imports.
+pub fn deps_options(
+    args: &CompileArgs,
+    runtime: &str,
+    python: &str,
+) -> Result<DepsOptions, String> {
+    let target = Target::from_runtime(runtime, args.arch).ok_or_else(|| {
+        format!("lambada: error: --runtime {runtime}: not a Python runtime (python3.X)")
+    })?;
+    let cache = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(deps::install::default_cache_dir);
+    let index = IndexOptions {
+        find_links: args.find_links.clone(),
+        no_index: args.no_index,
+    };
+    Ok(DepsOptions {
+        target,
+        installer: Installer::new(python.to_owned(), cache, index),
+        env_python: python.to_owned(),
+        layers: !args.no_layers,
+        package_view: !args.host_env,
+        data_limit: args.data_limit.saturating_mul(1024 * 1024),
+    })
+}
+
+/// The interpreter that answers for the user's environment.
+fn environment_python() -> String {
+    std::env::var("LAMBADA_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
 /// Reads and compiles every file before anything is written, so bad input anywhere
 /// leaves no output at all.
-fn compile_all(args: &CompileArgs) -> Result<Vec<Compiled>, String> {
+fn compile_all(args: &CompileArgs, deps: &DepsOptions) -> Result<Vec<Compiled>, String> {
     let options = compile_options(args);
     let mut compiled: Vec<Compiled> = Vec::new();
     for file in &args.files {
@@ -456,7 +544,9 @@ fn compile_all(args: &CompileArgs) -> Result<Vec<Compiled>, String> {
                 args.out.join(&source.module).display()
             ));
         }
-        compiled.push(crate::compile(source, &options).map_err(|e| e.to_string())?);
+        let mut item = crate::compile(source, &options).map_err(|e| e.to_string())?;
+        deps::apply(&mut item, deps).map_err(|e| e.to_string())?;
+        compiled.push(item);
     }
     Ok(compiled)
 }
@@ -480,6 +570,9 @@ fn print_results(args: &CompileArgs, compiled: &[Compiled], written: &[PathBuf])
                     warning.line,
                     warning.message
                 );
+            }
+            for warning in &item.report.dependency_warnings {
+                eprintln!("{warning}");
             }
         }
         if args.debug {

@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod cli;
 pub mod codegen;
 pub mod deploy;
+pub mod deps;
 pub mod diff;
 pub mod host;
 pub mod package;
@@ -24,6 +25,7 @@ use std::path::Path;
 #[derive(Debug)]
 pub struct Compiled {
     pub parsed: parse::ParsedModule,
+    pub facts: analysis::ModuleFacts,
     pub plan: plan::Plan,
     pub output: package::Output,
     pub report: report::Report,
@@ -95,6 +97,7 @@ pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compil
     let report = report::build(&parsed, &facts, &plan, &options.prefix);
     Ok(Compiled {
         parsed,
+        facts,
         plan,
         output,
         report,

@@ -54,6 +54,24 @@ pub struct Manifest {
     pub functions: BTreeMap<String, FunctionEntry>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kept_local: BTreeMap<String, KeptLocal>,
+    /// The in-process transport runs functions in this environment (`--host-env`)
+    /// rather than with their package's own view.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_env: bool,
+    /// Third-party dependency layers by hash, shared by the functions naming them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layers: BTreeMap<String, LayerEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct LayerEntry {
+    /// The layer zip (`python/...`), relative to the output directory.
+    pub zip: String,
+    pub code_sha256: String,
+    pub requirements: Vec<String>,
+    pub unzipped_size: u64,
+    /// The Python version (`3.12`) its packages were built for.
+    pub python: String,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -74,6 +92,12 @@ pub struct FunctionEntry {
     /// their write-back comparison.
     #[serde(default)]
     pub readonly: Readonly,
+    /// Hashes of the dependency layers the function runs with (see `Manifest::layers`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
+    /// Files beside the program it reads, carried in its package at the same paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_files: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -121,6 +145,8 @@ pub fn build(
         remote_calls: plan.options.remote_calls,
         functions: BTreeMap::new(),
         kept_local: BTreeMap::new(),
+        host_env: false,
+        layers: BTreeMap::new(),
     };
     let entries: BTreeMap<String, FunctionEntry> = plan
         .moved()
@@ -137,6 +163,8 @@ pub fn build(
                 zip: None,
                 line: unit.line,
                 readonly: movement.readonly.clone(),
+                layers: Vec::new(),
+                data_files: Vec::new(),
             };
             (unit.name.clone(), entry)
         })
@@ -214,7 +242,7 @@ pub fn build(
     }
 }
 
-fn path_key(path: &Path) -> String {
+pub fn path_key(path: &Path) -> String {
     path.components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
@@ -227,7 +255,7 @@ pub fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     bytes
 }
 
-fn zip_options() -> SimpleFileOptions {
+pub fn zip_options() -> SimpleFileOptions {
     SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(1))

@@ -22,6 +22,24 @@ pub struct Report {
     pub module: String,
     pub warnings: Vec<Warning>,
     pub units: Vec<UnitReport>,
+    /// Dependency layers built for the program, filled in by the dependency stage.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerReport>,
+    /// Warnings of the dependency stage, each with its file and line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dependency_warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LayerReport {
+    pub hash: String,
+    pub requirements: Vec<String>,
+    pub unzipped_size: u64,
+    /// Found in the cache: no installer ran.
+    pub cached: bool,
+    pub installer: String,
+    /// Installed packages with their sizes, largest first.
+    pub packages: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,6 +74,16 @@ pub struct PackageReport {
     pub contents: Vec<String>,
     pub local_modules: Vec<String>,
     pub invokes: Vec<String>,
+    /// Third-party requirements the function needs (`spec (source)`), filled in by the
+    /// dependency stage.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requirements: Vec<String>,
+    /// The dependency layer holding them (or `vendored`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    /// Data files beside the program that travel with the function.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data_files: Vec<String>,
 }
 
 pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &str) -> Report {
@@ -111,6 +139,9 @@ pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &s
                             .collect(),
                         local_modules: m.local_modules.iter().cloned().collect(),
                         invokes: m.invokes.iter().cloned().collect(),
+                        requirements: Vec::new(),
+                        layer: None,
+                        data_files: Vec::new(),
                     }),
                     m.globals_read.iter().cloned().collect(),
                     m.globals_written.iter().cloned().collect(),
@@ -145,6 +176,8 @@ pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &s
         module: facts.module.clone(),
         warnings: facts.warnings.clone(),
         units,
+        layers: Vec::new(),
+        dependency_warnings: Vec::new(),
     }
 }
 
@@ -185,6 +218,20 @@ impl Report {
         let _ = writeln!(out, "{} (module {})", self.file, self.module);
         for warning in &self.warnings {
             let _ = writeln!(out, "  warning: line {}: {}", warning.line, warning.message);
+        }
+        for layer in &self.layers {
+            let _ = writeln!(
+                out,
+                "  dependency layer {} ({:.1} MB unzipped, {}): {}",
+                layer.hash,
+                layer.unzipped_size as f64 / (1024.0 * 1024.0),
+                if layer.cached {
+                    "cached".to_owned()
+                } else {
+                    format!("built with {}", layer.installer)
+                },
+                layer.requirements.join(", ")
+            );
         }
         for unit in &self.units {
             let kind = match unit.kind {
@@ -238,6 +285,17 @@ impl Report {
                 }
                 if !p.invokes.is_empty() {
                     let _ = writeln!(out, "        invokes remotely: {}", p.invokes.join(", "));
+                }
+                if !p.requirements.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "        requirements: {} (layer {})",
+                        p.requirements.join(", "),
+                        p.layer.as_deref().unwrap_or("-")
+                    );
+                }
+                if !p.data_files.is_empty() {
+                    let _ = writeln!(out, "        data files: {}", p.data_files.join(", "));
                 }
             }
         }

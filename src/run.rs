@@ -16,6 +16,8 @@ use crate::{CompileOptions, package, parse};
 /// What `lambada run` needs to know.
 pub struct RunOptions {
     pub compile: CompileOptions,
+    /// Dependencies are built for the interpreter that runs the workers.
+    pub deps: crate::deps::DepsOptions,
     pub python: String,
     pub program_args: Vec<String>,
     pub quiet: bool,
@@ -134,6 +136,8 @@ pub enum RunError {
     Compile(#[from] crate::CompileError),
     #[error(transparent)]
     Input(#[from] parse::InputError),
+    #[error(transparent)]
+    Dependencies(#[from] crate::deps::DepsError),
     #[error("cannot prepare a temporary directory: {0}")]
     TempDir(std::io::Error),
     #[error("cannot start the embedded host: {0}")]
@@ -153,7 +157,8 @@ pub enum RunError {
 
 pub fn run(file: &Path, options: &RunOptions) -> Result<RunReport, RunError> {
     let source = parse::read(file)?;
-    let compiled = crate::compile(source, &options.compile)?;
+    let mut compiled = crate::compile(source, &options.compile)?;
+    crate::deps::apply(&mut compiled, &options.deps)?;
     let scratch = tempfile::Builder::new()
         .prefix("lambada-run.")
         .tempdir()
@@ -218,6 +223,10 @@ async fn deploy_and_run(
         &DeployOptions {
             endpoint: Some(endpoint.clone()),
             region: Some("us-east-1".into()),
+            runtime: format!(
+                "python{}.{}",
+                options.deps.target.python.0, options.deps.target.python.1
+            ),
             progress: !options.quiet,
             ..DeployOptions::default()
         },

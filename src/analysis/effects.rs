@@ -4,6 +4,7 @@
 use ruff_python_ast::{Expr, ExprAttribute, ExprCall};
 use ruff_text_size::TextSize;
 
+use super::paths::{Access, PathArg};
 use super::scope::Resolver;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -18,8 +19,17 @@ pub enum EffectKind {
     GlobalRandom,
     /// `sys.argv`: the cloud function has no command line.
     ReadsArgv,
-    /// `open()` of a relative path: the file is not in the cloud.
+    /// Reads a file named by a relative path (or one built from `__file__`): it
+    /// travels with the function as a data file.
     OpensLocalFile,
+    /// Writes, creates or removes a file: the change must happen on this machine.
+    WritesFile,
+    /// Reads a file whose path is absolute or computed at run time: the cloud
+    /// function would not find this machine's file.
+    OpensUnknownFile,
+    /// Reads a relative path that does not exist beside the program when it is
+    /// compiled (the program may create it first): it cannot travel.
+    OpensMissingFile,
 }
 
 impl EffectKind {
@@ -27,7 +37,12 @@ impl EffectKind {
     pub fn needs_local_process(self) -> bool {
         matches!(
             self,
-            EffectKind::ReadsStdin | EffectKind::GlobalRandom | EffectKind::ReadsArgv
+            EffectKind::ReadsStdin
+                | EffectKind::GlobalRandom
+                | EffectKind::ReadsArgv
+                | EffectKind::WritesFile
+                | EffectKind::OpensUnknownFile
+                | EffectKind::OpensMissingFile
         )
     }
 
@@ -38,7 +53,14 @@ impl EffectKind {
             EffectKind::ReadsStdin => "calls input()",
             EffectKind::GlobalRandom => "uses the random module's global generator",
             EffectKind::ReadsArgv => "reads sys.argv",
-            EffectKind::OpensLocalFile => "opens a local file",
+            EffectKind::OpensLocalFile => "reads a data file",
+            EffectKind::WritesFile => "writes, creates or removes a file of this machine",
+            EffectKind::OpensUnknownFile => {
+                "opens a file whose path is absolute or computed at run time (it could not travel with the function)"
+            }
+            EffectKind::OpensMissingFile => {
+                "opens a file that does not exist beside the program at compile time (it could not travel with the function)"
+            }
         }
     }
 }
@@ -73,6 +95,13 @@ pub fn classify_call(call: &ExprCall, resolver: &Resolver<'_>) -> Option<EffectK
     if !may_have_effect(&call.func, resolver) {
         return None;
     }
+    if let Some((path, access)) = super::paths::file_use(call, resolver) {
+        return Some(match (path, access) {
+            (_, Access::Write) => EffectKind::WritesFile,
+            (PathArg::Relative(_), Access::Read) => EffectKind::OpensLocalFile,
+            (_, Access::Read) => EffectKind::OpensUnknownFile,
+        });
+    }
     let name = qualified_name(&call.func, resolver)?;
     match name.as_str() {
         "print"
@@ -82,7 +111,6 @@ pub fn classify_call(call: &ExprCall, resolver: &Resolver<'_>) -> Option<EffectK
         | "sys.stderr.writelines"
         | "pprint.pprint" => Some(EffectKind::Prints),
         "input" => Some(EffectKind::ReadsStdin),
-        "open" | "io.open" if opens_relative_path(call) => Some(EffectKind::OpensLocalFile),
         _ if uses_global_random(&name) => Some(EffectKind::GlobalRandom),
         _ => None,
     }
@@ -107,14 +135,42 @@ fn may_have_effect(func: &Expr, resolver: &Resolver<'_>) -> bool {
             }
             match root {
                 Expr::Name(name) => (attribute.attr.as_str(), name.id.as_str()),
-                _ => return false,
+                // `Path(...).read_text()`: a method of a computed value.
+                _ => (attribute.attr.as_str(), ""),
             }
         }
         _ => return false,
     };
     matches!(
         last,
-        "print" | "input" | "open" | "write" | "writelines" | "pprint"
+        "print"
+            | "input"
+            | "open"
+            | "write"
+            | "writelines"
+            | "pprint"
+            | "read_text"
+            | "read_bytes"
+            | "write_text"
+            | "write_bytes"
+            | "iterdir"
+            | "glob"
+            | "rglob"
+            | "touch"
+            | "mkdir"
+            | "unlink"
+            | "rmdir"
+            | "listdir"
+            | "scandir"
+            | "getsize"
+            | "remove"
+            | "rename"
+            | "replace"
+            | "makedirs"
+            | "rmtree"
+            | "copy"
+            | "copyfile"
+            | "move"
     ) || root == "random"
         || resolver
             .imports
@@ -126,15 +182,5 @@ fn uses_global_random(name: &str) -> bool {
     match name.strip_prefix("random.") {
         Some(function) => !matches!(function, "Random" | "SystemRandom") && !function.contains('.'),
         None => false,
-    }
-}
-
-fn opens_relative_path(call: &ExprCall) -> bool {
-    match call.arguments.args.first() {
-        Some(Expr::StringLiteral(path)) => {
-            let path = path.value.to_str();
-            !path.starts_with('/') && !path.starts_with('~')
-        }
-        _ => false,
     }
 }

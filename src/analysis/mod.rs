@@ -10,8 +10,9 @@ mod body;
 mod classes;
 mod effects;
 mod modules;
+pub mod paths;
 mod readonly;
-mod scope;
+pub mod scope;
 mod values;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,6 +38,8 @@ pub struct ModuleFacts {
     pub functions: Vec<FunctionFacts>,
     pub classes: Vec<ClassFacts>,
     pub imports: Vec<ImportFacts>,
+    /// Module-level import aliases: `np` → `numpy`, `Path` → `pathlib.Path`.
+    pub import_map: HashMap<String, String>,
     /// Every name bound at module level.
     pub names: BTreeMap<String, NameFacts>,
     /// Modules beside the file that the program imports, with their sources.
@@ -273,6 +276,7 @@ impl<'p> Analyser<'p> {
                 functions: Vec::new(),
                 classes: Vec::new(),
                 imports: Vec::new(),
+                import_map: HashMap::new(),
                 names: BTreeMap::new(),
                 local_modules: Vec::new(),
                 escaping_functions: BTreeSet::new(),
@@ -303,6 +307,7 @@ impl<'p> Analyser<'p> {
         }
         if let Some(dir) = dir {
             self.facts.local_modules = modules::discover(dir, &mut self.facts.imports);
+            self.mark_missing_files(dir);
         }
         self.classify_names();
         self.facts.escaping_functions = self
@@ -321,7 +326,40 @@ impl<'p> Analyser<'p> {
         self.facts.instantiated_classes = self.instantiated_classes();
         self.facts.header_at = header_position(&self.parsed.source.text);
         self.facts.runtime_import = self.runtime_import_position();
+        self.facts.import_map = self.import_map;
         self.facts
+    }
+
+    /// A relative path read that names nothing beside the program cannot travel as a
+    /// data file: its readers stay local (`OpensMissingFile`).
+    fn mark_missing_files(&mut self, dir: &Path) {
+        let resolver = Resolver {
+            imports: &self.import_map,
+        };
+        let missing: BTreeSet<usize> = paths::relative_reads(&self.parsed.ast.body, &resolver)
+            .into_iter()
+            .filter(|(_, path)| !dir.join(path).exists())
+            .map(|(at, _)| self.parsed.line(at))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let mark = |effects: &mut Vec<(EffectKind, usize)>| {
+            for (kind, line) in effects.iter_mut() {
+                if *kind == EffectKind::OpensLocalFile && missing.contains(line) {
+                    *kind = EffectKind::OpensMissingFile;
+                }
+            }
+        };
+        for function in &mut self.facts.functions {
+            mark(&mut function.effects);
+        }
+        for class in &mut self.facts.classes {
+            mark(&mut class.effects);
+        }
+        for statement in &mut self.facts.statements {
+            mark(&mut statement.effects);
+        }
     }
 
     fn instantiated_classes(&self) -> BTreeSet<String> {

@@ -20,6 +20,18 @@ pub struct Context {
     pub role: String,
     pub runtime: String,
     pub policy: RetryPolicy,
+    /// Published dependency layers: hash to version ARN.
+    pub layer_arns: std::collections::BTreeMap<String, String>,
+}
+
+impl Context {
+    /// The layer version ARNs a function runs with, in its manifest's order.
+    fn layers(&self, spec: &FunctionSpec) -> Vec<String> {
+        spec.layers
+            .iter()
+            .filter_map(|hash| self.layer_arns.get(hash).cloned())
+            .collect()
+    }
 }
 
 /// Why a function failed: the step and the reason, the service's message included.
@@ -119,6 +131,7 @@ async fn create(ctx: &Context, spec: &FunctionSpec, line: &Line) -> Result<Optio
                 .memory_size(spec.memory)
                 .timeout(spec.timeout)
                 .package_type(PackageType::Zip)
+                .set_layers(Some(ctx.layers(spec)).filter(|l| !l.is_empty()))
                 .description(format!("lambada: {}", spec.key))
                 .code(
                     FunctionCode::builder()
@@ -192,6 +205,9 @@ async fn update(
     }
 
     let config_changes = configuration_changes(ctx, spec, &conf);
+    // Layers are sent when there are some to set or to remove.
+    let wanted = ctx.layers(spec);
+    let layers = (!wanted.is_empty() || !conf.layers.is_empty()).then_some(wanted);
     if !config_changes.is_empty() {
         line.step(Step::UpdatingConfiguration);
         retry::with_retries(
@@ -208,6 +224,7 @@ async fn update(
                     .handler(&spec.handler)
                     .memory_size(spec.memory)
                     .timeout(spec.timeout)
+                    .set_layers(layers.clone())
                     .send()
                     .await
                     .map_err(ApiError::from)
@@ -257,6 +274,9 @@ fn configuration_changes(
     }
     if conf.runtime.as_deref() != Some(ctx.runtime.as_str()) {
         changes.push("runtime");
+    }
+    if conf.layers != ctx.layers(spec) {
+        changes.push("layers");
     }
     changes
 }

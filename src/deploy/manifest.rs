@@ -32,6 +32,69 @@ pub struct FunctionSpec {
     pub code_sha256: String,
     /// Absolute or manifest-dir-joined path of the zip.
     pub zip_path: PathBuf,
+    /// Hashes of the dependency layers it runs with, in order.
+    pub layers: Vec<String>,
+}
+
+/// A dependency layer of the manifest, its zip verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerSpec {
+    pub hash: String,
+    /// Content-addressed, so programs with the same dependency set share it.
+    pub layer_name: String,
+    pub code_sha256: String,
+    pub zip_path: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct ManifestLayer {
+    zip: String,
+    code_sha256: String,
+}
+
+/// The layers of `manifest_dir/lambada.json`, their zips checked like functions'.
+pub fn load_layers(manifest_dir: &Path) -> Result<Vec<LayerSpec>, DeployError> {
+    let path = manifest_dir.join(MANIFEST_FILE);
+    let manifest = read_manifest(&path)?;
+    let invalid = |reason: String| DeployError::InvalidManifest {
+        path: path.clone(),
+        reason,
+    };
+    let Some(layers) = manifest.get("layers") else {
+        return Ok(Vec::new());
+    };
+    let Value::Object(layers) = layers else {
+        return Err(invalid("`layers` is not an object".into()));
+    };
+    let mut specs = Vec::new();
+    for (hash, entry) in layers {
+        let layer: ManifestLayer = serde_json::from_value(entry.clone())
+            .map_err(|e| invalid(format!("layers.{hash}: {e}")))?;
+        if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(invalid(format!("layers.{hash}: not a layer hash")));
+        }
+        let zip_path = manifest_dir.join(&layer.zip);
+        let code_sha256 = zip_code_sha256(&zip_path).map_err(|source| DeployError::Package {
+            path: zip_path.clone(),
+            source,
+        })?;
+        if code_sha256 != layer.code_sha256 {
+            return Err(DeployError::StalePackages {
+                manifest: path.clone(),
+                problems: vec![format!(
+                    "{}: CodeSha256 is {code_sha256} but the manifest says {}",
+                    layer.zip, layer.code_sha256
+                )],
+            });
+        }
+        specs.push(LayerSpec {
+            layer_name: format!("lambada-deps-{hash}"),
+            hash: hash.clone(),
+            code_sha256,
+            zip_path,
+        });
+    }
+    Ok(specs)
 }
 
 #[derive(Deserialize)]
@@ -42,6 +105,8 @@ struct ManifestFunction {
     timeout: i64,
     code_sha256: String,
     zip: String,
+    #[serde(default)]
+    layers: Vec<String>,
 }
 
 /// Reads `manifest_dir/lambada.json` and every zip it names; fails if a zip is missing,
@@ -97,6 +162,7 @@ pub fn load_functions(manifest_dir: &Path) -> Result<Vec<FunctionSpec>, DeployEr
             timeout: f.timeout as i32,
             code_sha256,
             zip_path,
+            layers: f.layers,
         });
     }
     if !stale.is_empty() {

@@ -46,6 +46,7 @@
 
 mod client;
 mod function;
+mod layers;
 mod manifest;
 mod progress;
 mod retry;
@@ -158,6 +159,8 @@ pub enum DeployError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("dependency layer {name}: {reason}")]
+    Layer { name: String, reason: String },
 }
 
 /// Deploys every function of `manifest_dir/lambada.json`. See the module documentation.
@@ -172,11 +175,15 @@ pub async fn deploy(
         preflight(&target, &opts.retry, &first.function_name).await?;
     }
 
+    let layer_specs = manifest::load_layers(manifest_dir)?;
+    let layer_arns =
+        layers::publish_all(&target.client, &opts.retry, &opts.runtime, &layer_specs).await?;
     let ctx = Arc::new(function::Context {
         client: target.client.clone(),
         role: target.role.clone(),
         runtime: opts.runtime.clone(),
         policy: opts.retry.clone(),
+        layer_arns,
     });
     let names: Vec<&str> = specs.iter().map(|s| s.function_name.as_str()).collect();
     let progress = Arc::new(progress::Progress::new(opts.progress, &names));

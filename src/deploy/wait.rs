@@ -18,10 +18,16 @@ pub struct RemoteFunction {
     pub timeout: Option<i32>,
     pub handler: Option<String>,
     pub runtime: Option<String>,
+    /// ARNs of the function's layers, in order.
+    pub layers: Vec<String>,
     pub state: Option<State>,
     pub state_reason: Option<String>,
     pub last_update_status: Option<LastUpdateStatus>,
     pub last_update_status_reason: Option<String>,
+}
+
+fn layer_arns(layers: Option<Vec<aws_sdk_lambda::types::Layer>>) -> Vec<String> {
+    layers.unwrap_or_default().into_iter().filter_map(|l| l.arn).collect()
 }
 
 impl From<FunctionConfiguration> for RemoteFunction {
@@ -33,6 +39,7 @@ impl From<FunctionConfiguration> for RemoteFunction {
             timeout: c.timeout,
             handler: c.handler,
             runtime: c.runtime.map(|r| r.as_str().to_string()),
+            layers: layer_arns(c.layers),
             state: c.state,
             state_reason: c.state_reason,
             last_update_status: c.last_update_status,
@@ -50,6 +57,7 @@ impl From<GetFunctionConfigurationOutput> for RemoteFunction {
             timeout: c.timeout,
             handler: c.handler,
             runtime: c.runtime.map(|r| r.as_str().to_string()),
+            layers: layer_arns(c.layers),
             state: c.state,
             state_reason: c.state_reason,
             last_update_status: c.last_update_status,

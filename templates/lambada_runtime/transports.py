@@ -8,9 +8,12 @@ import importlib.util
 import json
 import os
 import sys
+import sysconfig
+import tempfile
 import threading
 import time
 import urllib.parse
+import zipfile
 
 from . import sigv4
 from .capture import IN_LAMBDA
@@ -64,6 +67,8 @@ class Function:
         # Written globals travel too (when bound): the function then starts from the
         # caller's value, so an unchanged binding is recognised as unchanged.
         self.globals_written_only = tuple(n for n in written if n not in self.globals_read)
+        self.layers = tuple(entry.get("layers") or ())
+        self.data_files = tuple(entry.get("data_files") or ())
         self.transport = transport()
 
 
@@ -157,15 +162,35 @@ class InProcessTransport:
 
     def __init__(self):
         self._handlers = {}
+        self._paths = {}
         self._region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
     def call(self, fn, text):
         handler = self._handlers.get(fn.key) or self._load(fn)
         event = json.loads(text)
+        # A function with data files finds them where Lambda's working directory is:
+        # its package directory.
+        previous = None
+        if fn.data_files and not manifest().get("host_env"):
+            previous = os.getcwd()
+            os.chdir(_package_directory(fn))
+        # Imports inside the function body run now, not when the package was loaded:
+        # they see the package's path too (with --host-env, only functions with
+        # dependencies need their layers added). While a call runs, another thread of
+        # the program that imports sees that path as well.
+        saved_path = None
+        if fn.layers or not manifest().get("host_env"):
+            saved_path = sys.path[:]
+            sys.path[:] = self._paths[fn.key]
         try:
             result = handler(event, _Context(fn, self._region))
         except Exception as exc:  # what Lambda reports for an exception out of the handler
             raise RemoteError(type(exc).__name__, safe_str(exc), fn.name) from exc
+        finally:
+            if previous is not None:
+                os.chdir(previous)
+            if saved_path is not None:
+                sys.path[:] = saved_path
         answer = dumps(result)
         if utf8_size(answer) > MAX_PAYLOAD_BYTES:
             raise RemoteError("Function.ResponseSizeTooLarge",
@@ -179,6 +204,7 @@ class InProcessTransport:
             module_name, _, attribute = fn.handler.rpartition(".")
             path = os.path.join(directory, *module_name.split(".")) + ".py"
             module = _load_package_module(fn, path, directory, module_name)
+            self._paths[fn.key] = _package_path(fn, directory, list(sys.path))
             handler = getattr(module, attribute, None)
             if handler is None:
                 raise RemoteError("Runtime.HandlerNotFound",
@@ -220,7 +246,8 @@ def _load_package_module(fn, path, directory, module_name):
     local = _local_module_names(directory)
     shadowed = _take_modules(local)
     sys.modules[unique] = module
-    sys.path.insert(0, directory)
+    saved_path = list(sys.path)
+    sys.path[:] = _package_path(fn, directory, saved_path)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -232,13 +259,92 @@ def _load_package_module(fn, path, directory, module_name):
         message = "Unable to import module '%s': %s" % (module_name, exc)
         raise RemoteError("Runtime.ImportModuleError", message, fn.name) from exc
     finally:
-        try:
-            sys.path.remove(directory)
-        except ValueError:
-            pass
+        sys.path[:] = saved_path
         _take_modules(local)  # the package's copies stay reachable through its handler module
         sys.modules.update(shadowed)
     return module
+
+
+def _package_path(fn, directory, host_path):
+    """The sys.path a package's module is imported with. In the package's own view (the
+    default), as in Lambda: the package, then its dependency layers, then the standard
+    library, without this environment's site-packages, so an import that would fail
+    deployed fails here first. With --host-env, the package and its layers come first
+    and this environment's path follows; when the layers were built for another Python
+    version (whose extension modules cannot load here), this environment's path comes
+    before them."""
+    layers = [_layer_directory(fn, h) for h in fn.layers]
+    if not _layers_fit_this_python(fn):
+        # This environment's packages first: the layers' extension modules cannot load.
+        return [directory] + host_path + layers
+    own = [directory] + layers
+    if manifest().get("host_env"):
+        return own + host_path
+    return own + _standard_path(host_path)
+
+
+def _standard_path(host_path):
+    """The entries of sys.path that hold the standard library (not site-packages)."""
+    site = set()
+    for key in ("purelib", "platlib"):
+        try:
+            site.add(os.path.realpath(sysconfig.get_paths()[key]))
+        except KeyError:
+            pass
+    kept = []
+    for entry in host_path:
+        real = os.path.realpath(entry) if entry else entry
+        if not entry or real in site or "site-packages" in entry or "dist-packages" in entry:
+            continue
+        if os.path.realpath(os.getcwd()) == real or real == os.path.realpath(HERE):
+            continue  # the program's directory: its modules travel in the package
+        kept.append(entry)
+    return kept
+
+
+_warned_python = set()
+
+
+def _layers_fit_this_python(fn):
+    """Whether the layers were built for this interpreter's version; says once if not."""
+    for layer in fn.layers:
+        entry = (manifest().get("layers") or {}).get(layer) or {}
+        python = entry.get("python")
+        if python and python != "%d.%d" % sys.version_info[:2]:
+            if layer not in _warned_python:
+                _warned_python.add(layer)
+                sys.stderr.write(
+                    "lambada: the dependencies of %s were built for Python %s and this is Python "
+                    "%d.%d, so it runs with this environment's packages here; run the program "
+                    "with python%s to see what deployment sees\n"
+                    % (fn.name, python, sys.version_info[0], sys.version_info[1], python))
+            return False
+    return True
+
+
+def _layer_directory(fn, layer):
+    """The unzipped layer `layers/<hash>/python`, unzipped beside its zip on first use
+    (into a scratch directory renamed into place, so a half-written layer is never
+    used)."""
+    entry = (manifest().get("layers") or {}).get(layer)
+    roots = [HERE, os.path.dirname(os.path.dirname(HERE))]
+    for root in roots:
+        zip_path = os.path.join(root, entry["zip"]) if entry else os.path.join(root, "layers", layer + ".zip")
+        if not os.path.isfile(zip_path):
+            continue
+        target = zip_path[:-len(".zip")]
+        if not os.path.isdir(target):
+            scratch = tempfile.mkdtemp(prefix=".unzip.", dir=os.path.dirname(target))
+            with zipfile.ZipFile(zip_path) as archive:
+                archive.extractall(scratch)
+            try:
+                os.rename(scratch, target)
+            except OSError:  # another process unzipped it first
+                import shutil
+                shutil.rmtree(scratch, ignore_errors=True)
+        return os.path.join(target, "python")
+    raise RemoteError("Runtime.ImportModuleError",
+                      "dependency layer %s of %s not found beside %s" % (layer, fn.name, HERE), fn.name)
 
 
 def _local_module_names(directory):
