@@ -233,7 +233,15 @@ fn reserved_concurrency_throttles_with_lambdas_reason() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("state"), &["--max-workers", "4"]);
     let mut http = server.http();
-    let source = "import time\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return 'ok'\n";
+    let source = r#"
+import socket, time
+def handler(event, context):
+    if "port" in event:
+        with socket.create_connection(("127.0.0.1", event["port"]), timeout=10) as s:
+            s.sendall(b"running\n")
+    time.sleep(event.get("sleep", 0))
+    return "ok"
+"#;
     assert_eq!(create(&mut http, "busy", source, json!({})).status, 201);
     assert_eq!(publish(&mut http, "busy").status, 201);
     let concurrency = "/2017-10-31/functions/busy/concurrency";
@@ -266,20 +274,25 @@ fn reserved_concurrency_throttles_with_lambdas_reason() {
         concurrency,
         &json!({"ReservedConcurrentExecutions": 1}),
     );
+    let started = Collector::start();
     let endpoint = server.endpoint.clone();
-    let slow = std::thread::spawn(move || {
-        Http::connect(&endpoint).invoke("busy", br#"{"sleep": 2}"#, &[])
-    });
+    let event = json!({"sleep": 3, "port": started.port}).to_string();
+    let slow =
+        std::thread::spawn(move || Http::connect(&endpoint).invoke("busy", event.as_bytes(), &[]));
     let deadline = Instant::now() + WAIT;
-    loop {
-        let r = http.invoke("busy:1", b"{}", &[]);
-        if r.status == 429 {
-            break;
-        }
-        assert_eq!(r.status, 200);
-        assert!(Instant::now() < deadline, "never throttled");
+    while started.lines().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the slow invocation never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let throttled = http.invoke("busy:1", b"{}", &[]);
+    assert_eq!(throttled.status, 429, "{}", throttled.text());
+    assert_eq!(
+        throttled.json()["Reason"],
+        "ReservedFunctionConcurrentInvocationLimitExceeded"
+    );
     assert_eq!(slow.join().unwrap().status, 200);
     assert_eq!(http.invoke("busy:1", b"{}", &[]).status, 200);
 
@@ -499,5 +512,71 @@ print("ok")
     let (ok, out, err) = run_with_timeout(cmd, Duration::from_secs(60));
     assert!(ok, "{out}\n{err}\n{}", server.log_text());
     assert_eq!(out.trim(), "ok");
+    assert!(server.stop().success());
+}
+
+#[test]
+fn versions_have_their_own_policies_and_listings() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("state"), &[]);
+    let mut http = server.http();
+    assert_eq!(create(&mut http, "p", &app("one"), json!({})).status, 201);
+    assert_eq!(publish(&mut http, "p").status, 201);
+    let allow = |sid: &str| json!({"StatementId": sid, "Action": "lambda:InvokeFunction", "Principal": "s3.amazonaws.com"});
+    let r = http.post_json("/2015-03-31/functions/p/policy?Qualifier=1", &allow("v1"));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let statement: Value = serde_json::from_str(r.json()["Statement"].as_str().unwrap()).unwrap();
+    assert_eq!(statement["Resource"], format!("{ARN}:p:1"));
+    // $LATEST has no policy of its own yet; version 1 has one statement.
+    assert_eq!(http.get("/2015-03-31/functions/p/policy").status, 404);
+    let policy = http
+        .get("/2015-03-31/functions/p/policy?Qualifier=1")
+        .json();
+    let policy: Value = serde_json::from_str(policy["Policy"].as_str().unwrap()).unwrap();
+    assert_eq!(policy["Statement"].as_array().unwrap().len(), 1);
+    let none = http.send("DELETE", "/2015-03-31/functions/p/policy/v1", &[], b"");
+    assert_eq!(none.status, 404);
+    assert!(
+        none.text().contains("No policy is associated"),
+        "{}",
+        none.text()
+    );
+    let removed = http.send(
+        "DELETE",
+        "/2015-03-31/functions/p/policy/v1?Qualifier=1",
+        &[],
+        b"",
+    );
+    assert_eq!(removed.status, 204);
+
+    let all = http
+        .get("/2015-03-31/functions/?FunctionVersion=ALL")
+        .json();
+    let arns: Vec<&str> = all["Functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["FunctionArn"].as_str().unwrap())
+        .collect();
+    assert_eq!(arns, [format!("{ARN}:p:$LATEST"), format!("{ARN}:p:1")]);
+    assert_eq!(
+        http.get("/2015-03-31/functions/").json()["Functions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // InvokeAsync, the deprecated Event form, still runs the function.
+    let queued = http.send("POST", "/2014-11-13/functions/p/invoke-async/", &[], b"{}");
+    assert_eq!(queued.status, 202, "{}", queued.text());
+    assert_eq!(queued.json(), json!({"Status": 202}));
+    // Model constraints are ValidationException, before anything else is looked at.
+    let bad = http.post_json(
+        "/2015-03-31/functions",
+        &json!({"FunctionName": "q", "Architectures": ["foo"]}),
+    );
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.error_type(), Some("ValidationException"));
     assert!(server.stop().success());
 }

@@ -46,6 +46,12 @@ impl ApiError {
         )
     }
 
+    /// A request value outside the API model's constraints (checked before the service
+    /// looks at it).
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+    }
+
     pub fn invalid_content(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

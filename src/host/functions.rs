@@ -660,7 +660,7 @@ fn check_role(role: &str) -> Result<(), ApiError> {
     if !ok {
         return Err(ApiError::invalid_parameter(format!(
             "1 validation error detected: Value '{role}' at 'role' failed to satisfy constraint: \
-             Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{{12}}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
+             Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::(\\d{{12}}):role/?[a-zA-Z_0-9+=,.@\\-_/]+"
         )));
     }
     Ok(())
@@ -692,6 +692,47 @@ fn check_memory(memory: u32) -> Result<(), ApiError> {
             "1 validation error detected: Value '{memory}' at 'memorySize' failed to satisfy constraint: \
              Member must have value between 128 and 10240"
         )));
+    }
+    Ok(())
+}
+
+/// `Architectures` and `EphemeralStorage`, checked against the API model as Lambda does
+/// (workers run on the host's architecture with a 512 MB /tmp whatever they say).
+fn check_model_constraints(body: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(architectures) = body.get("Architectures").filter(|v| !v.is_null()) {
+        let valid = architectures.as_array().is_some_and(|list| {
+            list.len() == 1
+                && list
+                    .iter()
+                    .all(|a| matches!(a.as_str(), Some("x86_64" | "arm64")))
+        });
+        if !valid {
+            let shown: Vec<String> = architectures
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .map(|a| format!("'{}'", a.as_str().unwrap_or("?")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '[{}]' at 'architectures' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]",
+                shown.join(", ")
+            )));
+        }
+    }
+    if let Some(storage) = body.get("EphemeralStorage").filter(|v| !v.is_null()) {
+        let size = storage.get("Size").and_then(Value::as_u64).unwrap_or(0);
+        if size > 10240 {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{size}' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value less than or equal to 10240"
+            )));
+        }
+        if size < 512 {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{size}' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value greater than or equal to 512"
+            )));
+        }
     }
     Ok(())
 }
@@ -821,6 +862,8 @@ fn name_reference(body: &Map<String, Value>, account: &str) -> Result<String, Ap
 
 pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Response, ApiError> {
     let body = json_body(&request)?;
+    // The API model's constraints come first, as in Lambda.
+    check_model_constraints(&body)?;
     let name = name_reference(&body, &state.config.account_id)?;
     if opt_str(&body, "PackageType")?.is_some_and(|kind| kind != "Zip") {
         return Err(ApiError::invalid_parameter(
@@ -948,9 +991,32 @@ pub async fn list(state: &Arc<HostState>, request: ApiRequest) -> Result<Respons
     };
     let marker = request.query("Marker").filter(|m| !m.is_empty());
     let (page, more) = state.registry.list(&request.caller.tenant, marker, max);
+    // `FunctionVersion=ALL` lists the published versions too.
+    let all = request.query("FunctionVersion") == Some("ALL");
+    let account = &state.config.account_id;
     let functions: Vec<Value> = page
         .iter()
-        .map(|e| configuration(&state.config.account_id, &e.record()))
+        .flat_map(|e| {
+            e.with_record(|record| {
+                let mut configs = vec![configuration(account, record)];
+                if all {
+                    // Among versions, $LATEST's ARN is qualified too.
+                    configs[0]["FunctionArn"] = Value::String(qualified_arn(
+                        account,
+                        &record.region,
+                        &record.name,
+                        Some(LATEST),
+                    ));
+                    configs.extend(
+                        record
+                            .versions
+                            .iter()
+                            .map(|(n, v)| version_configuration(account, v, Some(*n))),
+                    );
+                }
+                configs
+            })
+        })
         .collect();
     let mut body = json!({ "Functions": functions });
     if let (true, Some(last), Value::Object(map)) = (more, page.last(), &mut body) {
@@ -1298,12 +1364,41 @@ fn principal(principal: &str) -> Value {
     }
 }
 
+/// The ARN whose resource policy a permission request is about (a version or alias has
+/// its own, as in Lambda), and the function.
+fn policy_target(
+    state: &HostState,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<(String, Arc<FunctionEntry>), ApiError> {
+    let (reference, entry, target) = resolve_target(state, name, request)?;
+    let qualifier = match &target {
+        Target::Latest => None,
+        Target::Version(n) => Some(n.to_string()),
+        Target::Alias(alias, _) => Some(alias.clone()),
+    };
+    let region = entry.with_record(|r| r.region.clone());
+    let arn = qualified_arn(
+        &state.config.account_id,
+        &region,
+        &reference.name,
+        qualifier.as_deref(),
+    );
+    Ok((arn, entry))
+}
+
+/// Whether a stored statement belongs to the policy of `arn` (statements of every
+/// qualifier are kept in one list, told apart by their `Resource`).
+fn statement_of(statement: &Value, arn: &str) -> bool {
+    statement.get("Resource").and_then(Value::as_str) == Some(arn)
+}
+
 pub async fn add_permission(
     state: &Arc<HostState>,
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (reference, entry) = resolve(state, name, &request)?;
+    let (arn, entry) = policy_target(state, name, &request)?;
     let body = json_body(&request)?;
     let sid = required(opt_str(&body, "StatementId")?, "StatementId")?;
     if sid.is_empty()
@@ -1318,18 +1413,13 @@ pub async fn add_permission(
     }
     let action = required(opt_str(&body, "Action")?, "Action")?;
     let who = required(opt_str(&body, "Principal")?, "Principal")?;
-    let arn = function_arn(
-        &state.config.account_id,
-        &entry.record().region,
-        &reference.name,
-    );
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let mut record = entry.record();
     check_revision(&body, &record)?;
     if record
         .policy
         .iter()
-        .any(|s| s.get("Sid").and_then(Value::as_str) == Some(sid))
+        .any(|s| statement_of(s, &arn) && s.get("Sid").and_then(Value::as_str) == Some(sid))
     {
         return Err(ApiError::conflict(
             "The statement id (sid) provided already exists. Please choose another statement id.",
@@ -1346,11 +1436,15 @@ pub async fn add_permission(
     if let Some(source_arn) = opt_str(&body, "SourceArn")? {
         condition.insert("ArnLike".into(), json!({ "AWS:SourceArn": source_arn }));
     }
+    let mut equals = Map::new();
     if let Some(account) = opt_str(&body, "SourceAccount")? {
-        condition.insert(
-            "StringEquals".into(),
-            json!({ "AWS:SourceAccount": account }),
-        );
+        equals.insert("AWS:SourceAccount".into(), account.into());
+    }
+    if let Some(org) = opt_str(&body, "PrincipalOrgID")? {
+        equals.insert("aws:PrincipalOrgID".into(), org.into());
+    }
+    if !equals.is_empty() {
+        condition.insert("StringEquals".into(), Value::Object(equals));
     }
     if let (false, Value::Object(map)) = (condition.is_empty(), &mut statement) {
         map.insert("Condition".into(), Value::Object(condition));
@@ -1374,14 +1468,19 @@ pub async fn get_policy(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let (arn, entry) = policy_target(state, name, &request)?;
     let record = entry.record();
-    if record.policy.is_empty() {
+    let statements: Vec<&Value> = record
+        .policy
+        .iter()
+        .filter(|s| statement_of(s, &arn))
+        .collect();
+    if statements.is_empty() {
         return Err(ApiError::not_found(
             "The resource you requested does not exist.",
         ));
     }
-    let policy = json!({ "Version": "2012-10-17", "Id": "default", "Statement": record.policy });
+    let policy = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
     Ok(json_response(
         StatusCode::OK,
         &json!({ "Policy": policy.to_string(), "RevisionId": record.revision_id }),
@@ -1395,18 +1494,18 @@ pub async fn remove_permission(
     sid: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (reference, entry) = resolve(state, name, &request)?;
-    let arn = function_arn(
-        &state.config.account_id,
-        &entry.record().region,
-        &reference.name,
-    );
+    let (arn, entry) = policy_target(state, name, &request)?;
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let mut record = entry.record();
+    if !record.policy.iter().any(|s| statement_of(s, &arn)) {
+        return Err(ApiError::not_found(
+            "No policy is associated with the given resource.",
+        ));
+    }
     let before = record.policy.len();
     record
         .policy
-        .retain(|s| s.get("Sid").and_then(Value::as_str) != Some(sid));
+        .retain(|s| !statement_of(s, &arn) || s.get("Sid").and_then(Value::as_str) != Some(sid));
     if record.policy.len() == before {
         return Err(ApiError::not_found(
             "Statement sid is not found in resource policy.",

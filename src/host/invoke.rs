@@ -207,6 +207,30 @@ pub async fn invoke(
     }
 }
 
+/// InvokeAsync (`POST /2014-11-13/functions/{name}/invoke-async/`), the deprecated form of
+/// an `Event` invocation that tools still send: 202 `{"Status": 202}`.
+pub async fn invoke_async(
+    state: &Arc<HostState>,
+    name: &str,
+    mut request: ApiRequest,
+) -> Result<Response, ApiError> {
+    request
+        .headers
+        .insert("x-amz-invocation-type", HeaderValue::from_static("Event"));
+    let accepted = invoke(state, name, request).await?;
+    let request_id = accepted
+        .headers()
+        .get("x-amzn-RequestId")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    Ok(super::server::json_response(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "Status": 202 }),
+        &request_id,
+    ))
+}
+
 fn invoke_response(outcome: Outcome, request_id: &str) -> Response {
     let (payload, function_error) = if outcome.payload.len() > MAX_INVOKE_BYTES {
         let message = format!(

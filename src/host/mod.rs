@@ -160,7 +160,7 @@ pub fn default_state_dir() -> Option<PathBuf> {
 }
 
 /// The operations counted by [`HostStats`], in a fixed order.
-pub const OPERATIONS: [&str; 29] = [
+pub const OPERATIONS: [&str; 30] = [
     "CreateFunction",
     "ListFunctions",
     "GetFunction",
@@ -172,6 +172,7 @@ pub const OPERATIONS: [&str; 29] = [
     "GetPolicy",
     "RemovePermission",
     "Invoke",
+    "InvokeAsync",
     "PublishVersion",
     "ListVersionsByFunction",
     "CreateAlias",

@@ -40,6 +40,7 @@ pub enum Route {
     GetPolicy(String),
     RemovePermission(String, String),
     Invoke(String),
+    InvokeAsync(String),
     PublishVersion(String),
     ListVersions(String),
     CreateAlias(String),
@@ -76,6 +77,7 @@ impl Route {
             Route::GetPolicy(_) => "GetPolicy",
             Route::RemovePermission(..) => "RemovePermission",
             Route::Invoke(_) => "Invoke",
+            Route::InvokeAsync(_) => "InvokeAsync",
             Route::PublishVersion(_) => "PublishVersion",
             Route::ListVersions(_) => "ListVersionsByFunction",
             Route::CreateAlias(_) => "CreateAlias",
@@ -108,6 +110,7 @@ impl Route {
             | Route::GetPolicy(f)
             | Route::RemovePermission(f, _)
             | Route::Invoke(f)
+            | Route::InvokeAsync(f)
             | Route::PublishVersion(f)
             | Route::ListVersions(f)
             | Route::CreateAlias(f)
@@ -124,7 +127,7 @@ impl Route {
 
     fn body_limit(&self) -> usize {
         match self {
-            Route::Invoke(_) => MAX_INVOKE_BYTES,
+            Route::Invoke(_) | Route::InvokeAsync(_) => MAX_INVOKE_BYTES,
             Route::CreateFunction | Route::UpdateCode(_) | Route::PublishLayerVersion(_) => {
                 MAX_UPLOAD_REQUEST_BYTES
             }
@@ -173,6 +176,10 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
             Route::RemovePermission(name(f), name(sid))
         }
         ("POST", ["2015-03-31", "functions", f, "invocations"]) => Route::Invoke(name(f)),
+        ("POST", ["2014-11-13", "functions", f, "invoke-async"])
+        | ("POST", ["2014-11-13", "functions", f, "invoke-async", ""]) => {
+            Route::InvokeAsync(name(f))
+        }
         ("POST", ["2015-03-31", "functions", f, "versions"]) => Route::PublishVersion(name(f)),
         ("GET", ["2015-03-31", "functions", f, "versions"]) => Route::ListVersions(name(f)),
         ("POST", ["2015-03-31", "functions", f, "aliases"]) => Route::CreateAlias(name(f)),
@@ -365,6 +372,7 @@ async fn serve_route(
         Route::RemovePermission(name, sid) => {
             functions::remove_permission(state, &name, &sid, request).await
         }
+        Route::InvokeAsync(name) => invoke::invoke_async(state, &name, request).await,
         Route::PublishVersion(name) => versions::publish(state, &name, request).await,
         Route::ListVersions(name) => versions::list_versions(state, &name, request).await,
         Route::CreateAlias(name) => versions::create_alias(state, &name, request).await,

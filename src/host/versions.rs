@@ -19,7 +19,7 @@ use super::HostState;
 use super::error::ApiError;
 use super::functions::{
     FunctionEntry, blocking, check_revision, in_progress, json_body, opt_str, opt_u32,
-    qualified_arn, required, resolve, version_configuration, wrong_type,
+    qualified_arn, required, resolve_target, version_configuration, wrong_type,
 };
 use super::names::{LATEST, function_arn, is_valid_alias, version_number};
 use super::server::{ApiRequest, empty_response, json_response};
@@ -60,6 +60,17 @@ pub fn publish_snapshot(record: &mut FunctionRecord, description: Option<&str>) 
     (version, true)
 }
 
+/// The function of a version, alias or concurrency request. Its name may carry a
+/// qualifier (an alias's ARN, say), which these operations ignore, as Lambda does.
+fn resolve(
+    state: &HostState,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<Arc<FunctionEntry>, ApiError> {
+    let (_, entry, _) = resolve_target(state, name, request)?;
+    Ok(entry)
+}
+
 fn write_record(
     state: &Arc<HostState>,
     entry: &FunctionEntry,
@@ -84,7 +95,7 @@ pub async fn publish(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let entry = resolve(state, name, &request)?;
     let body = json_body(&request)?;
     let _guard = entry
         .update
@@ -159,20 +170,25 @@ pub async fn list_versions(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let entry = resolve(state, name, &request)?;
     let account = &state.config.account_id;
     let items = entry.with_record(|record| {
-        std::iter::once((
-            LATEST.to_string(),
-            version_configuration(account, record, None),
-        ))
-        .chain(record.versions.iter().map(|(n, snapshot)| {
-            (
-                n.to_string(),
-                version_configuration(account, snapshot, Some(*n)),
-            )
-        }))
-        .collect()
+        let mut latest = version_configuration(account, record, None);
+        // Listed among versions, $LATEST's ARN is qualified too.
+        latest["FunctionArn"] = Value::String(qualified_arn(
+            account,
+            &record.region,
+            &record.name,
+            Some(LATEST),
+        ));
+        std::iter::once((LATEST.to_string(), latest))
+            .chain(record.versions.iter().map(|(n, snapshot)| {
+                (
+                    n.to_string(),
+                    version_configuration(account, snapshot, Some(*n)),
+                )
+            }))
+            .collect()
     });
     let body = page(&request, items, "Versions")?;
     Ok(json_response(StatusCode::OK, &body, &request.request_id))
@@ -327,7 +343,7 @@ pub async fn create_alias(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let entry = resolve(state, name, &request)?;
     let body = json_body(&request)?;
     let alias = required(opt_str(&body, "Name")?, "Name")?.to_string();
     if !is_valid_alias(&alias) {
@@ -373,7 +389,7 @@ pub async fn get_alias(
     alias: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let entry = resolve(state, name, &request)?;
     let record = entry.record();
     let config = record
         .aliases
@@ -393,7 +409,7 @@ pub async fn update_alias(
     alias: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let entry = resolve(state, name, &request)?;
     let body = json_body(&request)?;
     let _guard = entry
         .update
@@ -447,7 +463,7 @@ pub async fn delete_alias(
     alias: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let entry = resolve(state, name, &request)?;
     let _guard = entry
         .update
         .try_lock()
@@ -466,7 +482,7 @@ pub async fn list_aliases(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let entry = resolve(state, name, &request)?;
     let record = entry.record();
     let only = request.query("FunctionVersion");
     let items = record
@@ -509,7 +525,7 @@ pub async fn put_concurrency(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let entry = resolve(state, name, &request)?;
     let body = json_body(&request)?;
     let reserved = opt_u32(&body, "ReservedConcurrentExecutions")?
         .ok_or_else(|| ApiError::invalid_parameter("ReservedConcurrentExecutions is required"))?;
@@ -544,7 +560,7 @@ pub async fn get_concurrency(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let entry = resolve(state, name, &request)?;
     let body = match entry.with_record(|r| r.reserved_concurrency) {
         Some(reserved) => json!({ "ReservedConcurrentExecutions": reserved }),
         None => json!({}),
@@ -558,7 +574,7 @@ pub async fn delete_concurrency(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let entry = resolve(state, name, &request)?;
     let _guard = entry
         .update
         .try_lock()
