@@ -544,6 +544,22 @@ mod tests {
             r(Method::DELETE, "/2015-03-31/functions/f"),
             Some(Route::DeleteFunction("f".into()))
         );
+        assert_eq!(
+            r(Method::PUT, "/2015-03-31/functions/f/aliases/prod"),
+            Some(Route::UpdateAlias("f".into(), "prod".into()))
+        );
+        assert_eq!(
+            r(Method::GET, "/2019-09-30/functions/f/concurrency"),
+            Some(Route::GetConcurrency("f".into()))
+        );
+        assert_eq!(
+            r(Method::DELETE, "/2018-10-31/layers/deps/versions/3"),
+            Some(Route::DeleteLayerVersion("deps".into(), "3".into()))
+        );
+        assert_eq!(
+            r(Method::POST, "/2014-11-13/functions/f/invoke-async/"),
+            Some(Route::InvokeAsync("f".into()))
+        );
         assert_eq!(r(Method::POST, "/"), Some(Route::CallerIdentity));
         assert_eq!(r(Method::PATCH, "/2015-03-31/functions/f"), None);
         assert_eq!(r(Method::GET, "/2015-03-31/functions/f/nope"), None);

@@ -739,6 +739,55 @@ mod tests {
     }
 
     #[test]
+    fn code_of_published_versions_is_kept_and_unlisted_layer_zips_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old_rev, new_rev, stale_rev);
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let commit = || {
+                let staged = store.stage_code(&app_zip()).unwrap();
+                store.commit_code("t", "f", staged).unwrap().0
+            };
+            (old_rev, new_rev, stale_rev) = (commit(), commit(), commit());
+            let mut latest = record("f", &new_rev);
+            latest.versions.insert(1, record("f", &old_rev));
+            latest.last_version = 1;
+            store.write_record("t", &latest).unwrap();
+            let layer = store.stage_code(&app_zip()).unwrap();
+            store.commit_layer_zip("t", "deps", 1, layer).unwrap();
+            // A crash after moving a second zip in, before the record listed it.
+            let orphan = store.stage_code(&app_zip()).unwrap();
+            store.commit_layer_zip("t", "deps", 2, orphan).unwrap();
+            let listed = LayerRecord {
+                last_version: 1,
+                versions: BTreeMap::from([(
+                    1,
+                    LayerVersionRecord {
+                        region: "us-east-1".into(),
+                        description: String::new(),
+                        created_date: "t".into(),
+                        compatible_runtimes: vec![],
+                        compatible_architectures: vec![],
+                        license_info: None,
+                        code_sha256: "x".into(),
+                        code_size: 1,
+                    },
+                )]),
+            };
+            store.write_layer("t", "deps", &listed).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let all = store.load_all().unwrap();
+        assert_eq!(all[0].1.versions[&1].code_rev, old_rev);
+        let function = dir.path().join("tenants/t/functions/f");
+        assert!(function.join(format!("code-{old_rev}")).is_dir());
+        assert!(function.join(format!("code-{new_rev}.zip")).is_file());
+        assert!(!function.join(format!("code-{stale_rev}")).exists());
+        assert!(store.layer_zip("t", "deps", 1).is_file());
+        assert!(!store.layer_zip("t", "deps", 2).exists());
+    }
+
+    #[test]
     fn a_second_host_cannot_take_the_same_state() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Store::open(dir.path()).unwrap();
