@@ -22,7 +22,8 @@
 //! one; leftovers are removed at the next start. Published versions and aliases live in
 //! the function's record, so publishing is one atomic write too; a version keeps the
 //! code revision (and merged layers) it was published with. A layer version exists
-//! exactly when `layer.json` lists it; its zip is in place before that.
+//! exactly when `layer.json` lists it; its zip is in place before that. Merged layer
+//! directories (`opt-<hash>`) that no record needs any more are removed at the next start.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
