@@ -299,12 +299,25 @@ def _invoke(handler, header, body):
         return ERROR, _exception_json(exc, request_id)
 
 
+def _add_layers(task_root):
+    """Puts the function's layers (Lambda's /opt) on sys.path right after its code, in
+    Lambda's order: python/lib/python3.X/site-packages, then python."""
+    opt = _ENV.get("LAMBADA_LAYERS_DIR")
+    if not opt:
+        return
+    python = os.path.join(opt, "python")
+    site = os.path.join(python, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
+    at = sys.path.index(task_root) + 1
+    sys.path[at:at] = [site, python]
+
+
 def main():
     task_root = _ENV.get("LAMBDA_TASK_ROOT", os.getcwd())
     if sys.path and os.path.dirname(os.path.abspath(__file__)) == os.path.abspath(sys.path[0] or "."):
         sys.path[0] = task_root
     else:
         sys.path.insert(0, task_root)
+    _add_layers(task_root)
     _limit_memory()
     try:
         handler = _load_handler(_ENV.get("_HANDLER", ""))

@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub kind: &'static str,
     pub message: String,
+    /// `Reason` of a `TooManyRequestsException` (Lambda's `ThrottleReason`).
+    pub throttle_reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
             status,
             kind,
             message: message.into(),
+            throttle_reason: None,
         }
     }
 
@@ -43,6 +46,12 @@ impl ApiError {
         )
     }
 
+    /// A request value outside the API model's constraints (checked before the service
+    /// looks at it).
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+    }
+
     pub fn invalid_content(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -59,12 +68,22 @@ impl ApiError {
         )
     }
 
+    /// Every worker of the function is busy and its queue is full.
     pub fn too_many_requests(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequestsException",
-            message,
-        )
+        Self::throttled("ConcurrentInvocationLimitExceeded", message)
+    }
+
+    /// A 429 with the given `Reason` (`ReservedFunctionConcurrentInvocationLimitExceeded`,
+    /// `ConcurrentInvocationLimitExceeded`, ...).
+    pub fn throttled(reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            throttle_reason: Some(reason),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                message,
+            )
+        }
     }
 
     pub fn forbidden(kind: &'static str, message: impl Into<String>) -> Self {
@@ -100,8 +119,10 @@ impl ApiError {
         let mut body = serde_json::json!({ "Type": "User", "message": self.message });
         let throttled = self.status == StatusCode::TOO_MANY_REQUESTS;
         if throttled {
-            // Every worker of the function is busy and its queue is full.
-            body["Reason"] = "ConcurrentInvocationLimitExceeded".into();
+            body["Reason"] = self
+                .throttle_reason
+                .unwrap_or("ConcurrentInvocationLimitExceeded")
+                .into();
         }
         let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();

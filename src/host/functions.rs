@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -13,10 +14,12 @@ use serde_json::{Map, Value, json};
 
 use super::HostState;
 use super::error::{ApiError, HostError};
-use super::names::{FunctionRef, LATEST, check_qualifier, function_arn, parse_function_ref};
-use super::sandbox::{Isolation, RUNTIME_DIR, TASK_ROOT};
+use super::names::{
+    FunctionRef, LATEST, function_arn, parse_function_ref, requested_qualifier, version_number,
+};
+use super::sandbox::{Isolation, OPT_DIR, RUNTIME_DIR, TASK_ROOT};
 use super::server::{ApiRequest, empty_response, json_response};
-use super::store::{CodeDir, FunctionRecord, StagedCode};
+use super::store::{CodeDir, FunctionRecord, LayerUse, StagedCode};
 use super::util::{lambda_timestamp, request_id};
 use super::workers::{Pool, WorkerSpec};
 use super::zipcheck::{MAX_ZIPPED_BYTES, handler_module_exists};
@@ -44,13 +47,18 @@ const RESERVED_ENV: [&str; 18] = [
 ];
 const MAX_ENV_BYTES: usize = 4096;
 
-/// One function in memory: its record and the pool running its current version.
+/// One function in memory: its record, the pool running `$LATEST` and the pools of the
+/// published versions invoked so far.
 pub struct FunctionEntry {
     pub tenant: String,
     pub record: RwLock<FunctionRecord>,
     pub pool: RwLock<Arc<Pool>>,
+    /// Pools of published versions, made at a version's first invocation.
+    versions: Mutex<BTreeMap<u32, Arc<Pool>>>,
+    /// Invocations of any version running now (reserved concurrency counts these).
+    pub running: AtomicUsize,
     /// Held by every change; a second concurrent change gets 409.
-    update: tokio::sync::Mutex<()>,
+    pub(super) update: tokio::sync::Mutex<()>,
 }
 
 impl FunctionEntry {
@@ -68,7 +76,15 @@ impl FunctionEntry {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    fn set_record(&self, record: FunctionRecord) {
+    /// Reads the record without copying it.
+    pub fn with_record<T>(&self, f: impl FnOnce(&FunctionRecord) -> T) -> T {
+        match self.record.read() {
+            Ok(r) => f(&r),
+            Err(p) => f(&p.into_inner()),
+        }
+    }
+
+    pub(super) fn set_record(&self, record: FunctionRecord) {
         match self.record.write() {
             Ok(mut r) => *r = record,
             Err(p) => *p.into_inner() = record,
@@ -85,6 +101,65 @@ impl FunctionEntry {
         tokio::spawn(async move { retiring.retire().await });
         old
     }
+
+    fn version_pools(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Arc<Pool>>> {
+        self.versions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The code directory of revision `rev`, shared with any pool already using it: a
+    /// directory is removed when its last user is gone, so there must be one owner.
+    fn shared_code(&self, state: &HostState, rev: &str) -> Arc<CodeDir> {
+        let wanted =
+            state
+                .store
+                .code_dir_of(&self.tenant, &self.with_record(|r| r.name.clone()), rev);
+        for pool in self.all_pools() {
+            if pool.spec().code.path == wanted.path {
+                return pool.spec().code.clone();
+            }
+        }
+        Arc::new(wanted)
+    }
+
+    /// The pool of published version `version`, made at its first use.
+    pub fn version_pool(&self, state: &HostState, version: u32) -> Option<Arc<Pool>> {
+        if let Some(pool) = self.version_pools().get(&version) {
+            return Some(pool.clone());
+        }
+        let snapshot = self.with_record(|r| r.versions.get(&version).cloned())?;
+        let code = self.shared_code(state, &snapshot.code_rev);
+        let pool = new_pool(state, &self.tenant, &snapshot, &version.to_string(), code);
+        Some(self.version_pools().entry(version).or_insert(pool).clone())
+    }
+
+    /// Stops the pool of a deleted version; its code goes with its last worker unless
+    /// another version or `$LATEST` still uses it.
+    pub(super) fn drop_version(
+        &self,
+        state: &HostState,
+        version: u32,
+        rev: &str,
+        record: &FunctionRecord,
+    ) {
+        let pool = self.version_pools().remove(&version);
+        let code = match &pool {
+            Some(pool) => pool.spec().code.clone(),
+            None => self.shared_code(state, rev),
+        };
+        if !record.code_revs().contains(rev) {
+            code.mark_obsolete();
+        }
+        if let Some(pool) = pool {
+            tokio::spawn(async move { pool.retire().await });
+        }
+    }
+
+    /// Every pool: `$LATEST`'s and the versions'.
+    fn all_pools(&self) -> Vec<Arc<Pool>> {
+        std::iter::once(self.pool())
+            .chain(self.version_pools().values().cloned())
+            .collect()
+    }
 }
 
 /// Every function by tenant and name.
@@ -92,6 +167,10 @@ impl FunctionEntry {
 pub struct Registry {
     tenants: RwLock<HashMap<String, BTreeMap<String, Arc<FunctionEntry>>>>,
     creating: Mutex<HashSet<(String, String)>>,
+    /// Per tenant: invocations running now of functions without reserved concurrency.
+    unreserved: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    /// Held while a layer version is published or deleted.
+    layers: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -142,6 +221,40 @@ impl Registry {
             .unwrap_or(0)
     }
 
+    pub async fn layers_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.layers.lock().await
+    }
+
+    pub fn count_of(&self, tenant: &str) -> usize {
+        self.tenants
+            .read()
+            .map(|t| t.get(tenant).map_or(0, BTreeMap::len))
+            .unwrap_or(0)
+    }
+
+    /// The concurrency the tenant's functions reserve, all together (`except` left out).
+    pub fn reserved_total(&self, tenant: &str, except: Option<&str>) -> u32 {
+        let Ok(tenants) = self.tenants.read() else {
+            return 0;
+        };
+        tenants.get(tenant).map_or(0, |functions| {
+            functions
+                .iter()
+                .filter(|(name, _)| Some(name.as_str()) != except)
+                .map(|(_, e)| e.with_record(|r| r.reserved_concurrency.unwrap_or(0)))
+                .sum()
+        })
+    }
+
+    pub fn unreserved_running(&self, tenant: &str) -> Arc<AtomicUsize> {
+        self.unreserved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(tenant.to_string())
+            .or_default()
+            .clone()
+    }
+
     /// Stops every pool (host shutdown).
     pub async fn retire_all(&self) {
         let entries: Vec<Arc<FunctionEntry>> = self
@@ -150,7 +263,9 @@ impl Registry {
             .map(|t| t.values().flat_map(|f| f.values().cloned()).collect())
             .unwrap_or_default();
         for entry in entries {
-            entry.pool().retire().await;
+            for pool in entry.all_pools() {
+                pool.retire().await;
+            }
         }
     }
 }
@@ -160,17 +275,29 @@ fn worker_spec(
     state: &HostState,
     tenant: &str,
     record: &FunctionRecord,
+    version: &str,
     code: Arc<CodeDir>,
 ) -> WorkerSpec {
     let sandboxed = state.isolation == Isolation::Sandbox;
     let bootstrap = state.store.bootstrap_path();
-    let (task_root, runtime_dir) = if sandboxed {
-        (TASK_ROOT.to_string(), RUNTIME_DIR.to_string())
+    let opt = record
+        .opt_dir
+        .as_ref()
+        .map(|dir| state.store.opt_path(tenant, &record.name, dir));
+    let (task_root, runtime_dir, layers_dir) = if sandboxed {
+        (
+            TASK_ROOT.to_string(),
+            RUNTIME_DIR.to_string(),
+            OPT_DIR.to_string(),
+        )
     } else {
         (
             code.path.to_string_lossy().into_owned(),
             bootstrap
                 .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            opt.as_ref()
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         )
@@ -203,13 +330,17 @@ fn worker_spec(
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
             record.memory_size.to_string(),
         ),
-        ("AWS_LAMBDA_FUNCTION_VERSION".into(), LATEST.into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), version.to_string()),
         (
             "AWS_LAMBDA_LOG_GROUP_NAME".into(),
             format!("/aws/lambda/{}", record.name),
         ),
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
     ]);
+    if opt.is_some() {
+        // The bootstrap puts the layers' python directories on sys.path (see there).
+        env.push(("LAMBADA_LAYERS_DIR".into(), layers_dir));
+    }
     let interpreter = state.runtimes.get_or_default(&record.runtime);
     WorkerSpec {
         python: interpreter.path.clone(),
@@ -217,6 +348,8 @@ fn worker_spec(
         bootstrap,
         scratch_root: state.store.workers_dir(),
         code,
+        opt,
+        version: version.to_string(),
         env,
         timeout: Duration::from_secs(u64::from(record.timeout)),
         memory_mb: record.memory_size,
@@ -231,10 +364,11 @@ fn new_pool(
     state: &HostState,
     tenant: &str,
     record: &FunctionRecord,
+    version: &str,
     code: Arc<CodeDir>,
 ) -> Arc<Pool> {
     Arc::new(Pool::new(
-        worker_spec(state, tenant, record, code),
+        worker_spec(state, tenant, record, version, code),
         state.config.max_workers,
         state.config.max_queue,
         state.census.clone(),
@@ -247,11 +381,13 @@ fn new_entry(
     record: FunctionRecord,
     code: Arc<CodeDir>,
 ) -> Arc<FunctionEntry> {
-    let pool = new_pool(state, tenant, &record, code);
+    let pool = new_pool(state, tenant, &record, LATEST, code);
     Arc::new(FunctionEntry {
         tenant: tenant.to_string(),
         record: RwLock::new(record),
         pool: RwLock::new(pool),
+        versions: Mutex::new(BTreeMap::new()),
+        running: AtomicUsize::new(0),
         update: tokio::sync::Mutex::new(()),
     })
 }
@@ -275,36 +411,132 @@ pub async fn load_stored(state: &Arc<HostState>) -> Result<(), HostError> {
     Ok(())
 }
 
-/// The function a request names, in the caller's tenant, with its qualifier checked.
+/// What a qualifier names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Latest,
+    Version(u32),
+    /// An alias, with the version it points at.
+    Alias(String, String),
+}
+
+impl Target {
+    /// The version this target runs (an alias's main version).
+    pub fn version(&self) -> String {
+        match self {
+            Target::Latest => LATEST.to_string(),
+            Target::Version(n) => n.to_string(),
+            Target::Alias(_, version) => version.clone(),
+        }
+    }
+}
+
+/// The qualified ARN of a function's version or alias (`$LATEST`: unqualified).
+pub fn qualified_arn(account: &str, region: &str, name: &str, qualifier: Option<&str>) -> String {
+    match qualifier {
+        Some(q) => format!("{}:{q}", function_arn(account, region, name)),
+        None => function_arn(account, region, name),
+    }
+}
+
+/// The function a request names, in the caller's tenant, with the version or alias its
+/// qualifier names (404 when there is no such version or alias).
+pub fn resolve_target(
+    state: &HostState,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<(FunctionRef, Arc<FunctionEntry>, Target), ApiError> {
+    let reference = parse_function_ref(name, &state.config.account_id)?;
+    let region = &request.caller.region;
+    let qualifier = requested_qualifier(&reference, request.query("Qualifier"))?;
+    let account = &state.config.account_id;
+    let entry = state
+        .registry
+        .get(&request.caller.tenant, &reference.name)
+        .ok_or_else(|| {
+            ApiError::function_not_found(&qualified_arn(
+                account,
+                region,
+                &reference.name,
+                qualifier.as_deref(),
+            ))
+        })?;
+    let target = match qualifier {
+        None => Target::Latest,
+        Some(q) => entry
+            .with_record(|record| match version_number(&q) {
+                Some(n) => record
+                    .versions
+                    .contains_key(&n)
+                    .then_some(Target::Version(n)),
+                None => record
+                    .aliases
+                    .get(&q)
+                    .map(|alias| Target::Alias(q.clone(), alias.function_version.clone())),
+            })
+            .ok_or_else(|| {
+                ApiError::function_not_found(&qualified_arn(
+                    account,
+                    region,
+                    &reference.name,
+                    Some(&q),
+                ))
+            })?,
+    };
+    Ok((reference, entry, target))
+}
+
+/// The function a request names, which must be `$LATEST` (operations that change it).
 pub fn resolve(
     state: &HostState,
     name: &str,
     request: &ApiRequest,
 ) -> Result<(FunctionRef, Arc<FunctionEntry>), ApiError> {
-    let reference = parse_function_ref(name, &state.config.account_id)?;
-    let region = &request.caller.region;
-    check_qualifier(
-        &reference,
-        request.query("Qualifier"),
-        &state.config.account_id,
-        region,
-    )?;
-    let entry = state
-        .registry
-        .get(&request.caller.tenant, &reference.name)
-        .ok_or_else(|| {
-            ApiError::function_not_found(&function_arn(
-                &state.config.account_id,
-                region,
-                &reference.name,
-            ))
-        })?;
+    let (reference, entry, target) = resolve_target(state, name, request)?;
+    if target != Target::Latest {
+        return Err(ApiError::invalid_parameter(format!(
+            "{} is a published version or an alias; this operation changes the function's $LATEST version only: name the function without a qualifier",
+            reference
+                .qualifier
+                .as_deref()
+                .or(request.query("Qualifier"))
+                .unwrap_or("")
+        )));
+    }
     Ok((reference, entry))
 }
 
-/// Lambda's `FunctionConfiguration` of a record.
+/// The record of a target: `$LATEST`'s or a published version's snapshot.
+pub fn target_record(record: &FunctionRecord, target: &Target) -> Option<FunctionRecord> {
+    match target {
+        Target::Latest => Some(record.clone()),
+        Target::Version(n) => record.versions.get(n).cloned(),
+        Target::Alias(_, version) => match version_number(version) {
+            Some(n) => record.versions.get(&n).cloned(),
+            None => Some(record.clone()),
+        },
+    }
+}
+
+/// Lambda's `FunctionConfiguration` of `$LATEST`.
 pub fn configuration(account: &str, record: &FunctionRecord) -> Value {
-    let arn = function_arn(account, &record.region, &record.name);
+    version_configuration(account, record, None)
+}
+
+/// Lambda's `FunctionConfiguration` of a record: `$LATEST`'s (`version` None) or a
+/// published version's snapshot.
+pub fn version_configuration(
+    account: &str,
+    record: &FunctionRecord,
+    version: Option<u32>,
+) -> Value {
+    let version_name = version.map_or(LATEST.to_string(), |n| n.to_string());
+    let arn = qualified_arn(
+        account,
+        &record.region,
+        &record.name,
+        version.map(|_| version_name.as_str()),
+    );
     let mut config = json!({
         "FunctionName": record.name,
         "FunctionArn": arn,
@@ -317,7 +549,7 @@ pub fn configuration(account: &str, record: &FunctionRecord) -> Value {
         "MemorySize": record.memory_size,
         "LastModified": record.last_modified,
         "CodeSha256": record.code_sha256,
-        "Version": LATEST,
+        "Version": version_name,
         "TracingConfig": {"Mode": "PassThrough"},
         "RevisionId": record.revision_id,
         "State": "Active",
@@ -328,13 +560,23 @@ pub fn configuration(account: &str, record: &FunctionRecord) -> Value {
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", record.name)},
     });
-    if let (Some(vars), Value::Object(map)) = (&record.environment, &mut config) {
-        map.insert("Environment".into(), json!({ "Variables": vars }));
+    if let Value::Object(map) = &mut config {
+        if let Some(vars) = &record.environment {
+            map.insert("Environment".into(), json!({ "Variables": vars }));
+        }
+        if !record.layers.is_empty() {
+            let layers: Vec<Value> = record
+                .layers
+                .iter()
+                .map(|l| json!({"Arn": l.arn, "CodeSize": l.code_size}))
+                .collect();
+            map.insert("Layers".into(), Value::Array(layers));
+        }
     }
     config
 }
 
-fn set_fields(config: &mut Value, fields: &[(&str, &str)]) {
+pub(super) fn set_fields(config: &mut Value, fields: &[(&str, &str)]) {
     if let Value::Object(map) = config {
         for (k, v) in fields {
             map.insert((*k).to_string(), Value::String((*v).to_string()));
@@ -343,7 +585,7 @@ fn set_fields(config: &mut Value, fields: &[(&str, &str)]) {
 }
 
 /// The body of a control-plane request as a JSON object.
-fn json_body(request: &ApiRequest) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn json_body(request: &ApiRequest) -> Result<Map<String, Value>, ApiError> {
     if request.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -358,13 +600,16 @@ fn json_body(request: &ApiRequest) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn wrong_type(field: &str, expected: &str) -> ApiError {
+pub(super) fn wrong_type(field: &str, expected: &str) -> ApiError {
     ApiError::invalid_content(format!(
         "Could not parse request body into json: field '{field}' must be {expected}"
     ))
 }
 
-fn opt_str<'a>(body: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
+pub(super) fn opt_str<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -372,7 +617,7 @@ fn opt_str<'a>(body: &'a Map<String, Value>, field: &str) -> Result<Option<&'a s
     }
 }
 
-fn opt_u32(body: &Map<String, Value>, field: &str) -> Result<Option<u32>, ApiError> {
+pub(super) fn opt_u32(body: &Map<String, Value>, field: &str) -> Result<Option<u32>, ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
@@ -392,7 +637,7 @@ fn opt_bool(body: &Map<String, Value>, field: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, ApiError> {
+pub(super) fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, ApiError> {
     value.ok_or_else(|| ApiError::invalid_parameter(format!("{field} is required")))
 }
 
@@ -415,7 +660,7 @@ fn check_role(role: &str) -> Result<(), ApiError> {
     if !ok {
         return Err(ApiError::invalid_parameter(format!(
             "1 validation error detected: Value '{role}' at 'role' failed to satisfy constraint: \
-             Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{{12}}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
+             Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::(\\d{{12}}):role/?[a-zA-Z_0-9+=,.@\\-_/]+"
         )));
     }
     Ok(())
@@ -447,6 +692,47 @@ fn check_memory(memory: u32) -> Result<(), ApiError> {
             "1 validation error detected: Value '{memory}' at 'memorySize' failed to satisfy constraint: \
              Member must have value between 128 and 10240"
         )));
+    }
+    Ok(())
+}
+
+/// `Architectures` and `EphemeralStorage`, checked against the API model as Lambda does
+/// (workers run on the host's architecture with a 512 MB /tmp whatever they say).
+fn check_model_constraints(body: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(architectures) = body.get("Architectures").filter(|v| !v.is_null()) {
+        let valid = architectures.as_array().is_some_and(|list| {
+            list.len() == 1
+                && list
+                    .iter()
+                    .all(|a| matches!(a.as_str(), Some("x86_64" | "arm64")))
+        });
+        if !valid {
+            let shown: Vec<String> = architectures
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .map(|a| format!("'{}'", a.as_str().unwrap_or("?")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '[{}]' at 'architectures' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]",
+                shown.join(", ")
+            )));
+        }
+    }
+    if let Some(storage) = body.get("EphemeralStorage").filter(|v| !v.is_null()) {
+        let size = storage.get("Size").and_then(Value::as_u64).unwrap_or(0);
+        if size > 10240 {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{size}' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value less than or equal to 10240"
+            )));
+        }
+        if size < 512 {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{size}' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value greater than or equal to 512"
+            )));
+        }
     }
     Ok(())
 }
@@ -501,7 +787,7 @@ fn parse_environment(
 }
 
 /// The zip of `Code.ZipFile` / `ZipFile`, base64-decoded and size-checked.
-fn decode_zip(value: Option<&Value>, field: &str) -> Result<Vec<u8>, ApiError> {
+pub(super) fn decode_zip(value: Option<&Value>, field: &str) -> Result<Vec<u8>, ApiError> {
     let text = match value {
         Some(Value::String(s)) => s,
         None | Some(Value::Null) => {
@@ -554,7 +840,7 @@ fn io_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::service(format!("could not store the function: {e}"))
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -576,6 +862,8 @@ fn name_reference(body: &Map<String, Value>, account: &str) -> Result<String, Ap
 
 pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Response, ApiError> {
     let body = json_body(&request)?;
+    // The API model's constraints come first, as in Lambda.
+    check_model_constraints(&body)?;
     let name = name_reference(&body, &state.config.account_id)?;
     if opt_str(&body, "PackageType")?.is_some_and(|kind| kind != "Zip") {
         return Err(ApiError::invalid_parameter(
@@ -594,7 +882,8 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
     check_memory(memory_size)?;
     let description = opt_str(&body, "Description")?.unwrap_or("").to_string();
     let environment = parse_environment(&body)?.flatten();
-    opt_bool(&body, "Publish")?;
+    let publish = opt_bool(&body, "Publish")?;
+    let layers = super::layers::requested_layers(state, &request, &body)?;
     let code = match body.get("Code") {
         Some(Value::Object(code)) => code,
         None | Some(Value::Null) => return Err(ApiError::invalid_parameter("Code is required")),
@@ -620,7 +909,8 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
     }
     let result = async {
         let staged = stage(state, zip, handler.clone()).await?;
-        let record = FunctionRecord {
+        let opt_dir = merge_layers(state, &tenant, &name, layers.clone()).await?;
+        let mut record = FunctionRecord {
             name: name.clone(),
             region,
             runtime,
@@ -636,6 +926,12 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
             last_modified: lambda_timestamp(SystemTime::now()),
             revision_id: request_id(),
             policy: Vec::new(),
+            layers: layers.into_iter().map(|(layer, _)| layer).collect(),
+            opt_dir,
+            versions: BTreeMap::new(),
+            last_version: 0,
+            aliases: BTreeMap::new(),
+            reserved_concurrency: None,
         };
         let writer = state.clone();
         let tenant_for_store = tenant.clone();
@@ -643,10 +939,10 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
             let (rev, code) = writer
                 .store
                 .commit_code(&tenant_for_store, &record.name, staged)?;
-            let record = FunctionRecord {
-                code_rev: rev,
-                ..record
-            };
+            record.code_rev = rev;
+            if publish {
+                super::versions::publish_snapshot(&mut record, None);
+            }
             if let Err(e) = writer.store.write_record(&tenant_for_store, &record) {
                 code.mark_obsolete();
                 return Err(e);
@@ -664,9 +960,11 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
     }
     let record = result?;
     let mut config = configuration(&state.config.account_id, &record);
+    let published = (record.last_version > 0).then(|| record.last_version.to_string());
     set_fields(
         &mut config,
         &[
+            ("Version", published.as_deref().unwrap_or(LATEST)),
             ("State", "Pending"),
             ("StateReason", "The function is being created."),
             ("StateReasonCode", "Creating"),
@@ -693,9 +991,32 @@ pub async fn list(state: &Arc<HostState>, request: ApiRequest) -> Result<Respons
     };
     let marker = request.query("Marker").filter(|m| !m.is_empty());
     let (page, more) = state.registry.list(&request.caller.tenant, marker, max);
+    // `FunctionVersion=ALL` lists the published versions too.
+    let all = request.query("FunctionVersion") == Some("ALL");
+    let account = &state.config.account_id;
     let functions: Vec<Value> = page
         .iter()
-        .map(|e| configuration(&state.config.account_id, &e.record()))
+        .flat_map(|e| {
+            e.with_record(|record| {
+                let mut configs = vec![configuration(account, record)];
+                if all {
+                    // Among versions, $LATEST's ARN is qualified too.
+                    configs[0]["FunctionArn"] = Value::String(qualified_arn(
+                        account,
+                        &record.region,
+                        &record.name,
+                        Some(LATEST),
+                    ));
+                    configs.extend(
+                        record
+                            .versions
+                            .iter()
+                            .map(|(n, v)| version_configuration(account, v, Some(*n))),
+                    );
+                }
+                configs
+            })
+        })
         .collect();
     let mut body = json!({ "Functions": functions });
     if let (true, Some(last), Value::Object(map)) = (more, page.last(), &mut body) {
@@ -709,8 +1030,8 @@ pub async fn get(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
-    let record = entry.record();
+    let (_, entry, target) = resolve_target(state, name, &request)?;
+    let (record, version) = target_snapshot(&entry, &target)?;
     let expires = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -730,10 +1051,13 @@ pub async fn get(
         record.name,
         record.code_rev
     );
-    let body = json!({
-        "Configuration": configuration(&state.config.account_id, &record),
+    let mut body = json!({
+        "Configuration": version_configuration(&state.config.account_id, &record, version),
         "Code": {"RepositoryType": "S3", "Location": location},
     });
+    if let Some(reserved) = entry.with_record(|r| r.reserved_concurrency) {
+        body["Concurrency"] = json!({ "ReservedConcurrentExecutions": reserved });
+    }
     Ok(json_response(StatusCode::OK, &body, &request.request_id))
 }
 
@@ -742,21 +1066,25 @@ pub async fn get_configuration(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let (_, entry, target) = resolve_target(state, name, &request)?;
+    let (record, version) = target_snapshot(&entry, &target)?;
     Ok(json_response(
         StatusCode::OK,
-        &configuration(&state.config.account_id, &entry.record()),
+        &version_configuration(&state.config.account_id, &record, version),
         &request.request_id,
     ))
 }
 
-fn in_progress(arn: &str) -> ApiError {
+pub(super) fn in_progress(arn: &str) -> ApiError {
     ApiError::conflict(format!(
         "The operation cannot be performed at this time. An update is in progress for resource: {arn}"
     ))
 }
 
-fn check_revision(body: &Map<String, Value>, record: &FunctionRecord) -> Result<(), ApiError> {
+pub(super) fn check_revision(
+    body: &Map<String, Value>,
+    record: &FunctionRecord,
+) -> Result<(), ApiError> {
     match opt_str(body, "RevisionId")? {
         Some(rev) if rev != record.revision_id => Err(ApiError::precondition_failed(
             "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
@@ -765,11 +1093,18 @@ fn check_revision(body: &Map<String, Value>, record: &FunctionRecord) -> Result<
     }
 }
 
-fn updated_response(account: &str, record: &FunctionRecord, request_id: &str) -> Response {
+fn updated_response(
+    account: &str,
+    record: &FunctionRecord,
+    published: Option<u32>,
+    request_id: &str,
+) -> Response {
     let mut config = configuration(account, record);
+    let version = published.map_or(LATEST.to_string(), |n| n.to_string());
     set_fields(
         &mut config,
         &[
+            ("Version", &version),
             ("LastUpdateStatus", "InProgress"),
             ("LastUpdateStatusReason", "The function is being updated."),
             ("LastUpdateStatusReasonCode", "Updating"),
@@ -793,7 +1128,7 @@ pub async fn update_code(
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let current = entry.record();
     check_revision(&body, &current)?;
-    opt_bool(&body, "Publish")?;
+    let publish = opt_bool(&body, "Publish")?;
     let dry_run = opt_bool(&body, "DryRun")?;
     let zip = decode_zip(body.get("ZipFile"), "ZipFile")?;
     let staged = stage(state, zip, current.handler.clone()).await?;
@@ -820,10 +1155,13 @@ pub async fn update_code(
     let tenant = entry.tenant.clone();
     let (record, code) = blocking(move || {
         let (rev, code) = writer.store.commit_code(&tenant, &base.name, staged)?;
-        let record = FunctionRecord {
+        let mut record = FunctionRecord {
             code_rev: rev,
             ..base
         };
+        if publish {
+            super::versions::publish_snapshot(&mut record, None);
+        }
         if let Err(e) = writer.store.write_record(&tenant, &record) {
             code.mark_obsolete();
             return Err(e);
@@ -832,11 +1170,26 @@ pub async fn update_code(
     })
     .await?;
     entry.set_record(record.clone());
-    let old = entry.swap_pool(new_pool(state, &entry.tenant, &record, Arc::new(code)));
-    old.spec().code.mark_obsolete();
+    let old = entry.swap_pool(new_pool(
+        state,
+        &entry.tenant,
+        &record,
+        LATEST,
+        Arc::new(code),
+    ));
+    if !record
+        .code_revs()
+        .iter()
+        .any(|rev| old.spec().code.path.ends_with(format!("code-{rev}")))
+    {
+        old.spec().code.mark_obsolete();
+    }
+    // With `Publish`, Lambda reports the version it published.
+    let published = publish.then_some(record.last_version);
     Ok(updated_response(
         &state.config.account_id,
         &record,
+        published,
         &request.request_id,
     ))
 }
@@ -878,6 +1231,11 @@ pub async fn update_configuration(
     if let Some(environment) = parse_environment(&body)? {
         record.environment = environment;
     }
+    if body.contains_key("Layers") {
+        let layers = super::layers::requested_layers(state, &request, &body)?;
+        record.opt_dir = merge_layers(state, &entry.tenant, &record.name, layers.clone()).await?;
+        record.layers = layers.into_iter().map(|(layer, _)| layer).collect();
+    }
     let code = entry.pool().spec().code.clone();
     if let Some(handler) = opt_str(&body, "Handler")? {
         check_handler(handler)?;
@@ -898,10 +1256,11 @@ pub async fn update_configuration(
     let stored = record.clone();
     blocking(move || writer.store.write_record(&tenant, &stored)).await?;
     entry.set_record(record.clone());
-    entry.swap_pool(new_pool(state, &entry.tenant, &record, code));
+    entry.swap_pool(new_pool(state, &entry.tenant, &record, LATEST, code));
     Ok(updated_response(
         &state.config.account_id,
         &record,
+        None,
         &request.request_id,
     ))
 }
@@ -911,7 +1270,18 @@ pub async fn delete(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let (_, entry, target) = resolve_target(state, name, &request)?;
+    match target {
+        Target::Latest => {}
+        Target::Version(version) => {
+            return super::versions::delete_version(state, &entry, version, &request).await;
+        }
+        Target::Alias(alias, _) => {
+            return Err(ApiError::invalid_parameter(format!(
+                "Deletion of aliases is not supported through DeleteFunction: '{alias}' is an alias; use DeleteAlias, or name a version"
+            )));
+        }
+    }
     let _guard = entry.update.lock().await;
     let record = entry.record();
     if state
@@ -935,10 +1305,51 @@ pub async fn delete(
         .verifier
         .sessions()
         .revoke_function(&entry.tenant, &record.name);
-    let pool = entry.pool();
-    pool.spec().code.mark_obsolete();
-    tokio::spawn(async move { pool.retire().await });
+    // Every code revision goes once its last worker is gone, versions' included.
+    let pools = entry.all_pools();
+    let mut codes: Vec<Arc<CodeDir>> = pools.iter().map(|p| p.spec().code.clone()).collect();
+    for rev in record.code_revs() {
+        codes.push(entry.shared_code(state, rev));
+    }
+    for code in codes {
+        code.mark_obsolete();
+    }
+    tokio::spawn(async move {
+        for pool in pools {
+            pool.retire().await;
+        }
+    });
     Ok(empty_response(StatusCode::NO_CONTENT, &request.request_id))
+}
+
+/// The record and version number (None: `$LATEST`) a target stands for.
+pub fn target_snapshot(
+    entry: &FunctionEntry,
+    target: &Target,
+) -> Result<(FunctionRecord, Option<u32>), ApiError> {
+    let version = version_number(&target.version());
+    entry
+        .with_record(|record| target_record(record, target))
+        .map(|record| (record, version))
+        .ok_or_else(|| ApiError::not_found("The version the alias points at no longer exists."))
+}
+
+/// Unpacks the function's layers, merged in order, in its directory (blocking).
+async fn merge_layers(
+    state: &Arc<HostState>,
+    tenant: &str,
+    name: &str,
+    layers: Vec<(LayerUse, PathBuf)>,
+) -> Result<Option<String>, ApiError> {
+    if layers.is_empty() {
+        return Ok(None);
+    }
+    let merger = state.clone();
+    let (tenant, name) = (tenant.to_string(), name.to_string());
+    tokio::task::spawn_blocking(move || merger.store.merge_layers(&tenant, &name, &layers))
+        .await
+        .map_err(|e| ApiError::service(e.to_string()))?
+        .map(Some)
 }
 
 fn principal(principal: &str) -> Value {
@@ -953,12 +1364,41 @@ fn principal(principal: &str) -> Value {
     }
 }
 
+/// The ARN whose resource policy a permission request is about (a version or alias has
+/// its own, as in Lambda), and the function.
+fn policy_target(
+    state: &HostState,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<(String, Arc<FunctionEntry>), ApiError> {
+    let (reference, entry, target) = resolve_target(state, name, request)?;
+    let qualifier = match &target {
+        Target::Latest => None,
+        Target::Version(n) => Some(n.to_string()),
+        Target::Alias(alias, _) => Some(alias.clone()),
+    };
+    let region = entry.with_record(|r| r.region.clone());
+    let arn = qualified_arn(
+        &state.config.account_id,
+        &region,
+        &reference.name,
+        qualifier.as_deref(),
+    );
+    Ok((arn, entry))
+}
+
+/// Whether a stored statement belongs to the policy of `arn` (statements of every
+/// qualifier are kept in one list, told apart by their `Resource`).
+fn statement_of(statement: &Value, arn: &str) -> bool {
+    statement.get("Resource").and_then(Value::as_str) == Some(arn)
+}
+
 pub async fn add_permission(
     state: &Arc<HostState>,
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (reference, entry) = resolve(state, name, &request)?;
+    let (arn, entry) = policy_target(state, name, &request)?;
     let body = json_body(&request)?;
     let sid = required(opt_str(&body, "StatementId")?, "StatementId")?;
     if sid.is_empty()
@@ -973,18 +1413,13 @@ pub async fn add_permission(
     }
     let action = required(opt_str(&body, "Action")?, "Action")?;
     let who = required(opt_str(&body, "Principal")?, "Principal")?;
-    let arn = function_arn(
-        &state.config.account_id,
-        &entry.record().region,
-        &reference.name,
-    );
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let mut record = entry.record();
     check_revision(&body, &record)?;
     if record
         .policy
         .iter()
-        .any(|s| s.get("Sid").and_then(Value::as_str) == Some(sid))
+        .any(|s| statement_of(s, &arn) && s.get("Sid").and_then(Value::as_str) == Some(sid))
     {
         return Err(ApiError::conflict(
             "The statement id (sid) provided already exists. Please choose another statement id.",
@@ -1001,11 +1436,15 @@ pub async fn add_permission(
     if let Some(source_arn) = opt_str(&body, "SourceArn")? {
         condition.insert("ArnLike".into(), json!({ "AWS:SourceArn": source_arn }));
     }
+    let mut equals = Map::new();
     if let Some(account) = opt_str(&body, "SourceAccount")? {
-        condition.insert(
-            "StringEquals".into(),
-            json!({ "AWS:SourceAccount": account }),
-        );
+        equals.insert("AWS:SourceAccount".into(), account.into());
+    }
+    if let Some(org) = opt_str(&body, "PrincipalOrgID")? {
+        equals.insert("aws:PrincipalOrgID".into(), org.into());
+    }
+    if !equals.is_empty() {
+        condition.insert("StringEquals".into(), Value::Object(equals));
     }
     if let (false, Value::Object(map)) = (condition.is_empty(), &mut statement) {
         map.insert("Condition".into(), Value::Object(condition));
@@ -1029,14 +1468,19 @@ pub async fn get_policy(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (_, entry) = resolve(state, name, &request)?;
+    let (arn, entry) = policy_target(state, name, &request)?;
     let record = entry.record();
-    if record.policy.is_empty() {
+    let statements: Vec<&Value> = record
+        .policy
+        .iter()
+        .filter(|s| statement_of(s, &arn))
+        .collect();
+    if statements.is_empty() {
         return Err(ApiError::not_found(
             "The resource you requested does not exist.",
         ));
     }
-    let policy = json!({ "Version": "2012-10-17", "Id": "default", "Statement": record.policy });
+    let policy = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
     Ok(json_response(
         StatusCode::OK,
         &json!({ "Policy": policy.to_string(), "RevisionId": record.revision_id }),
@@ -1050,18 +1494,18 @@ pub async fn remove_permission(
     sid: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (reference, entry) = resolve(state, name, &request)?;
-    let arn = function_arn(
-        &state.config.account_id,
-        &entry.record().region,
-        &reference.name,
-    );
+    let (arn, entry) = policy_target(state, name, &request)?;
     let _guard = entry.update.try_lock().map_err(|_| in_progress(&arn))?;
     let mut record = entry.record();
+    if !record.policy.iter().any(|s| statement_of(s, &arn)) {
+        return Err(ApiError::not_found(
+            "No policy is associated with the given resource.",
+        ));
+    }
     let before = record.policy.len();
     record
         .policy
-        .retain(|s| s.get("Sid").and_then(Value::as_str) != Some(sid));
+        .retain(|s| !statement_of(s, &arn) || s.get("Sid").and_then(Value::as_str) != Some(sid));
     if record.policy.len() == before {
         return Err(ApiError::not_found(
             "Statement sid is not found in resource policy.",
@@ -1081,7 +1525,7 @@ pub async fn remove_permission(
 /// How long GetFunction's code link works (Lambda's presigned links last 10 minutes).
 const CODE_LINK_SECONDS: u64 = 600;
 
-fn code_link_signature(
+pub(super) fn code_link_signature(
     state: &HostState,
     tenant: &str,
     name: &str,
@@ -1092,13 +1536,14 @@ fn code_link_signature(
     super::util::hmac_sha256_hex(&state.link_key, message.as_bytes())
 }
 
-pub async fn download_code(
-    state: &Arc<HostState>,
+/// Checks a download link's signature and expiry.
+pub(super) fn check_link(
+    state: &HostState,
     tenant: &str,
     name: &str,
     rev: &str,
     request: &ApiRequest,
-) -> Result<Response, ApiError> {
+) -> Result<(), ApiError> {
     let expires: u64 = request
         .query("Expires")
         .and_then(|e| e.parse().ok())
@@ -1118,12 +1563,23 @@ pub async fn download_code(
     if now > expires {
         return Err(ApiError::forbidden("AccessDenied", "Request has expired"));
     }
+    Ok(())
+}
+
+pub async fn download_code(
+    state: &Arc<HostState>,
+    tenant: &str,
+    name: &str,
+    rev: &str,
+    request: &ApiRequest,
+) -> Result<Response, ApiError> {
+    check_link(state, tenant, name, rev, request)?;
     let not_found = || ApiError::not_found("The specified key does not exist.");
     let entry = state.registry.get(tenant, name).ok_or_else(not_found)?;
-    let code = entry.pool().spec().code.clone();
-    if entry.record().code_rev != rev {
+    if !entry.with_record(|r| r.code_revs().contains(rev)) {
         return Err(not_found());
     }
+    let code = entry.shared_code(state, rev);
     let bytes = tokio::fs::read(&code.zip).await.map_err(|_| not_found())?;
     let mut response = bytes.into_response();
     response

@@ -13,11 +13,12 @@ use serde::de::IgnoredAny;
 
 use super::HostState;
 use super::error::ApiError;
-use super::functions::resolve;
-use super::names::function_arn;
+use super::functions::{FunctionEntry, Target, qualified_arn, resolve_target};
+use super::names::{LATEST, version_number};
 use super::server::{ApiRequest, MAX_INVOKE_BYTES, empty_response};
 use super::store::PendingEvent;
-use super::workers::{Invocation, Outcome};
+use super::versions::{route_alias, take_slot};
+use super::workers::{Invocation, Outcome, Pool};
 
 /// Asynchronous event size limit: 1 MB (Lambda raised it from 256 KB in October 2025).
 const MAX_EVENT_BYTES: usize = 1024 * 1024;
@@ -129,19 +130,23 @@ pub async fn invoke(
     name: &str,
     request: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let (reference, entry) = resolve(state, name, &request)?;
+    let (reference, entry, target) = resolve_target(state, name, &request)?;
     let kind = invocation_type(&request)?;
     let tail = wants_tail(&request)? && kind == InvocationType::RequestResponse;
     let client_context = client_context(&request)?;
     let request_id = request.request_id.clone();
-    let region = entry.record().region;
-    let invoked_arn = match &reference.qualifier {
-        Some(q) => format!(
-            "{}:{q}",
-            function_arn(&state.config.account_id, &region, &reference.name)
-        ),
-        None => function_arn(&state.config.account_id, &region, &reference.name),
+    let qualifier = match &target {
+        Target::Latest => None,
+        Target::Version(n) => Some(n.to_string()),
+        Target::Alias(alias, _) => Some(alias.clone()),
     };
+    let region = entry.with_record(|r| r.region.clone());
+    let invoked_arn = qualified_arn(
+        &state.config.account_id,
+        &region,
+        &reference.name,
+        qualifier.as_deref(),
+    );
     if kind == InvocationType::Event && request.body.len() > MAX_EVENT_BYTES {
         return Err(ApiError::too_large(format!(
             "{} byte payload is too large for the Event invocation type (limit {MAX_EVENT_BYTES} bytes)",
@@ -152,10 +157,7 @@ pub async fn invoke(
     match kind {
         InvocationType::DryRun => {
             let mut response = empty_response(StatusCode::NO_CONTENT, &request_id);
-            response.headers_mut().insert(
-                "x-amz-executed-version",
-                HeaderValue::from_static("$LATEST"),
-            );
+            executed_version(&mut response, &target.version());
             Ok(response)
         }
         InvocationType::Event => {
@@ -164,6 +166,7 @@ pub async fn invoke(
                 function: reference.name.clone(),
                 payload: String::from_utf8_lossy(&payload).into_owned(),
                 client_context,
+                qualifier,
             };
             let saver = state.clone();
             let tenant = entry.tenant.clone();
@@ -174,10 +177,7 @@ pub async fn invoke(
                 .map_err(|e| ApiError::service(format!("could not queue the event: {e}")))?;
             run_event(state.clone(), entry.tenant.clone(), event);
             let mut response = empty_response(StatusCode::ACCEPTED, &request_id);
-            response.headers_mut().insert(
-                "x-amz-executed-version",
-                HeaderValue::from_static("$LATEST"),
-            );
+            executed_version(&mut response, &target.version());
             Ok(response)
         }
         InvocationType::RequestResponse => {
@@ -189,15 +189,46 @@ pub async fn invoke(
                 want_log: tail,
                 nested: request.caller.from_worker,
             };
+            let (version, pool) = target_pool(state, &entry, &target)?;
+            let slot = take_slot(state, &entry)?;
             // A task of its own: a client that hangs up must not cancel the exchange with
             // the worker half-way.
-            let pool = entry.pool();
-            let outcome = tokio::spawn(pool.invoke(invocation, true))
-                .await
-                .map_err(|e| ApiError::service(format!("invocation failed: {e}")))??;
-            Ok(invoke_response(outcome, &request_id))
+            let outcome = tokio::spawn(async move {
+                let outcome = pool.invoke(invocation, true).await;
+                drop(slot);
+                outcome
+            })
+            .await
+            .map_err(|e| ApiError::service(format!("invocation failed: {e}")))??;
+            let mut response = invoke_response(outcome, &request_id);
+            executed_version(&mut response, &version);
+            Ok(response)
         }
     }
+}
+
+/// InvokeAsync (`POST /2014-11-13/functions/{name}/invoke-async/`), the deprecated form of
+/// an `Event` invocation that tools still send: 202 `{"Status": 202}`.
+pub async fn invoke_async(
+    state: &Arc<HostState>,
+    name: &str,
+    mut request: ApiRequest,
+) -> Result<Response, ApiError> {
+    request
+        .headers
+        .insert("x-amz-invocation-type", HeaderValue::from_static("Event"));
+    let accepted = invoke(state, name, request).await?;
+    let request_id = accepted
+        .headers()
+        .get("x-amzn-RequestId")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    Ok(super::server::json_response(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "Status": 202 }),
+        &request_id,
+    ))
 }
 
 fn invoke_response(outcome: Outcome, request_id: &str) -> Response {
@@ -214,10 +245,6 @@ fn invoke_response(outcome: Outcome, request_id: &str) -> Response {
     let mut response = Response::new(Body::from(payload));
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
-    headers.insert(
-        "x-amz-executed-version",
-        HeaderValue::from_static("$LATEST"),
-    );
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-RequestId", id);
     }
@@ -236,6 +263,58 @@ fn invoke_response(outcome: Outcome, request_id: &str) -> Response {
     response
 }
 
+fn executed_version(response: &mut Response, version: &str) {
+    if let Ok(value) = HeaderValue::from_str(version) {
+        response
+            .headers_mut()
+            .insert("x-amz-executed-version", value);
+    }
+}
+
+/// The version an invocation of `target` runs and the pool that runs it; an alias with
+/// a routing configuration picks one of its versions by weight.
+fn target_pool(
+    state: &HostState,
+    entry: &FunctionEntry,
+    target: &Target,
+) -> Result<(String, Arc<Pool>), ApiError> {
+    let version = match target {
+        Target::Latest => LATEST.to_string(),
+        Target::Version(n) => n.to_string(),
+        Target::Alias(alias, main) => entry
+            .with_record(|r| r.aliases.get(alias).map(route_alias))
+            .unwrap_or_else(|| main.clone()),
+    };
+    let pool = match version_number(&version) {
+        None => Some(entry.pool()),
+        Some(n) => entry.version_pool(state, n),
+    };
+    let pool = pool.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "Function not found: version {version}, which the alias names, no longer exists"
+        ))
+    })?;
+    Ok((version, pool))
+}
+
+/// Where an event's target stands now: the function may have lost the version or alias
+/// since the event was accepted.
+fn event_target(entry: &FunctionEntry, qualifier: Option<&str>) -> Option<Target> {
+    let Some(q) = qualifier else {
+        return Some(Target::Latest);
+    };
+    entry.with_record(|record| match version_number(q) {
+        Some(n) => record
+            .versions
+            .contains_key(&n)
+            .then_some(Target::Version(n)),
+        None => record
+            .aliases
+            .get(q)
+            .map(|a| Target::Alias(q.to_string(), a.function_version.clone())),
+    })
+}
+
 /// Runs a stored event in the background; forgets it once it ran. A function error is
 /// retried twice more, after `event_retry_delay` and twice that, as Lambda does (one and
 /// two minutes by default), then the event is dropped. An event interrupted by shutdown
@@ -243,21 +322,51 @@ fn invoke_response(outcome: Outcome, request_id: &str) -> Response {
 pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
     state.events_in_flight.fetch_add(1, Ordering::SeqCst);
     tokio::spawn(async move {
-        let finished = match state.registry.get(&tenant, &event.function) {
-            None => true,
-            Some(entry) => {
-                let region = entry.record().region;
+        let entry = state.registry.get(&tenant, &event.function);
+        let target = entry
+            .as_ref()
+            .and_then(|e| event_target(e, event.qualifier.as_deref()));
+        let finished = match (entry, target) {
+            (None, _) | (_, None) => true,
+            (Some(entry), Some(target)) => {
+                let region = entry.with_record(|r| r.region.clone());
                 let invocation = Invocation {
                     request_id: event.request_id.clone(),
                     payload: event.payload.clone().into_bytes(),
                     client_context: event.client_context.clone(),
-                    invoked_arn: function_arn(&state.config.account_id, &region, &event.function),
+                    invoked_arn: qualified_arn(
+                        &state.config.account_id,
+                        &region,
+                        &event.function,
+                        event.qualifier.as_deref(),
+                    ),
                     want_log: false,
                     nested: false,
                 };
                 let mut attempt = 1;
                 loop {
-                    let outcome = entry.pool().invoke(invocation.clone(), false).await;
+                    // A throttled event waits in its queue (on disk) until the function
+                    // has room, as Lambda keeps retrying throttled events.
+                    let slot = loop {
+                        match take_slot(&state, &entry) {
+                            Ok(slot) => break Some(slot),
+                            Err(_) => {
+                                let pause = std::time::Duration::from_secs(1);
+                                if !wait_unless_stopping(&state, pause).await {
+                                    break None;
+                                }
+                            }
+                        }
+                    };
+                    let Some(slot) = slot else {
+                        break false;
+                    };
+                    // The version or alias was deleted meanwhile: nothing left to run.
+                    let Ok((_, pool)) = target_pool(&state, &entry, &target) else {
+                        break true;
+                    };
+                    let outcome = pool.invoke(invocation.clone(), false).await;
+                    drop(slot);
                     let failed = outcome.as_ref().is_ok_and(|o| o.function_error);
                     let interrupted = state.shutting_down.load(Ordering::SeqCst) && failed;
                     if state.config.verbose {

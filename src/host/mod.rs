@@ -30,7 +30,8 @@
 //!
 //! # Layout
 //! `server` (HTTP, routing, signatures, request log) → `functions` (control plane and the
-//! in-memory registry) / `invoke` (Invoke, async events) → `workers` (process pools, each
+//! in-memory registry) / `versions` (published versions, aliases, reserved concurrency) /
+//! `layers` (layer versions, a function's `/opt`) / `invoke` (Invoke, async events) → `workers` (process pools, each
 //! worker isolated by `sandbox`, run by an interpreter of `runtimes`) and `store`
 //! (durable state), with `sigv4`, `credentials`, `zipcheck`, `names`, `error` and `util`
 //! beside.
@@ -39,6 +40,7 @@ mod credentials;
 mod error;
 mod functions;
 mod invoke;
+mod layers;
 mod names;
 mod runtimes;
 mod sandbox;
@@ -46,6 +48,7 @@ mod server;
 mod sigv4;
 mod store;
 mod util;
+mod versions;
 mod workers;
 mod zipcheck;
 
@@ -157,7 +160,7 @@ pub fn default_state_dir() -> Option<PathBuf> {
 }
 
 /// The operations counted by [`HostStats`], in a fixed order.
-pub const OPERATIONS: [&str; 13] = [
+pub const OPERATIONS: [&str; 30] = [
     "CreateFunction",
     "ListFunctions",
     "GetFunction",
@@ -169,6 +172,23 @@ pub const OPERATIONS: [&str; 13] = [
     "GetPolicy",
     "RemovePermission",
     "Invoke",
+    "InvokeAsync",
+    "PublishVersion",
+    "ListVersionsByFunction",
+    "CreateAlias",
+    "GetAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
+    "PutFunctionConcurrency",
+    "GetFunctionConcurrency",
+    "DeleteFunctionConcurrency",
+    "GetAccountSettings",
+    "PublishLayerVersion",
+    "GetLayerVersion",
+    "ListLayers",
+    "ListLayerVersions",
+    "DeleteLayerVersion",
     "GetCallerIdentity",
     "Unknown",
 ];

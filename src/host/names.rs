@@ -8,7 +8,7 @@ use super::error::ApiError;
 /// (`lambada serve --account-id`).
 pub const ACCOUNT_ID: &str = "000000000000";
 
-/// The only version this host runs.
+/// The unpublished version of every function, the one updates change.
 pub const LATEST: &str = "$LATEST";
 
 /// A reference to a function as a request names it.
@@ -86,28 +86,89 @@ pub fn parse_function_ref(text: &str, our_account: &str) -> Result<FunctionRef, 
     })
 }
 
-/// Combines the qualifier of the path with the `Qualifier` query parameter and checks
-/// that it names `$LATEST`, the only version this host has.
-pub fn check_qualifier(
+/// Combines the qualifier of the path with the `Qualifier` query parameter: the version
+/// or alias the request names (`None`: the unpublished `$LATEST`).
+pub fn requested_qualifier(
     reference: &FunctionRef,
     query_qualifier: Option<&str>,
-    account: &str,
-    region: &str,
-) -> Result<(), ApiError> {
-    let qualifier = match (reference.qualifier.as_deref(), query_qualifier) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::invalid_parameter(
-                "The derived qualifier from the function name does not match the specified qualifier.",
-            ));
+) -> Result<Option<String>, ApiError> {
+    if let Some(q) = query_qualifier
+        && !is_valid_qualifier(q)
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "1 validation error detected: Value '{q}' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"
+        )));
+    }
+    match (reference.qualifier.as_deref(), query_qualifier) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::invalid_parameter(
+            "The derived qualifier from the function name does not match the specified qualifier.",
+        )),
+        (a, b) => Ok(a.or(b).filter(|q| *q != LATEST).map(str::to_string)),
+    }
+}
+
+/// A published version's number: digits without a leading zero.
+pub fn version_number(qualifier: &str) -> Option<u32> {
+    if qualifier.starts_with('0') {
+        return None;
+    }
+    qualifier.parse().ok().filter(|n| *n > 0)
+}
+
+/// Alias names: 1-128 characters of `[a-zA-Z0-9-_]`, not only digits (those are versions).
+pub fn is_valid_alias(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !name.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `arn:aws:lambda:{region}:{account}:layer:{name}`.
+pub fn layer_arn(account: &str, region: &str, name: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account}:layer:{name}")
+}
+
+/// Layer names: 1-140 characters of `[a-zA-Z0-9-_]`.
+pub fn is_valid_layer_name(name: &str) -> bool {
+    (1..=140).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A layer version ARN split into account, layer name and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerVersionRef {
+    pub account: String,
+    pub name: String,
+    pub version: u32,
+}
+
+/// Parses `arn:aws:lambda:{region}:{account}:layer:{name}:{version}`.
+pub fn parse_layer_version_arn(arn: &str) -> Option<LayerVersionRef> {
+    match arn.split(':').collect::<Vec<_>>().as_slice() {
+        [
+            "arn",
+            partition,
+            "lambda",
+            _region,
+            account,
+            "layer",
+            name,
+            version,
+        ] if partition.starts_with("aws")
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && is_valid_layer_name(name) =>
+        {
+            Some(LayerVersionRef {
+                account: account.to_string(),
+                name: name.to_string(),
+                version: version_number(version)?,
+            })
         }
-        (a, b) => a.or(b),
-    };
-    match qualifier {
-        None | Some(LATEST) => Ok(()),
-        Some(other) => Err(ApiError::function_not_found(&format!(
-            "{}:{other}",
-            function_arn(account, region, &reference.name)
-        ))),
+        _ => None,
     }
 }
 
@@ -159,22 +220,31 @@ mod tests {
     }
 
     #[test]
-    fn only_latest_exists() {
+    fn qualifiers_from_path_and_query_must_agree() {
         let f = parse_function_ref("f:7", ACCOUNT_ID).unwrap();
-        assert_eq!(
-            check_qualifier(&f, None, ACCOUNT_ID, "us-east-1")
-                .unwrap_err()
-                .kind,
-            "ResourceNotFoundException"
-        );
+        assert_eq!(requested_qualifier(&f, None).unwrap().as_deref(), Some("7"));
         let f = parse_function_ref("f", ACCOUNT_ID).unwrap();
-        assert!(check_qualifier(&f, Some("$LATEST"), ACCOUNT_ID, "us-east-1").is_ok());
+        assert_eq!(requested_qualifier(&f, Some("$LATEST")).unwrap(), None);
         let f = parse_function_ref("f:$LATEST", ACCOUNT_ID).unwrap();
         assert_eq!(
-            check_qualifier(&f, Some("3"), ACCOUNT_ID, "us-east-1")
-                .unwrap_err()
-                .kind,
+            requested_qualifier(&f, Some("3")).unwrap_err().kind,
             "InvalidParameterValueException"
+        );
+    }
+
+    #[test]
+    fn versions_aliases_and_layer_arns() {
+        assert_eq!(version_number("12"), Some(12));
+        for bad in ["0", "01", "prod", "$LATEST", ""] {
+            assert_eq!(version_number(bad), None, "{bad}");
+        }
+        assert!(is_valid_alias("prod-2"));
+        assert!(!is_valid_alias("42"));
+        let layer =
+            parse_layer_version_arn("arn:aws:lambda:us-east-1:123456789012:layer:deps:3").unwrap();
+        assert_eq!((layer.name.as_str(), layer.version), ("deps", 3));
+        assert!(
+            parse_layer_version_arn("arn:aws:lambda:us-east-1:123456789012:layer:deps").is_none()
         );
     }
 }

@@ -87,6 +87,8 @@ impl std::fmt::Display for Isolation {
 
 /// Where a sandboxed worker finds its code.
 pub const TASK_ROOT: &str = "/var/task";
+/// Where a sandboxed worker finds the function's layers (Lambda's `/opt`).
+pub const OPT_DIR: &str = "/opt";
 /// Where a sandboxed worker finds the bootstrap.
 pub const RUNTIME_DIR: &str = "/var/runtime";
 /// Size of a sandboxed worker's `/tmp` (Lambda's default ephemeral storage).
@@ -117,6 +119,8 @@ const DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/random", "/dev/urand
 pub struct WorkerPaths<'a> {
     /// The function's unpacked code.
     pub code: &'a Path,
+    /// The function's layers, merged: read-only like the code, at `/opt` in a sandbox.
+    pub opt: Option<&'a Path>,
     /// The bootstrap script.
     pub bootstrap: &'a Path,
     /// The Python installation (`sys.base_prefix` of the interpreter).
@@ -258,6 +262,7 @@ fn ruleset(paths: &WorkerPaths<'_>, writable: Option<&Path>) -> std::io::Result<
         paths.code.to_path_buf(),
         paths.bootstrap.to_path_buf(),
     ]);
+    readable.extend(paths.opt.map(Path::to_path_buf));
     for path in readable {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
@@ -552,6 +557,9 @@ fn root_steps(paths: &WorkerPaths<'_>) -> std::io::Result<Vec<Step>> {
         bind(&mut steps, root, &prefix, &prefix)?;
     }
     bind(&mut steps, root, paths.code, Path::new(TASK_ROOT))?;
+    if let Some(opt) = paths.opt {
+        bind(&mut steps, root, opt, Path::new(OPT_DIR))?;
+    }
     let bootstrap_name = paths.bootstrap.file_name().unwrap_or_default();
     bind(
         &mut steps,
@@ -655,6 +663,7 @@ pub fn probe(python: &Path, python_prefix: &Path) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let paths = WorkerPaths {
         code: &code,
+        opt: None,
         bootstrap: &bootstrap,
         python_prefix,
         scratch: &scratch,

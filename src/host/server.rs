@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::error::ApiError;
 use super::sigv4::Caller;
 use super::util::{parse_query, percent_decode, request_id};
-use super::{ANONYMOUS_TENANT, HostState, functions, invoke};
+use super::{ANONYMOUS_TENANT, HostState, functions, invoke, layers, versions};
 
 /// Synchronous invocation payload limit (6 MB).
 pub const MAX_INVOKE_BYTES: usize = 6 * 1024 * 1024;
@@ -40,9 +40,27 @@ pub enum Route {
     GetPolicy(String),
     RemovePermission(String, String),
     Invoke(String),
+    InvokeAsync(String),
+    PublishVersion(String),
+    ListVersions(String),
+    CreateAlias(String),
+    ListAliases(String),
+    GetAlias(String, String),
+    UpdateAlias(String, String),
+    DeleteAlias(String, String),
+    PutConcurrency(String),
+    GetConcurrency(String),
+    DeleteConcurrency(String),
+    AccountSettings,
+    PublishLayerVersion(String),
+    ListLayerVersions(String),
+    GetLayerVersion(String, String),
+    DeleteLayerVersion(String, String),
+    ListLayers,
     CallerIdentity,
     Stats,
     CodeDownload(String, String, String),
+    LayerDownload(String, String, String),
 }
 
 impl Route {
@@ -59,8 +77,25 @@ impl Route {
             Route::GetPolicy(_) => "GetPolicy",
             Route::RemovePermission(..) => "RemovePermission",
             Route::Invoke(_) => "Invoke",
+            Route::InvokeAsync(_) => "InvokeAsync",
+            Route::PublishVersion(_) => "PublishVersion",
+            Route::ListVersions(_) => "ListVersionsByFunction",
+            Route::CreateAlias(_) => "CreateAlias",
+            Route::ListAliases(_) => "ListAliases",
+            Route::GetAlias(..) => "GetAlias",
+            Route::UpdateAlias(..) => "UpdateAlias",
+            Route::DeleteAlias(..) => "DeleteAlias",
+            Route::PutConcurrency(_) => "PutFunctionConcurrency",
+            Route::GetConcurrency(_) => "GetFunctionConcurrency",
+            Route::DeleteConcurrency(_) => "DeleteFunctionConcurrency",
+            Route::AccountSettings => "GetAccountSettings",
+            Route::PublishLayerVersion(_) => "PublishLayerVersion",
+            Route::ListLayerVersions(_) => "ListLayerVersions",
+            Route::GetLayerVersion(..) => "GetLayerVersion",
+            Route::DeleteLayerVersion(..) => "DeleteLayerVersion",
+            Route::ListLayers => "ListLayers",
             Route::CallerIdentity => "GetCallerIdentity",
-            Route::Stats | Route::CodeDownload(..) => "Unknown",
+            Route::Stats | Route::CodeDownload(..) | Route::LayerDownload(..) => "Unknown",
         }
     }
 
@@ -74,15 +109,28 @@ impl Route {
             | Route::AddPermission(f)
             | Route::GetPolicy(f)
             | Route::RemovePermission(f, _)
-            | Route::Invoke(f) => Some(f),
+            | Route::Invoke(f)
+            | Route::InvokeAsync(f)
+            | Route::PublishVersion(f)
+            | Route::ListVersions(f)
+            | Route::CreateAlias(f)
+            | Route::ListAliases(f)
+            | Route::GetAlias(f, _)
+            | Route::UpdateAlias(f, _)
+            | Route::DeleteAlias(f, _)
+            | Route::PutConcurrency(f)
+            | Route::GetConcurrency(f)
+            | Route::DeleteConcurrency(f) => Some(f),
             _ => None,
         }
     }
 
     fn body_limit(&self) -> usize {
         match self {
-            Route::Invoke(_) => MAX_INVOKE_BYTES,
-            Route::CreateFunction | Route::UpdateCode(_) => MAX_UPLOAD_REQUEST_BYTES,
+            Route::Invoke(_) | Route::InvokeAsync(_) => MAX_INVOKE_BYTES,
+            Route::CreateFunction | Route::UpdateCode(_) | Route::PublishLayerVersion(_) => {
+                MAX_UPLOAD_REQUEST_BYTES
+            }
             _ => MAX_CONTROL_BYTES,
         }
     }
@@ -97,7 +145,7 @@ impl Route {
 
     /// Whether the request must carry a valid signature when keys are configured.
     fn signed(&self) -> bool {
-        !matches!(self, Route::CodeDownload(..))
+        !matches!(self, Route::CodeDownload(..) | Route::LayerDownload(..))
     }
 }
 
@@ -128,10 +176,45 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
             Route::RemovePermission(name(f), name(sid))
         }
         ("POST", ["2015-03-31", "functions", f, "invocations"]) => Route::Invoke(name(f)),
+        ("POST", ["2014-11-13", "functions", f, "invoke-async"])
+        | ("POST", ["2014-11-13", "functions", f, "invoke-async", ""]) => {
+            Route::InvokeAsync(name(f))
+        }
+        ("POST", ["2015-03-31", "functions", f, "versions"]) => Route::PublishVersion(name(f)),
+        ("GET", ["2015-03-31", "functions", f, "versions"]) => Route::ListVersions(name(f)),
+        ("POST", ["2015-03-31", "functions", f, "aliases"]) => Route::CreateAlias(name(f)),
+        ("GET", ["2015-03-31", "functions", f, "aliases"]) => Route::ListAliases(name(f)),
+        ("GET", ["2015-03-31", "functions", f, "aliases", a]) => Route::GetAlias(name(f), name(a)),
+        ("PUT", ["2015-03-31", "functions", f, "aliases", a]) => {
+            Route::UpdateAlias(name(f), name(a))
+        }
+        ("DELETE", ["2015-03-31", "functions", f, "aliases", a]) => {
+            Route::DeleteAlias(name(f), name(a))
+        }
+        ("PUT", ["2017-10-31", "functions", f, "concurrency"]) => Route::PutConcurrency(name(f)),
+        ("DELETE", ["2017-10-31", "functions", f, "concurrency"]) => {
+            Route::DeleteConcurrency(name(f))
+        }
+        ("GET", ["2019-09-30", "functions", f, "concurrency"]) => Route::GetConcurrency(name(f)),
+        ("GET", ["2016-08-19", "account-settings"] | ["2016-08-19", "account-settings", ""]) => {
+            Route::AccountSettings
+        }
+        ("GET", ["2018-10-31", "layers"] | ["2018-10-31", "layers", ""]) => Route::ListLayers,
+        ("POST", ["2018-10-31", "layers", l, "versions"]) => Route::PublishLayerVersion(name(l)),
+        ("GET", ["2018-10-31", "layers", l, "versions"]) => Route::ListLayerVersions(name(l)),
+        ("GET", ["2018-10-31", "layers", l, "versions", v]) => {
+            Route::GetLayerVersion(name(l), name(v))
+        }
+        ("DELETE", ["2018-10-31", "layers", l, "versions", v]) => {
+            Route::DeleteLayerVersion(name(l), name(v))
+        }
         ("POST" | "GET", [""]) => Route::CallerIdentity,
         ("GET", ["_lambada", "stats"]) => Route::Stats,
         ("GET", ["_lambada", "code", tenant, f, rev]) => {
             Route::CodeDownload(name(tenant), name(f), name(rev))
+        }
+        ("GET", ["_lambada", "layer", tenant, l, version]) => {
+            Route::LayerDownload(name(tenant), name(l), name(version))
         }
         _ => return None,
     })
@@ -289,6 +372,34 @@ async fn serve_route(
         Route::RemovePermission(name, sid) => {
             functions::remove_permission(state, &name, &sid, request).await
         }
+        Route::InvokeAsync(name) => invoke::invoke_async(state, &name, request).await,
+        Route::PublishVersion(name) => versions::publish(state, &name, request).await,
+        Route::ListVersions(name) => versions::list_versions(state, &name, request).await,
+        Route::CreateAlias(name) => versions::create_alias(state, &name, request).await,
+        Route::ListAliases(name) => versions::list_aliases(state, &name, request).await,
+        Route::GetAlias(name, alias) => versions::get_alias(state, &name, &alias, request).await,
+        Route::UpdateAlias(name, alias) => {
+            versions::update_alias(state, &name, &alias, request).await
+        }
+        Route::DeleteAlias(name, alias) => {
+            versions::delete_alias(state, &name, &alias, request).await
+        }
+        Route::PutConcurrency(name) => versions::put_concurrency(state, &name, request).await,
+        Route::GetConcurrency(name) => versions::get_concurrency(state, &name, request).await,
+        Route::DeleteConcurrency(name) => versions::delete_concurrency(state, &name, request).await,
+        Route::AccountSettings => versions::account_settings(state, request).await,
+        Route::PublishLayerVersion(layer) => layers::publish(state, &layer, request).await,
+        Route::ListLayerVersions(layer) => layers::list_versions(state, &layer, request).await,
+        Route::GetLayerVersion(layer, version) => {
+            layers::get(state, &layer, &version, request).await
+        }
+        Route::DeleteLayerVersion(layer, version) => {
+            layers::delete(state, &layer, &version, request).await
+        }
+        Route::ListLayers => layers::list(state, request).await,
+        Route::LayerDownload(tenant, layer, version) => {
+            layers::download(state, &tenant, &layer, &version, &request).await
+        }
     }
 }
 
@@ -432,6 +543,22 @@ mod tests {
         assert_eq!(
             r(Method::DELETE, "/2015-03-31/functions/f"),
             Some(Route::DeleteFunction("f".into()))
+        );
+        assert_eq!(
+            r(Method::PUT, "/2015-03-31/functions/f/aliases/prod"),
+            Some(Route::UpdateAlias("f".into(), "prod".into()))
+        );
+        assert_eq!(
+            r(Method::GET, "/2019-09-30/functions/f/concurrency"),
+            Some(Route::GetConcurrency("f".into()))
+        );
+        assert_eq!(
+            r(Method::DELETE, "/2018-10-31/layers/deps/versions/3"),
+            Some(Route::DeleteLayerVersion("deps".into(), "3".into()))
+        );
+        assert_eq!(
+            r(Method::POST, "/2014-11-13/functions/f/invoke-async/"),
+            Some(Route::InvokeAsync("f".into()))
         );
         assert_eq!(r(Method::POST, "/"), Some(Route::CallerIdentity));
         assert_eq!(r(Method::PATCH, "/2015-03-31/functions/f"), None);

@@ -56,6 +56,10 @@ pub struct WorkerSpec {
     /// restarted host removes what a killed one left).
     pub scratch_root: PathBuf,
     pub code: Arc<CodeDir>,
+    /// The function's merged layers (its `/opt`), if it has layers.
+    pub opt: Option<PathBuf>,
+    /// The version the workers run (`$LATEST` or a published number), for the logs.
+    pub version: String,
     /// The complete environment, but for the per-worker variables set at spawn.
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
@@ -236,6 +240,7 @@ impl Worker {
             spec.isolation,
             &WorkerPaths {
                 code: &spec.code.path,
+                opt: spec.opt.as_deref(),
                 bootstrap: &spec.bootstrap,
                 python_prefix: &spec.python_prefix,
                 scratch: &scratch,
@@ -275,7 +280,7 @@ impl Worker {
             .env("HOME", &tmp)
             .env(
                 "AWS_LAMBDA_LOG_STREAM_NAME",
-                format!("{y:04}/{mo:02}/{d:02}/[$LATEST]{}", hex_token(16)),
+                format!("{y:04}/{mo:02}/{d:02}/[{}]{}", spec.version, hex_token(16)),
             )
             .env("AWS_ACCESS_KEY_ID", &credentials.access_key_id)
             .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key)
@@ -812,7 +817,8 @@ impl Pool {
     ) -> Vec<u8> {
         let id = &inv.request_id;
         let ms = duration.as_secs_f64() * 1000.0;
-        let mut log = format!("START RequestId: {id} Version: $LATEST\n").into_bytes();
+        let version = &self.spec.version;
+        let mut log = format!("START RequestId: {id} Version: {version}\n").into_bytes();
         log.extend_from_slice(body);
         if !body.is_empty() && !body.ends_with(b"\n") {
             log.push(b'\n');
