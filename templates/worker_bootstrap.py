@@ -15,9 +15,13 @@ code never sees them: fd 0 becomes /dev/null and fd 1 the log file before any im
                    after which the worker exits, 3 ready (empty), 4 init error JSON
                    (the worker exits)
 
-Memory: RLIMIT_AS is set to the address space in use after start-up plus the function's
-MemorySize, before user code is imported; a MemoryError is answered as
-Runtime.OutOfMemory and the worker retires.
+Memory: Lambda limits what a function really uses (its resident memory), not the
+address space it maps; numpy alone maps 130 MB to use 22 MB. So an invocation after
+which the worker's peak resident set is over MemorySize is answered as
+Runtime.OutOfMemory and the worker retires, as Lambda kills it; and RLIMIT_AS, set to
+the address space in use after start-up plus MemorySize plus a 512 MB allowance for
+mappings, stops a runaway allocation before it takes the machine (a MemoryError is
+answered the same way).
 """
 
 import json
@@ -54,6 +58,15 @@ try:
     import resource
 
     def _max_rss_kb():
+        # VmHWM, the peak resident set of this process image: getrusage's ru_maxrss
+        # keeps the peak from before exec, which is the host's own size.
+        try:
+            with open("/proc/self/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"VmHWM:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return rss // 1024 if sys.platform == "darwin" else rss
 
@@ -62,6 +75,19 @@ except ImportError:  # pragma: no cover - not on Unix
 
     def _max_rss_kb():
         return 0
+
+
+# Address space beyond MemorySize for mapped libraries, thread stacks and arenas.
+_MAPPING_ALLOWANCE_MB = 512
+
+
+def _out_of_memory(request_id):
+    return ERROR_RETIRE, _error_json(
+        "Runtime.OutOfMemory",
+        "RequestId: %s Error: Runtime exited with error: out of memory (MemorySize %s MB)" % (request_id, _MEMORY),
+        request_id,
+        [],
+    )
 
 
 def _limit_memory():
@@ -77,7 +103,7 @@ def _limit_memory():
                     break
         if not in_use:
             return
-        limit = in_use + int(_MEMORY) * 1024 * 1024
+        limit = in_use + (int(_MEMORY) + _MAPPING_ALLOWANCE_MB) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (OSError, ValueError):
         pass
@@ -281,17 +307,14 @@ def _invoke(handler, header, body):
         if isinstance(handler, _Fault):
             raise handler
         result = handler(event, context)
+        if _max_rss_kb() > int(_MEMORY) * 1024:
+            return _out_of_memory(request_id)
         try:
             return RESULT, json.dumps(result, default=_default).encode()
         except (TypeError, ValueError) as e:
             raise _Fault("Runtime.MarshalError", "Unable to marshal response: %s" % e)
     except MemoryError:
-        return ERROR_RETIRE, _error_json(
-            "Runtime.OutOfMemory",
-            "RequestId: %s Error: Runtime exited with error: out of memory (MemorySize %s MB)" % (request_id, _MEMORY),
-            request_id,
-            [],
-        )
+        return _out_of_memory(request_id)
     except _Fault as fault:
         sys.stderr.write("[ERROR] %s: %s\n" % (fault.error_type, fault.message))
         return ERROR, _error_json(fault.error_type, fault.message, request_id, fault.stack)

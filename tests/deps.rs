@@ -498,11 +498,14 @@ fn run(program: &Program, extra: &[&str]) -> Output {
 }
 
 #[test]
-fn run_deploys_vendored_packages_and_data_files_to_the_embedded_host() {
+fn run_deploys_layers_vendored_packages_and_data_files_to_the_embedded_host() {
     let program = Program::new(
         THREE_PACKAGES,
         "tinypure==1.0\ntinyc==1.0\ntinysdist==1.0\n",
     );
+    // One layer, published to the host and named by the function.
+    let out = run(&program, &[]);
+    assert_eq!(stdout(&out), "HELLO, BOB!5 8\n", "{}", stderr(&out));
     let out = run(&program, &["--no-layers"]);
     assert_eq!(stdout(&out), "HELLO, BOB!5 8\n", "{}", stderr(&out));
     let program = data_program();

@@ -27,7 +27,11 @@ pub struct RemoteFunction {
 }
 
 fn layer_arns(layers: Option<Vec<aws_sdk_lambda::types::Layer>>) -> Vec<String> {
-    layers.unwrap_or_default().into_iter().filter_map(|l| l.arn).collect()
+    layers
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|l| l.arn)
+        .collect()
 }
 
 impl From<FunctionConfiguration> for RemoteFunction {
