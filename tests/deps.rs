@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 mod common;
+#[path = "host_support/mod.rs"]
+mod host_support;
 
 fn lambada() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lambada"));
@@ -536,4 +538,114 @@ fn numpy_from_the_package_index_runs_on_the_embedded_host() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "5.0\n", "{}", stderr(&out));
+}
+
+/// uv, when it is on PATH, builds the same layer (the test venv has it).
+#[test]
+fn uv_builds_the_set_when_it_is_on_path() {
+    let Some(venv) = std::env::var_os("LAMBADA_TEST_VENV") else {
+        eprintln!("skipped: no test venv (run tests/run)");
+        return;
+    };
+    let bin = PathBuf::from(venv).join("bin");
+    assert!(bin.join("uv").is_file(), "uv is in tests/requirements.txt");
+    let path = std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let program = Program::new(
+        THREE_PACKAGES,
+        "tinypure==1.0\ntinyc==1.0\ntinysdist==1.0\n",
+    );
+    let out = lambada()
+        .env_remove("LAMBADA_INSTALLER")
+        .env("PATH", path)
+        .args([
+            "--local",
+            "--format",
+            "json",
+            "--runtime",
+            python3_runtime(),
+        ])
+        .args(["--no-index", "--find-links"])
+        .arg(wheelhouse())
+        .arg("--cache-dir")
+        .arg(&program.cache)
+        .arg("-o")
+        .arg(program.out())
+        .arg(program.app())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["layers"][0]["installer"], "uv pip", "{report:#}");
+    assert_eq!(report[0]["layers"][0]["cached"], false);
+    let out = program.run_rewritten(program.dir.path());
+    assert_eq!(stdout(&out), "HELLO, BOB!5 8\n", "{}", stderr(&out));
+}
+
+/// Deploying again publishes no second layer version: the layer is found by its content
+/// and the function is unchanged. A second program with the same set shares the layer.
+#[test]
+fn a_deployed_layer_is_reused_by_its_content() {
+    let state = tempfile::tempdir().unwrap();
+    let server = host_support::Server::start(&state.path().join("state"), &[]);
+    let program = Program::new(
+        THREE_PACKAGES,
+        "tinypure==1.0\ntinyc==1.0\ntinysdist==1.0\n",
+    );
+    let deploy = |program: &Program| {
+        let out = lambada()
+            .args(["--format", "json", "--runtime", python3_runtime()])
+            .args(["--endpoint", &server.endpoint, "--no-index", "--find-links"])
+            .arg(wheelhouse())
+            .arg("--cache-dir")
+            .arg(&program.cache)
+            .arg("-o")
+            .arg(program.out())
+            .arg(program.app())
+            .env("AWS_ACCESS_KEY_ID", "AKIDLAMBADATEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let summaries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        summaries[0].clone()
+    };
+    let first = deploy(&program);
+    assert_eq!(first["created"], 2, "{first:#}");
+    let again = deploy(&program);
+    assert_eq!(again["unchanged"], 2, "{again:#}");
+    // One layer with one version, named by the set's hash, on the function.
+    let mut http = server.http();
+    let layers = http.get("/2018-10-31/layers").json();
+    let layers = layers["Layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{layers:?}");
+    let name = layers[0]["LayerName"].as_str().unwrap();
+    assert!(name.starts_with("lambada-deps-"), "{name}");
+    let versions = http
+        .get(&format!("/2018-10-31/layers/{name}/versions"))
+        .json();
+    assert_eq!(
+        versions["LayerVersions"].as_array().unwrap().len(),
+        1,
+        "{versions:#}"
+    );
+    let conf = http
+        .get("/2015-03-31/functions/app-work/configuration")
+        .json();
+    assert_eq!(
+        conf["Layers"][0]["Arn"], versions["LayerVersions"][0]["LayerVersionArn"],
+        "{conf:#}"
+    );
+    // The deployed program runs against the host.
+    let out = Command::new("python3")
+        .arg(program.out().join("app/app.py"))
+        .env("AWS_ACCESS_KEY_ID", "AKIDLAMBADATEST")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "HELLO, BOB!5 8\n", "{}", stderr(&out));
 }

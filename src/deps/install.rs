@@ -69,6 +69,17 @@ impl Target {
         tags
     }
 
+    /// uv's name for the platform: it knows manylinux_2_17 (as `manylinux2014`) and
+    /// 2_28 and later, each accepting the older tags too.
+    fn uv_platform(self) -> String {
+        let glibc = self.glibc_minor();
+        if glibc >= 28 {
+            format!("{}-manylinux_2_{glibc}", self.machine())
+        } else {
+            format!("{}-manylinux2014", self.machine())
+        }
+    }
+
     pub fn describe(self) -> String {
         format!(
             "CPython {}.{} on manylinux (glibc 2.{}) {}",
@@ -348,11 +359,7 @@ impl Installer {
                     .arg(site)
                     .args(["--python-version", &version])
                     .arg("--python-platform")
-                    .arg(format!(
-                        "{}-manylinux_2_{}",
-                        target.machine(),
-                        target.glibc_minor()
-                    ))
+                    .arg(target.uv_platform())
                     .args(["--only-binary", ":all:"]);
                 command
             }
@@ -475,7 +482,10 @@ fn missing_wheel(output: &str) -> Option<String> {
             }
         }
         // uv: "Because <name> has no wheels with a matching platform tag ...".
-        if let Some(at) = line.find(" has no wheels") {
+        if let Some(at) = line
+            .find(" has no wheels")
+            .or_else(|| line.find(" has no usable wheels"))
+        {
             let before = &line[..at];
             let name = before.rsplit(' ').next().unwrap_or(before);
             let name = name.split(['=', '<', '>']).next().unwrap_or(name);
@@ -622,6 +632,8 @@ mod tests {
         assert_eq!(tags.last().unwrap(), "manylinux2014_x86_64");
         let old = Target::from_runtime("python3.11", Arch::Arm64).unwrap();
         assert_eq!(old.platforms().first().unwrap(), "manylinux_2_26_aarch64");
+        assert_eq!(new.uv_platform(), "x86_64-manylinux_2_34");
+        assert_eq!(old.uv_platform(), "aarch64-manylinux2014");
         assert_eq!(Target::from_runtime("nodejs20.x", Arch::X86_64), None);
     }
 
@@ -630,6 +642,8 @@ mod tests {
         let pip = "ERROR: Could not find a version that satisfies the requirement tinysdist==1.0 (from versions: none)\nERROR: No matching distribution found for tinysdist==1.0";
         assert_eq!(missing_wheel(pip).as_deref(), Some("tinysdist"));
         assert_eq!(missing_wheel("ERROR: something else"), None);
+        let uv = "  ╰─▶ Because tinysdist==1.0 has no usable wheels and you require\n      tinysdist==1.0, we can conclude that your requirements are\n";
+        assert_eq!(missing_wheel(uv).as_deref(), Some("tinysdist"));
     }
 
     #[test]
