@@ -448,6 +448,12 @@ fn data_files_travel_and_unknown_paths_stay_local() {
         unit("write_it")["reason"],
         "writes, creates or removes a file of this machine at line 21"
     );
+    let warned = program.compile(python3_runtime(), &[]);
+    assert!(
+        stderr(&warned).contains("app.py:17: warning: `dynamic` opens a path computed at run time (or absolute), which cannot travel with a cloud function, so it stays local"),
+        "{}",
+        stderr(&warned)
+    );
     let zip = program.out().join("app/functions/total.zip");
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
     assert!(archive.by_name("data.csv").is_ok());

@@ -54,6 +54,7 @@ pub fn apply(compiled: &mut Compiled, options: &DepsOptions) -> Result<Dependenc
     let dir = program_dir(&compiled.parsed.source.path).to_owned();
     deps.data = data::collect(compiled, &dir, options.data_limit).map_err(DepsError::Declared)?;
     attach(compiled, &deps, options.layers, !options.package_view)?;
+    let file_warnings = unknown_file_warnings(compiled);
     let report = &mut compiled.report;
     for unit in &mut report.units {
         let (Some(package), Some(function)) = (&mut unit.package, deps.functions.get(&unit.name))
@@ -89,6 +90,7 @@ pub fn apply(compiled: &mut Compiled, options: &DepsOptions) -> Result<Dependenc
         })
         .collect();
     report.dependency_warnings = deps.warnings.clone();
+    report.dependency_warnings.extend(file_warnings);
     Ok(deps)
 }
 
@@ -126,6 +128,46 @@ pub enum DepsError {
     },
     #[error("{0}")]
     TooLarge(String),
+}
+
+/// A warning for each file read that could not travel, with its line: the function
+/// reading it stays local (its reason says the same).
+fn unknown_file_warnings(compiled: &Compiled) -> Vec<String> {
+    let path = compiled.parsed.source.path.display();
+    let kept_local: BTreeSet<&str> = compiled
+        .plan
+        .units
+        .iter()
+        .filter(|u| matches!(u.decision, crate::plan::Decision::KeptLocal { .. }))
+        .map(|u| u.name.as_str())
+        .collect();
+    let functions = compiled
+        .facts
+        .functions
+        .iter()
+        .map(|f| (&f.name, &f.effects));
+    let classes = compiled.facts.classes.iter().map(|c| (&c.name, &c.effects));
+    let mut warnings = Vec::new();
+    for (name, effects) in functions.chain(classes) {
+        if !kept_local.contains(name.as_str()) {
+            continue;
+        }
+        for (kind, line) in effects {
+            let what = match kind {
+                crate::analysis::EffectKind::OpensUnknownFile => {
+                    "a path computed at run time (or absolute)"
+                }
+                crate::analysis::EffectKind::OpensMissingFile => {
+                    "a file that does not exist beside the program now"
+                }
+                _ => continue,
+            };
+            warnings.push(format!(
+                "{path}:{line}: warning: `{name}` opens {what}, which cannot travel with a cloud function, so it stays local; write the path as a literal relative to the program (a file that exists) to move it"
+            ));
+        }
+    }
+    warnings
 }
 
 /// The Lambda runtime name of an interpreter: `python3.11` for a Python 3.11.
