@@ -92,6 +92,11 @@ pub struct CompileArgs {
     #[arg(long, default_value = "")]
     pub prefix: String,
 
+    /// Concurrent invocations at most when independent calls of a cloud function fan
+    /// out (`map(f, xs)`, `[f(x) for x in xs]`...); 1 keeps them sequential.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fanout: u32,
+
     /// Put third-party packages inside each function's zip instead of one shared layer
     /// per dependency set.
     #[arg(long)]
@@ -298,6 +303,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "python3")]
     pub python: String,
 
+    /// Warm workers per function on the embedded host (default: the number of cores):
+    /// the width a fan-out can really run at.
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
+
     /// Arguments passed to the program.
     #[arg(last = true)]
     pub program_args: Vec<String>,
@@ -388,6 +398,7 @@ fn run_command(args: &RunArgs) -> ExitCode {
     let options = run::RunOptions {
         compile: compile_options(&args.compile),
         deps,
+        max_workers: args.max_workers,
         python: args.python.clone(),
         program_args: args.program_args.clone(),
         quiet: args.compile.quiet,
@@ -424,6 +435,7 @@ fn compile_options(args: &CompileArgs) -> CompileOptions {
         },
         prefix: args.prefix.clone(),
         local_modules: true,
+        fanout: args.fanout,
     }
 }
 

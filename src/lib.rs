@@ -39,6 +39,8 @@ pub struct CompileOptions {
     /// Look for local modules beside the file (off for library sources, where every
     /// sibling would count).
     pub local_modules: bool,
+    /// Concurrent invocations at most in a fan-out (the manifest's `fanout`).
+    pub fanout: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +95,10 @@ pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compil
             path: parsed.source.path.clone(),
             source,
         })?;
-    let output = package::build(&parsed, &facts, &plan, driver, &options.prefix);
+    let mut output = package::build(&parsed, &facts, &plan, driver, &options.prefix);
+    if options.fanout != package::DEFAULT_FANOUT {
+        output.set_fanout(options.fanout);
+    }
     let report = report::build(&parsed, &facts, &plan, &options.prefix);
     Ok(Compiled {
         parsed,

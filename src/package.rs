@@ -23,6 +23,10 @@ use crate::plan::{Decision, Plan, Readonly, RemoteCalls, UnitKind};
 
 pub const MANIFEST_FILE: &str = "lambada.json";
 
+/// Concurrent invocations at most in a fan-out unless `--fanout` says otherwise (the
+/// runtime's `fanout.DEFAULT_FANOUT`).
+pub const DEFAULT_FANOUT: u32 = 64;
+
 /// A file's contents.
 pub type Bytes = Cow<'static, [u8]>;
 
@@ -58,6 +62,9 @@ pub struct Manifest {
     /// rather than with their package's own view.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_env: bool,
+    /// Concurrent invocations at most in a fan-out, when not the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout: Option<u32>,
     /// Third-party dependency layers by hash, shared by the functions naming them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub layers: BTreeMap<String, LayerEntry>,
@@ -106,6 +113,15 @@ pub struct KeptLocal {
     pub line: usize,
 }
 
+impl Output {
+    /// Records the fan-out bound in the manifest the driver reads.
+    pub fn set_fanout(&mut self, fanout: u32) {
+        self.manifest.fanout = Some(fanout);
+        self.files
+            .insert(PathBuf::from(MANIFEST_FILE), to_json(&self.manifest).into());
+    }
+}
+
 /// The Lambda function name of a moved unit: `<prefix><module>-<key>`, valid for
 /// Lambda (`[A-Za-z0-9_-]{1,64}`) and stable across runs.
 pub fn function_name(prefix: &str, module: &str, key: &str) -> String {
@@ -146,6 +162,7 @@ pub fn build(
         functions: BTreeMap::new(),
         kept_local: BTreeMap::new(),
         host_env: false,
+        fanout: None,
         layers: BTreeMap::new(),
     };
     let entries: BTreeMap<String, FunctionEntry> = plan

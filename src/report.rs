@@ -22,6 +22,10 @@ pub struct Report {
     pub module: String,
     pub warnings: Vec<Warning>,
     pub units: Vec<UnitReport>,
+    /// Calls of a moved function over an iterable: concurrent invocations, or
+    /// sequential with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fanouts: Vec<crate::rewrite::fanout::Site>,
     /// Dependency layers built for the program, filled in by the dependency stage.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerReport>,
@@ -176,6 +180,7 @@ pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &s
         module: facts.module.clone(),
         warnings: facts.warnings.clone(),
         units,
+        fanouts: crate::rewrite::fanout::sites(parsed, facts, plan),
         layers: Vec::new(),
         dependency_warnings: Vec::new(),
     }
@@ -218,6 +223,24 @@ impl Report {
         let _ = writeln!(out, "{} (module {})", self.file, self.module);
         for warning in &self.warnings {
             let _ = writeln!(out, "  warning: line {}: {}", warning.line, warning.message);
+        }
+        for site in &self.fanouts {
+            match &site.sequential {
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  fan-out at line {}: {} of {}: concurrent invocations, results and output in order",
+                        site.line, site.form, site.function
+                    );
+                }
+                Some(reason) => {
+                    let _ = writeln!(
+                        out,
+                        "  fan-out at line {}: {} of {}: stays sequential: {reason}",
+                        site.line, site.form, site.function
+                    );
+                }
+            }
         }
         for layer in &self.layers {
             let _ = writeln!(

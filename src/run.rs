@@ -18,6 +18,8 @@ pub struct RunOptions {
     pub compile: CompileOptions,
     /// Dependencies are built for the interpreter that runs the workers.
     pub deps: crate::deps::DepsOptions,
+    /// `--max-workers`: warm workers per function on the embedded host.
+    pub max_workers: Option<usize>,
     pub python: String,
     pub program_args: Vec<String>,
     pub quiet: bool,
@@ -194,6 +196,9 @@ async fn run_against_host(
 ) -> Result<RunReport, RunError> {
     let mut config = HostConfig::new(state_dir);
     config.python = PathBuf::from(&options.python);
+    if let Some(workers) = options.max_workers {
+        config.max_workers = workers.max(1);
+    }
     let host = Host::start(config).await?;
     let result = deploy_and_run(&host, out_dir, driver, options, stats_file).await;
     let stats = host.stats();

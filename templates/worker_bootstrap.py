@@ -57,14 +57,20 @@ _LOG_STREAM = _ENV.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
 try:
     import resource
 
+    _status = [None, None]  # (pid, fd) of this process's /proc/self/status
+
     def _max_rss_kb():
         # VmHWM, the peak resident set of this process image: getrusage's ru_maxrss
-        # keeps the peak from before exec, which is the host's own size.
+        # keeps the peak from before exec (or fork), which is the host's own size. One
+        # pread of a descriptor kept open (per process: a forked child opens its own).
         try:
-            with open("/proc/self/status", "rb") as status:
-                for line in status:
-                    if line.startswith(b"VmHWM:"):
-                        return int(line.split()[1])
+            pid = os.getpid()
+            if _status[0] != pid:
+                _status[:] = [pid, os.open("/proc/self/status", os.O_RDONLY)]
+            text = os.pread(_status[1], 4096, 0)
+            at = text.find(b"VmHWM:")
+            if at >= 0:
+                return int(text[at + 6:text.index(b"kB", at)])
         except (OSError, ValueError):
             pass
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -42,6 +42,7 @@ fn compile(path: &Path, remote_calls: RemoteCalls) -> lambada::Compiled {
         },
         prefix: String::new(),
         local_modules: true,
+        fanout: lambada::package::DEFAULT_FANOUT,
     };
     lambada::compile(source, &options).expect("fixture compiles")
 }
@@ -167,9 +168,10 @@ fn output_is_byte_identical_across_runs() {
 
 /// The driver is the original program plus the header comment, the runtime import and
 /// one decorator line per moved function or class: the definitions stay as they are
-/// (they are the local twins).
+/// (they are the local twins). The only other change is a fan-out site, on its own
+/// line, and nowhere else.
 #[test]
-fn the_driver_only_adds_the_header_the_import_and_twin_decorators() {
+fn the_driver_only_adds_the_header_the_import_twin_decorators_and_fanouts() {
     std::env::set_current_dir(common::crate_root()).unwrap();
     for path in fixture_files() {
         for mode in [RemoteCalls::Driver, RemoteCalls::All] {
@@ -193,7 +195,28 @@ fn the_driver_only_adds_the_header_the_import_and_twin_decorators() {
                 .map(|(_, line)| line)
                 .collect();
             let original = std::fs::read_to_string(&path).unwrap();
-            assert_eq!(kept.concat(), original, "{}", path.display());
+            let fanout_lines: Vec<usize> = compiled
+                .report
+                .fanouts
+                .iter()
+                .filter(|site| site.sequential.is_none())
+                .map(|site| site.line)
+                .collect();
+            let kept: Vec<&str> = kept.concat().leak().split_inclusive('\n').collect();
+            let lines: Vec<&str> = original.split_inclusive('\n').collect();
+            assert_eq!(kept.len(), lines.len(), "{}", path.display());
+            for (index, (got, want)) in kept.iter().zip(&lines).enumerate() {
+                if fanout_lines.contains(&(index + 1)) {
+                    assert!(
+                        got.contains("_lambada.fanout("),
+                        "{}:{}: {got}",
+                        path.display(),
+                        index + 1
+                    );
+                } else {
+                    assert_eq!(got, want, "{}:{}", path.display(), index + 1);
+                }
+            }
             assert_eq!(decorators, moved, "{}", path.display());
         }
     }

@@ -6,6 +6,8 @@
 
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
+pub mod fanout;
+
 use crate::analysis::{InsertPoint, ModuleFacts, RUNTIME_ALIAS};
 use crate::codegen;
 use crate::parse::ParsedModule;
@@ -110,6 +112,9 @@ pub fn driver_edits(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan) -> 
                 codegen::cloud_decorator(unit.kind, &unit.name, globals_hidden)
             ),
         ));
+    }
+    for site in fanout::sites(parsed, facts, plan) {
+        edits.extend(site.edits);
     }
     edits
 }

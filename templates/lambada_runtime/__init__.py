@@ -17,18 +17,22 @@ code relies on, and the modules of this package for each concern:
     sigv4       request signing, credentials, region and endpoint
     verify      LAMBADA_VERIFY=1: every call also runs locally and the results are compared
     stats       counts of calls and local fallbacks (LAMBADA_STATS_FILE)
+    fanout      independent calls of one function invoked concurrently, in order
 """
 
 from . import stats as _stats
 from . import transports as _transports
 from .caller import cloud, cloud_class, invoke
 from .errors import PayloadTooLargeError, RemoteError, remote_traceback
+from .fanout import fanout, map  # noqa: A004 - lambada_runtime.map is the public name
 from .handler import make_handler
 
 __all__ = [
     "cloud",
     "cloud_class",
     "invoke",
+    "fanout",
+    "map",
     "make_handler",
     "cloudfunction",
     "remote_traceback",

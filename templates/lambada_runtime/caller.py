@@ -39,6 +39,9 @@ def cloud(key, namespace):
             return call(key, twin, args, kwargs, namespace)
 
         _wraps(stub, twin)
+        # What a fan-out needs to send this function's calls itself (see fanout.py).
+        stub._lambada_key = key
+        stub._lambada_namespace = namespace
         return stub
 
     return decorate
