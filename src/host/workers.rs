@@ -176,24 +176,50 @@ impl Tail {
 enum Process {
     Spawned(Child),
     Forked {
+        /// The wait status, once the zygote reports it (None: the zygote died).
         exit: Option<oneshot::Receiver<i32>>,
+        status: Option<i32>,
     },
 }
 
 impl Process {
+    /// Whether the process has not ended yet, as far as the host can tell.
+    fn is_alive(&mut self) -> bool {
+        match self {
+            Process::Spawned(child) => matches!(child.try_wait(), Ok(None)),
+            Process::Forked { exit, status } => {
+                let Some(receiver) = exit else {
+                    return false;
+                };
+                match receiver.try_recv() {
+                    Err(oneshot::error::TryRecvError::Empty) => true,
+                    Ok(reported) => {
+                        *status = Some(reported);
+                        *exit = None;
+                        false
+                    }
+                    // Its zygote died, which kills every process it forked.
+                    Err(oneshot::error::TryRecvError::Closed) => {
+                        *exit = None;
+                        false
+                    }
+                }
+            }
+        }
+    }
+
     async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        use std::os::unix::process::ExitStatusExt;
         match self {
             Process::Spawned(child) => child.wait().await,
-            Process::Forked { exit } => {
-                use std::os::unix::process::ExitStatusExt;
-                let receiver = exit
-                    .as_mut()
-                    .ok_or_else(|| std::io::Error::other("already reaped"))?;
-                let status = receiver.await;
-                *exit = None;
+            Process::Forked { exit, status } => {
+                if let Some(receiver) = exit {
+                    *status = receiver.await.ok();
+                    *exit = None;
+                }
                 status
                     .map(ExitStatus::from_raw)
-                    .map_err(|_| std::io::Error::other("its zygote exited"))
+                    .ok_or_else(|| std::io::Error::other("its zygote exited"))
             }
         }
     }
@@ -423,6 +449,7 @@ impl Worker {
             .map_err(|_| None)?;
         let process = Process::Forked {
             exit: Some(forked.exit),
+            status: None,
         };
         Ok((process, forked.pid, ends))
     }
@@ -477,6 +504,10 @@ impl Worker {
             .map_err(|e| format!("cannot start {}: {e}", spec.python.display()))?;
         let pgid = child.id().map(|p| p as i32).unwrap_or(0);
         Ok((Process::Spawned(child), pgid, ends))
+    }
+
+    fn is_alive(&mut self) -> bool {
+        !self.reaped && self.process.is_alive()
     }
 
     /// Reads a frame while keeping the tail of what the worker prints meanwhile (a worker
@@ -756,6 +787,10 @@ impl Pool {
             ));
         }
         let mut idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        if let Some(mut worker) = idle.take_if(|w| !w.is_alive()) {
+            // Died while idle (killed from outside, or with its zygote): a fresh one.
+            worker.reap().await;
+        }
         if let Some(worker) = idle.take_if(|w| {
             w.credentials_expire < SystemTime::now() + self.spec.timeout + CREDENTIALS_MARGIN
         }) {
