@@ -786,7 +786,17 @@ impl Pool {
                 "the host is stopping; the event stays queued",
             ));
         }
-        let mut idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let (mut idle, drained) = match self.idle.lock() {
+            Ok(mut workers) => (workers.pop(), workers.is_empty()),
+            Err(_) => (None, false),
+        };
+        if inv.nested && drained && !self.retired.load(Ordering::SeqCst) {
+            // A nested call that leaves no idle worker is most likely one level of a
+            // recursion (`--remote-calls all`), and the next level will want a worker
+            // too: one starts now, while this call runs, and waits idle for it.
+            let pool = self.clone();
+            tokio::spawn(async move { pool.start_spare().await });
+        }
         if let Some(mut worker) = idle.take_if(|w| !w.is_alive()) {
             // Died while idle (killed from outside, or with its zygote): a fresh one.
             worker.reap().await;
@@ -831,6 +841,41 @@ impl Pool {
             Ok(outcome) => Ok(outcome),
             Err(Failure::Spawn(message)) => Err(ApiError::service(message)),
             Err(failure) => Ok(self.failed(&inv, failure, started)),
+        }
+    }
+
+    /// Starts a worker that waits idle (see `invoke`), if there is room for one.
+    async fn start_spare(&self) {
+        if self.idle_count() >= self.max_idle() {
+            return;
+        }
+        let inv = Invocation {
+            request_id: String::new(),
+            payload: Vec::new(),
+            client_context: None,
+            invoked_arn: String::new(),
+            want_log: false,
+            nested: true,
+        };
+        // A spare that fails to start is dropped: the invocation that needs a worker
+        // starts its own, and reports why that failed.
+        let Ok(worker) = self.start_worker(&inv).await else {
+            return;
+        };
+        let keep = !self.retired.load(Ordering::SeqCst) && self.idle_count() < self.max_idle();
+        let worker = if keep {
+            match self.idle.lock() {
+                Ok(mut idle) => {
+                    idle.push(worker);
+                    None
+                }
+                Err(_) => Some(worker),
+            }
+        } else {
+            Some(worker)
+        };
+        if let Some(worker) = worker {
+            worker.stop().await;
         }
     }
 
