@@ -382,6 +382,10 @@ def _reap(control):
 
 def main():
     global _bootstrap
+    if not hasattr(socket, "recv_fds"):
+        # Exits before it is ready: the host then starts this interpreter's workers
+        # directly, and says so.
+        sys.exit("lambada zygote: needs Python 3.9 or later (socket.recv_fds)")
     bootstrap_path, preload_dir, constants = sys.argv[1:4]
     LINUX.update(json.loads(constants))
     # The runtime directory is not a place functions import from.

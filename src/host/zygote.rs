@@ -47,7 +47,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
     AddressFamily, ControlMessage, MsgFlags, Shutdown, SockFlag, SockType, sendmsg, shutdown,
@@ -62,6 +62,8 @@ const ZYGOTE_SCRIPT: &str = include_str!("../../templates/lambada_zygote.py");
 /// How long a cold start waits for a starting zygote, or for a fork, before it starts
 /// its worker directly.
 const ZYGOTE_WAIT: Duration = Duration::from_secs(5);
+/// A zygote not ready this long after it started is given up.
+const ZYGOTE_START_LIMIT: Duration = Duration::from_secs(30);
 /// Largest message a zygote sends.
 const MAX_MESSAGE: usize = 64 * 1024;
 
@@ -163,6 +165,7 @@ enum State {
 
 struct Zygote {
     key: Key,
+    started: Instant,
     pid: AtomicI32,
     control: OwnedFd,
     state: watch::Receiver<State>,
@@ -276,6 +279,11 @@ impl Zygotes {
             _ => false,
         };
         if !ready {
+            if zygote.started.elapsed() > ZYGOTE_START_LIMIT {
+                // Stuck while starting: dead before it was ready, it is not started
+                // again, and cold starts stop waiting for it.
+                zygote.kill();
+            }
             return Err("the zygote is not ready".into());
         }
         let forked = zygote.fork(request).await?;
@@ -426,6 +434,7 @@ impl Zygote {
         let pid = pid.load(Ordering::SeqCst);
         Ok(Zygote {
             key,
+            started: Instant::now(),
             pid: AtomicI32::new(pid),
             control,
             state,
