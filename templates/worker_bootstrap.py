@@ -356,6 +356,10 @@ def run_forked(environment):
     the same start as a worker started directly. Never returns."""
     _ENV.clear()
     _ENV.update(environment)
+    # The command line a directly started worker has, not the zygote's.
+    sys.argv = [os.path.join(_ENV.get("LAMBDA_RUNTIME_DIR", ""), "worker_bootstrap.py")]
+    if hasattr(sys, "orig_argv"):
+        sys.orig_argv = [sys.executable] + sys.argv
     # What the interpreter would have taken from the environment at its start: the
     # zygote refuses to fork for variables it cannot apply here (see the host's zygote.rs).
     time.tzset()

@@ -42,6 +42,7 @@ def handler(event, context):
         "other_code_readable": [p for p in event.get("other_code", []) if _readable(p)],
         "credentials": [os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")],
         "function_secret": os.environ.get("FUNCTION_SECRET"),
+        "argv": sys.argv,
         "modules_from_task_root": sorted(
             name for name, m in list(sys.modules.items())
             if (getattr(m, "__file__", None) or "").startswith(os.environ["LAMBDA_TASK_ROOT"])
@@ -214,6 +215,10 @@ fn a_forked_worker_starts_clean_and_sees_only_its_own_code() {
     assert_eq!(second["other_code_readable"], json!([]), "{second}");
     assert_eq!(second["modules_from_task_root"], json!(["app"]));
     assert_eq!(second["function_secret"], "secret of second");
+    // The command line of a directly started worker, not the zygote's.
+    let argv = second["argv"].as_array().unwrap();
+    assert_eq!(argv.len(), 1, "{argv:?}");
+    assert!(argv[0].as_str().unwrap().ends_with("/worker_bootstrap.py"));
     // Credentials of its own, per function and per worker.
     let (one, two) = (&first["credentials"], &second["credentials"]);
     for i in 0..3 {
