@@ -1,16 +1,17 @@
 //! Warm Python worker processes, a pool per function.
 //!
-//! A worker is `python3.X worker_bootstrap.py` in its own process group, isolated as the
-//! host's `--isolation` says (see `sandbox`), with the function's code as working
-//! directory, a private temporary directory, a clean environment with session
-//! credentials of its own (see `credentials`), and a pipe as stdout/stderr of which the
-//! host keeps the last 4 KB per invocation. It imports the handler once and serves
-//! invocations one at a time over its stdin/stdout pipes (length-prefixed frames, see the
-//! bootstrap). A pool
-//! runs at most `max_workers` invocations at once; more wait in a bounded queue, beyond
-//! which the caller gets `TooManyRequestsException`. The function's timeout is enforced
-//! by killing the worker's process group; a worker that dies for any reason fails only the
-//! invocation it was running, and the next invocation starts a fresh one.
+//! A worker is forked by its tenant's zygote (see `zygote`), or, where there is none,
+//! started as `python3.X worker_bootstrap.py`. Either way it runs in its own process
+//! group, isolated as the host's `--isolation` says (see `sandbox`), with the function's
+//! code as working directory, a private temporary directory, a clean environment with
+//! session credentials of its own (see `credentials`), and a pipe as stdout/stderr of
+//! which the host keeps the last 4 KB per invocation. It imports the handler once and
+//! serves invocations one at a time over its stdin/stdout pipes (length-prefixed frames,
+//! see the bootstrap). A pool runs at most `max_workers` invocations at once; more wait
+//! in a bounded queue, beyond which the caller gets `TooManyRequestsException`. The
+//! function's timeout is enforced by killing the worker's process group; a worker that
+//! dies for any reason fails only the invocation it was running, and the next invocation
+//! starts a fresh one (an idle worker found dead is replaced before it is used).
 
 use std::collections::HashSet;
 use std::os::fd::{AsFd, OwnedFd};
@@ -176,8 +177,10 @@ impl Tail {
 enum Process {
     Spawned(Child),
     Forked {
-        /// The wait status, once the zygote reports it (None: the zygote died).
+        /// Where the zygote reports the wait status; None once it did, or once the
+        /// zygote died (which kills the processes it forked).
         exit: Option<oneshot::Receiver<i32>>,
+        /// The wait status, once reported.
         status: Option<i32>,
     },
 }
@@ -786,17 +789,7 @@ impl Pool {
                 "the host is stopping; the event stays queued",
             ));
         }
-        let (mut idle, drained) = match self.idle.lock() {
-            Ok(mut workers) => (workers.pop(), workers.is_empty()),
-            Err(_) => (None, false),
-        };
-        if inv.nested && drained && !self.retired.load(Ordering::SeqCst) {
-            // A nested call that leaves no idle worker is most likely one level of a
-            // recursion (`--remote-calls all`), and the next level will want a worker
-            // too: one starts now, while this call runs, and waits idle for it.
-            let pool = self.clone();
-            tokio::spawn(async move { pool.start_spare().await });
-        }
+        let mut idle = self.idle.lock().ok().and_then(|mut v| v.pop());
         if let Some(mut worker) = idle.take_if(|w| !w.is_alive()) {
             // Died while idle (killed from outside, or with its zygote): a fresh one.
             worker.reap().await;
@@ -841,41 +834,6 @@ impl Pool {
             Ok(outcome) => Ok(outcome),
             Err(Failure::Spawn(message)) => Err(ApiError::service(message)),
             Err(failure) => Ok(self.failed(&inv, failure, started)),
-        }
-    }
-
-    /// Starts a worker that waits idle (see `invoke`), if there is room for one.
-    async fn start_spare(&self) {
-        if self.idle_count() >= self.max_idle() {
-            return;
-        }
-        let inv = Invocation {
-            request_id: String::new(),
-            payload: Vec::new(),
-            client_context: None,
-            invoked_arn: String::new(),
-            want_log: false,
-            nested: true,
-        };
-        // A spare that fails to start is dropped: the invocation that needs a worker
-        // starts its own, and reports why that failed.
-        let Ok(worker) = self.start_worker(&inv).await else {
-            return;
-        };
-        let keep = !self.retired.load(Ordering::SeqCst) && self.idle_count() < self.max_idle();
-        let worker = if keep {
-            match self.idle.lock() {
-                Ok(mut idle) => {
-                    idle.push(worker);
-                    None
-                }
-                Err(_) => Some(worker),
-            }
-        } else {
-            Some(worker)
-        };
-        if let Some(worker) = worker {
-            worker.stop().await;
         }
     }
 
