@@ -22,6 +22,11 @@ Runtime.OutOfMemory and the worker retires, as Lambda kills it; and RLIMIT_AS, s
 the address space in use after start-up plus MemorySize plus a 512 MB allowance for
 mappings, stops a runaway allocation before it takes the machine (a MemoryError is
 answered the same way).
+
+The same file serves a zygote (`lambada_zygote.py`), which imports it once and calls
+`run_forked` in each worker it forks: importing it has no effect beyond definitions, and
+everything that depends on the worker (its descriptors, its environment) happens in
+`_start`.
 """
 
 import json
@@ -33,26 +38,33 @@ import time
 # decimal and traceback are imported when needed: together they are a fifth of a cold
 # start, and most invocations need neither.
 
-_REQ_FD = os.dup(0)
-_RESP_FD = os.dup(1)
-_null = os.open(os.devnull, os.O_RDONLY)
-os.dup2(_null, 0)
-os.close(_null)
-os.dup2(2, 1)
-sys.stdin = open(os.devnull)
-try:
-    sys.stdout.reconfigure(line_buffering=True)
-except AttributeError:
-    pass
-
 RESULT, ERROR, ERROR_RETIRE, READY, INIT_ERROR = 0, 1, 2, 3, 4
 
 _ENV = os.environ
-_FUNCTION_NAME = _ENV.get("AWS_LAMBDA_FUNCTION_NAME", "")
-_FUNCTION_VERSION = _ENV.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-_MEMORY = _ENV.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-_LOG_GROUP = _ENV.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
-_LOG_STREAM = _ENV.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+_REQ_FD = _RESP_FD = -1
+_FUNCTION_NAME = _FUNCTION_VERSION = _MEMORY = _LOG_GROUP = _LOG_STREAM = ""
+
+
+def _start():
+    """Takes the protocol pipes off fds 0 and 1 (user code gets /dev/null and the log)
+    and reads the function's settings from the environment."""
+    global _REQ_FD, _RESP_FD, _FUNCTION_NAME, _FUNCTION_VERSION, _MEMORY, _LOG_GROUP, _LOG_STREAM
+    _REQ_FD = os.dup(0)
+    _RESP_FD = os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    sys.stdin = open(os.devnull)
+    try:
+        sys.stdout.reconfigure(line_buffering=True)
+    except AttributeError:
+        pass
+    _FUNCTION_NAME = _ENV.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    _FUNCTION_VERSION = _ENV.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    _MEMORY = _ENV.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+    _LOG_GROUP = _ENV.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+    _LOG_STREAM = _ENV.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
 
 try:
     import resource
@@ -380,7 +392,38 @@ def main():
             return
 
 
+def run_forked(environment):
+    """The rest of a worker forked by a zygote, once it is isolated: the environment the
+    host sent it (its own credentials and variables, never in the zygote's memory), then
+    the same start as a worker started directly. Never returns."""
+    _ENV.clear()
+    _ENV.update(environment)
+    # The command line a directly started worker has, not the zygote's.
+    sys.argv = [os.path.join(_ENV.get("LAMBDA_RUNTIME_DIR", ""), "worker_bootstrap.py")]
+    if hasattr(sys, "orig_argv"):
+        sys.orig_argv = [sys.executable] + sys.argv
+    # What the interpreter would have taken from the environment at its start: the
+    # zygote refuses to fork for variables it cannot apply here (see the host's zygote.rs).
+    time.tzset()
+    if _ENV.get("PYTHONPATH"):
+        sys.path[0:0] = [p for p in _ENV["PYTHONPATH"].split(os.pathsep) if p]
+    if _ENV.get("PYTHONDONTWRITEBYTECODE"):
+        sys.dont_write_bytecode = True
+    _start()
+    try:
+        main()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        _flush()
+        os._exit(1)
+    _flush()
+    os._exit(0)
+
+
 if __name__ == "__main__":
+    _start()
     main()
     _flush()
     os._exit(0)

@@ -2,7 +2,9 @@
 //! second tenant (`--accounts`), must all fail in `--isolation sandbox`. The same attacks
 //! run in `--isolation process` (no namespaces), where the table of which still succeed
 //! is printed and pinned. Also: workers hold short-lived session credentials only, valid
-//! for nested calls and refused once expired or after their function is deleted.
+//! for nested calls and refused once expired or after their function is deleted. The
+//! workers are forked by the tenants' zygotes, as by default; `host_zygote.rs` tests
+//! what is particular to them.
 
 mod host_support;
 
@@ -316,6 +318,12 @@ fn run_attacks(isolation: &str) -> BTreeMap<&'static str, bool> {
         };
         worked.insert(*name, success);
     }
+    // The attacks ran in workers forked by the tenants' zygotes (the host's default).
+    let stats = b.get("/_lambada/stats").json();
+    assert!(
+        stats["workers_forked"].as_u64() >= Some(2),
+        "workers were not forked: {stats}"
+    );
     // The victim survived everything and still answers.
     assert_eq!(
         a.invoke("victim", b"{}", &[]).json(),

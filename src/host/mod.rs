@@ -51,6 +51,7 @@ mod util;
 mod versions;
 mod workers;
 mod zipcheck;
+mod zygote;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -66,6 +67,7 @@ pub use credentials::DEFAULT_SESSION_TTL;
 pub use error::{ApiError, HostError};
 pub use names::ACCOUNT_ID;
 pub use sandbox::Isolation;
+pub use zygote::ZygoteInfo;
 
 /// One tenant's credentials: requests signed with this key see only its functions.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -253,6 +255,8 @@ pub struct HostStats {
     pub workers: usize,
     /// Worker processes started since the host started.
     pub workers_started: u64,
+    /// Of those, the ones forked by a zygote (see `zygote`), not started directly.
+    pub workers_forked: u64,
     /// Functions stored, all tenants.
     pub functions: usize,
     /// How long Invoke requests took, as the host saw them (request in, response out).
@@ -308,6 +312,7 @@ impl HostState {
             requests,
             workers: self.census.live(),
             workers_started: self.census.spawned(),
+            workers_forked: self.census.zygotes.forked(),
             functions: self.registry.count(),
             invoke_latency: self.counters.invoke_latency(),
         }
@@ -445,6 +450,11 @@ impl Host {
     /// Request counters and worker counts.
     pub fn stats(&self) -> HostStats {
         self.state.stats()
+    }
+
+    /// The live zygotes: one per tenant and interpreter that has functions.
+    pub fn zygotes(&self) -> Vec<ZygoteInfo> {
+        self.state.census.zygotes.list()
     }
 
     /// Whether signatures are checked.

@@ -46,7 +46,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork, pivot_root};
 
 /// How workers are isolated from the host, from each other and from other tenants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Isolation {
     /// A plain child process (process group, clean environment).
     None,
@@ -130,25 +130,47 @@ pub struct WorkerPaths<'a> {
     pub scratch: &'a Path,
 }
 
-/// One step of building a sandbox's root, with paths already under the new root.
-enum Step {
-    Dir(CString),
-    File(CString),
-    Link {
+/// One system call of isolating a worker (or a few, named), with every argument prepared
+/// before `fork`. A jail is a list of them, run in order: by the host's child between
+/// `fork` and `exec` (`Jail::install`), or by a zygote's child after its `fork`
+/// (`Jail::into_plan`, executed by `templates/lambada_zygote.py`), so that both kinds of
+/// worker take exactly the same steps.
+enum Op {
+    Limit {
+        resource: Resource,
+        value: u64,
+    },
+    Unshare(CloneFlags),
+    Write {
+        path: CString,
+        data: Vec<u8>,
+    },
+    /// Forks: the child goes on as PID 1 of the new PID namespace, the parent waits for
+    /// it and exits as it did.
+    PidOne,
+    Mkdir(CString),
+    Touch(CString),
+    Symlink {
         target: CString,
         link: CString,
     },
-    /// A read-only bind mount; `keep` are the source's flags that must survive remounting.
-    Bind {
-        source: CString,
+    Mount {
+        source: Option<CString>,
         target: CString,
-        keep: MsFlags,
+        fstype: Option<CString>,
+        flags: MsFlags,
+        data: Option<CString>,
     },
-    Tmpfs {
-        target: CString,
-        options: CString,
-    },
-    Proc(CString),
+    Chdir(CString),
+    /// `pivot_root(".", ".")`: the current directory becomes the root.
+    PivotRoot,
+    /// A lazy unmount.
+    Unmount(CString),
+    Hostname,
+    /// Root gives up every privilege (see `drop_to_nobody`).
+    DropToNobody,
+    /// Landlock: the rules the child adds itself, then `restrict_self`.
+    Landlock,
 }
 
 /// Everything a child needs to isolate itself, prepared before `fork`.
@@ -157,14 +179,14 @@ pub struct Jail {
     ruleset: Mutex<Option<RulesetCreated>>,
     /// Hierarchies the child grants itself after the mounts (they do not exist before).
     child_rules: Vec<(CString, BitFlags<AccessFs>)>,
-    steps: Vec<Step>,
-    root: CString,
-    task_root: CString,
-    /// The host runs as root: the worker drops to `NOBODY` (the kernel never applies
-    /// RLIMIT_NPROC to uid 0, namespace or not).
-    as_root: bool,
-    uid_map: Vec<u8>,
-    gid_map: Vec<u8>,
+    ops: Vec<Op>,
+}
+
+/// The isolation of one worker as a zygote's child runs it: the steps as JSON, and the
+/// Landlock ruleset (sent along as a descriptor) if the kernel has Landlock.
+pub struct ZygotePlan {
+    pub ops: serde_json::Value,
+    pub ruleset: Option<OwnedFd>,
 }
 
 /// The user a root host's sandboxed workers run as (outside their user namespace).
@@ -211,31 +233,56 @@ fn locked_flags(path: &Path) -> MsFlags {
 }
 
 /// Builds the steps that create `path` and its parents under the new root.
-fn dirs_to(steps: &mut Vec<Step>, root: &Path, inside: &Path) -> std::io::Result<()> {
+fn dirs_to(ops: &mut Vec<Op>, root: &Path, inside: &Path) -> std::io::Result<()> {
     let mut current = PathBuf::from("/");
     for part in inside.components().skip(1) {
         current.push(part);
-        steps.push(Step::Dir(c_path(&under(root, &current))?));
+        ops.push(Op::Mkdir(c_path(&under(root, &current))?));
     }
     Ok(())
 }
 
-fn bind(steps: &mut Vec<Step>, root: &Path, source: &Path, inside: &Path) -> std::io::Result<()> {
+/// A read-only bind mount of `source` at `inside` under the new root; the source's flags
+/// that an unprivileged remount may not drop are kept.
+fn bind(ops: &mut Vec<Op>, root: &Path, source: &Path, inside: &Path) -> std::io::Result<()> {
     if let Some(parent) = inside.parent() {
-        dirs_to(steps, root, parent)?;
+        dirs_to(ops, root, parent)?;
     }
     let target = c_path(&under(root, inside))?;
-    steps.push(if source.is_dir() {
-        Step::Dir(target.clone())
+    ops.push(if source.is_dir() {
+        Op::Mkdir(target.clone())
     } else {
-        Step::File(target.clone())
+        Op::Touch(target.clone())
     });
-    steps.push(Step::Bind {
-        source: c_path(source)?,
+    ops.push(Op::Mount {
+        source: Some(c_path(source)?),
+        target: target.clone(),
+        fstype: None,
+        flags: MsFlags::MS_BIND | MsFlags::MS_REC,
+        data: None,
+    });
+    ops.push(Op::Mount {
+        source: None,
         target,
-        keep: locked_flags(source),
+        fstype: None,
+        flags: MsFlags::MS_REMOUNT
+            | MsFlags::MS_BIND
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | locked_flags(source),
+        data: None,
     });
     Ok(())
+}
+
+fn tmpfs(target: CString, options: &str) -> Op {
+    Op::Mount {
+        source: Some(c"tmpfs".to_owned()),
+        target,
+        fstype: Some(c"tmpfs".to_owned()),
+        flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        data: Some(c_string(options)),
+    }
 }
 
 /// The Landlock rules the host can open paths for: read-only system and Python paths,
@@ -292,27 +339,38 @@ fn ruleset(paths: &WorkerPaths<'_>, writable: Option<&Path>) -> std::io::Result<
 
 impl Jail {
     /// Prepares the isolation of one worker. `mode` is `None`, `Process` or `Sandbox`.
+    ///
+    /// A root host builds the sandbox as root (mount, PID, IPC and UTS namespaces owned
+    /// by the initial user namespace, so the worker can never change them), then drops to
+    /// `NOBODY` and enters a user namespace of its own, where RLIMIT_NPROC counts the
+    /// worker's processes only. Any other host does it the unprivileged way: a user
+    /// namespace first, owning the others.
     pub fn prepare(mode: Isolation, paths: &WorkerPaths<'_>) -> std::io::Result<Jail> {
         let abi = ABI::V5;
         let mut jail = Jail {
             mode,
             ruleset: Mutex::new(None),
             child_rules: Vec::new(),
-            steps: Vec::new(),
-            root: c_path(paths.scratch)?,
-            task_root: c_string(TASK_ROOT),
-            as_root: nix::unistd::geteuid().is_root(),
-            uid_map: Vec::new(),
-            gid_map: Vec::new(),
+            ops: Vec::new(),
         };
+        let as_root = nix::unistd::geteuid().is_root();
+        let ops = &mut jail.ops;
         match mode {
-            Isolation::None | Isolation::Auto => {}
+            Isolation::None | Isolation::Auto => return Ok(jail),
             Isolation::Process => {
                 *jail.ruleset.get_mut().unwrap_or_else(|p| p.into_inner()) =
                     Some(ruleset(paths, Some(paths.scratch))?);
                 // Its own /proc entry only: the bootstrap reads its memory use there.
                 jail.child_rules
                     .push((c_string("/proc/self"), AccessFs::from_read(abi)));
+                ops.push(Op::Limit {
+                    resource: Resource::RLIMIT_FSIZE,
+                    value: FILE_BYTES,
+                });
+                ops.push(Op::Limit {
+                    resource: Resource::RLIMIT_CORE,
+                    value: 0,
+                });
             }
             Isolation::Sandbox => {
                 *jail.ruleset.get_mut().unwrap_or_else(|p| p.into_inner()) =
@@ -323,8 +381,7 @@ impl Jail {
                 // listed, as in Lambda); only /tmp and the devices may be written.
                 jail.child_rules
                     .push((c_string("/"), AccessFs::from_read(abi)));
-                jail.steps = root_steps(paths)?;
-                let (uid, gid) = if jail.as_root {
+                let (uid, gid) = if as_root {
                     (NOBODY, NOBODY)
                 } else {
                     (
@@ -332,10 +389,56 @@ impl Jail {
                         nix::unistd::getgid().as_raw(),
                     )
                 };
-                jail.uid_map = format!("{WORKER_UID} {uid} 1\n").into_bytes();
-                jail.gid_map = format!("{WORKER_UID} {gid} 1\n").into_bytes();
+                let map_user = [
+                    Op::Write {
+                        path: c_string("/proc/self/setgroups"),
+                        data: b"deny".to_vec(),
+                    },
+                    Op::Write {
+                        path: c_string("/proc/self/uid_map"),
+                        data: format!("{WORKER_UID} {uid} 1\n").into_bytes(),
+                    },
+                    Op::Write {
+                        path: c_string("/proc/self/gid_map"),
+                        data: format!("{WORKER_UID} {gid} 1\n").into_bytes(),
+                    },
+                ];
+                ops.push(Op::Limit {
+                    resource: Resource::RLIMIT_FSIZE,
+                    value: FILE_BYTES,
+                });
+                ops.push(Op::Limit {
+                    resource: Resource::RLIMIT_CORE,
+                    value: 0,
+                });
+                let others = CloneFlags::CLONE_NEWNS
+                    | CloneFlags::CLONE_NEWPID
+                    | CloneFlags::CLONE_NEWIPC
+                    | CloneFlags::CLONE_NEWUTS;
+                if as_root {
+                    ops.push(Op::Unshare(others));
+                    ops.push(Op::PidOne);
+                    build_root(ops, paths)?;
+                    ops.push(Op::DropToNobody);
+                    ops.push(Op::Unshare(CloneFlags::CLONE_NEWUSER));
+                    ops.extend(map_user);
+                } else {
+                    ops.push(Op::Unshare(CloneFlags::CLONE_NEWUSER | others));
+                    ops.extend(map_user);
+                    ops.push(Op::PidOne);
+                    build_root(ops, paths)?;
+                }
             }
         }
+        if mode == Isolation::Sandbox || as_root {
+            // Without a user namespace of its own a non-root worker would share this
+            // count with every process of its user.
+            ops.push(Op::Limit {
+                resource: Resource::RLIMIT_NPROC,
+                value: MAX_PROCESSES,
+            });
+        }
+        ops.push(Op::Landlock);
         Ok(jail)
     }
 
@@ -352,85 +455,60 @@ impl Jail {
     }
 
     /// In the child, after `fork`: applies limits, namespaces, mounts and Landlock.
-    ///
-    /// A root host builds the sandbox as root (mount, PID, IPC and UTS namespaces owned
-    /// by the initial user namespace, so the worker can never change them), then drops to
-    /// `NOBODY` and enters a user namespace of its own, where RLIMIT_NPROC counts the
-    /// worker's processes only. Any other host does it the unprivileged way: a user
-    /// namespace first, owning the others.
     fn enter(&self) -> std::io::Result<()> {
-        setrlimit(Resource::RLIMIT_FSIZE, FILE_BYTES, FILE_BYTES)?;
-        setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
-        if self.mode == Isolation::Sandbox {
-            let others = CloneFlags::CLONE_NEWNS
-                | CloneFlags::CLONE_NEWPID
-                | CloneFlags::CLONE_NEWIPC
-                | CloneFlags::CLONE_NEWUTS;
-            if self.as_root {
-                unshare(others)?;
-                become_pid_one()?;
-                self.build_root()?;
-                drop_to_nobody()?;
-                unshare(CloneFlags::CLONE_NEWUSER)?;
-                self.map_user()?;
-            } else {
-                unshare(CloneFlags::CLONE_NEWUSER | others)?;
-                self.map_user()?;
-                become_pid_one()?;
-                self.build_root()?;
-            }
+        for op in &self.ops {
+            self.run(op)?;
         }
-        if self.mode == Isolation::Sandbox || self.as_root {
-            // Without a user namespace of its own a non-root worker would share this
-            // count with every process of its user.
-            setrlimit(Resource::RLIMIT_NPROC, MAX_PROCESSES, MAX_PROCESSES)?;
-        }
-        self.restrict()
-    }
-
-    fn map_user(&self) -> std::io::Result<()> {
-        write_file(c"/proc/self/setgroups", b"deny")?;
-        write_file(c"/proc/self/uid_map", &self.uid_map)?;
-        write_file(c"/proc/self/gid_map", &self.gid_map)?;
         Ok(())
     }
 
-    fn build_root(&self) -> std::io::Result<()> {
-        mount(
-            None::<&CStr>,
-            c"/",
-            None::<&CStr>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&CStr>,
-        )?;
-        mount(
-            Some(c"lambada"),
-            self.root.as_c_str(),
-            Some(c"tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some(c"size=1m,mode=0755"),
-        )?;
-        for step in &self.steps {
-            step.run()?;
-        }
-        nix::unistd::chdir(self.root.as_c_str())?;
-        pivot_root(c".", c".")?;
-        umount2(c".", MntFlags::MNT_DETACH)?;
-        mount(
-            None::<&CStr>,
-            c"/",
-            None::<&CStr>,
-            MsFlags::MS_REMOUNT
-                | MsFlags::MS_BIND
-                | MsFlags::MS_RDONLY
-                | MsFlags::MS_NOSUID
-                | MsFlags::MS_NODEV,
-            None::<&CStr>,
-        )?;
-        nix::unistd::chdir(self.task_root.as_c_str())?;
-        // SAFETY: a plain system call on a static string.
-        if unsafe { libc::sethostname(c"localhost".as_ptr(), 9) } != 0 {
-            return Err(std::io::Error::last_os_error());
+    fn run(&self, op: &Op) -> std::io::Result<()> {
+        match op {
+            Op::Limit { resource, value } => setrlimit(*resource, *value, *value)?,
+            Op::Unshare(flags) => unshare(*flags)?,
+            Op::Write { path, data } => write_file(path, data)?,
+            Op::PidOne => become_pid_one()?,
+            Op::Mkdir(path) => {
+                match nix::unistd::mkdir(path.as_c_str(), Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Op::Touch(path) => {
+                let fd = open(
+                    path.as_c_str(),
+                    OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o644),
+                )?;
+                drop(fd);
+            }
+            Op::Symlink { target, link } => {
+                nix::unistd::symlinkat(target.as_c_str(), nix::fcntl::AT_FDCWD, link.as_c_str())?
+            }
+            Op::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => mount(
+                source.as_deref(),
+                target.as_c_str(),
+                fstype.as_deref(),
+                *flags,
+                data.as_deref(),
+            )?,
+            Op::Chdir(path) => nix::unistd::chdir(path.as_c_str())?,
+            Op::PivotRoot => pivot_root(c".", c".")?,
+            Op::Unmount(path) => umount2(path.as_c_str(), MntFlags::MNT_DETACH)?,
+            Op::Hostname => {
+                // SAFETY: a plain system call on a static string.
+                if unsafe { libc::sethostname(HOSTNAME.as_ptr(), HOSTNAME.count_bytes()) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Op::DropToNobody => drop_to_nobody()?,
+            Op::Landlock => self.restrict()?,
         }
         Ok(())
     }
@@ -454,94 +532,167 @@ impl Jail {
             .map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))?;
         Ok(())
     }
-}
 
-impl Step {
-    fn run(&self) -> std::io::Result<()> {
-        match self {
-            Step::Dir(path) => {
-                match nix::unistd::mkdir(path.as_c_str(), Mode::from_bits_truncate(0o755)) {
-                    Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
-                    Err(e) => Err(e.into()),
+    /// The same isolation for a zygote's child (`templates/lambada_zygote.py`), which
+    /// runs these steps itself after `fork`. That child does not `exec` afterwards, so
+    /// it also drops the capabilities its new user namespace gave it (which `exec` does
+    /// for a directly started worker) before Landlock. Err: a path the zygote's JSON
+    /// cannot carry (not UTF-8).
+    pub fn into_plan(self) -> Result<ZygotePlan, String> {
+        let text = |c: &CStr| -> Result<String, String> {
+            c.to_str()
+                .map(str::to_owned)
+                .map_err(|_| format!("{}: not UTF-8", c.to_string_lossy()))
+        };
+        let optional = |c: &Option<CString>| -> Result<serde_json::Value, String> {
+            Ok(match c {
+                Some(c) => serde_json::Value::String(text(c)?),
+                None => serde_json::Value::Null,
+            })
+        };
+        let kernel_access = AccessFs::from_all(ABI::from(landlock_abi()));
+        let mut ops = Vec::with_capacity(self.ops.len() + 1);
+        for op in &self.ops {
+            let json = match op {
+                Op::Limit { resource, value } => {
+                    serde_json::json!({"op": "limit", "resource": *resource as i32, "value": value})
                 }
-            }
-            Step::File(path) => {
-                let fd = open(
-                    path.as_c_str(),
-                    OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o644),
-                )?;
-                drop(fd);
-                Ok(())
-            }
-            Step::Link { target, link } => {
-                nix::unistd::symlinkat(target.as_c_str(), nix::fcntl::AT_FDCWD, link.as_c_str())?;
-                Ok(())
-            }
-            Step::Bind {
-                source,
-                target,
-                keep,
-            } => {
-                mount(
-                    Some(source.as_c_str()),
-                    target.as_c_str(),
-                    None::<&CStr>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&CStr>,
-                )?;
-                mount(
-                    None::<&CStr>,
-                    target.as_c_str(),
-                    None::<&CStr>,
-                    MsFlags::MS_REMOUNT
-                        | MsFlags::MS_BIND
-                        | MsFlags::MS_RDONLY
-                        | MsFlags::MS_NOSUID
-                        | *keep,
-                    None::<&CStr>,
-                )?;
-                Ok(())
-            }
-            Step::Tmpfs { target, options } => {
-                mount(
-                    Some(c"tmpfs"),
-                    target.as_c_str(),
-                    Some(c"tmpfs"),
-                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                    Some(options.as_c_str()),
-                )?;
-                Ok(())
-            }
-            Step::Proc(target) => {
-                mount(
-                    Some(c"proc"),
-                    target.as_c_str(),
-                    Some(c"proc"),
-                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                    None::<&CStr>,
-                )?;
-                Ok(())
-            }
+                Op::Unshare(flags) => serde_json::json!({"op": "unshare", "flags": flags.bits()}),
+                Op::Write { path, data } => serde_json::json!({
+                    "op": "write",
+                    "path": text(path)?,
+                    "data": String::from_utf8_lossy(data),
+                }),
+                Op::PidOne => serde_json::json!({"op": "pid_one"}),
+                Op::Mkdir(path) => serde_json::json!({"op": "mkdir", "path": text(path)?}),
+                Op::Touch(path) => serde_json::json!({"op": "touch", "path": text(path)?}),
+                Op::Symlink { target, link } => serde_json::json!({
+                    "op": "symlink",
+                    "target": text(target)?,
+                    "link": text(link)?,
+                }),
+                Op::Mount {
+                    source,
+                    target,
+                    fstype,
+                    flags,
+                    data,
+                } => serde_json::json!({
+                    "op": "mount",
+                    "source": optional(source)?,
+                    "target": text(target)?,
+                    "fstype": optional(fstype)?,
+                    "flags": flags.bits(),
+                    "data": optional(data)?,
+                }),
+                Op::Chdir(path) => serde_json::json!({"op": "chdir", "path": text(path)?}),
+                Op::PivotRoot => serde_json::json!({"op": "pivot_root"}),
+                Op::Unmount(path) => serde_json::json!({"op": "unmount", "target": text(path)?}),
+                Op::Hostname => serde_json::json!({"op": "hostname", "name": text(HOSTNAME)?}),
+                Op::DropToNobody => {
+                    serde_json::json!({"op": "drop_to_nobody", "uid": NOBODY, "gid": NOBODY})
+                }
+                Op::Landlock => {
+                    if self.mode == Isolation::Sandbox {
+                        ops.push(serde_json::json!({"op": "drop_capabilities"}));
+                    }
+                    let mut rules = Vec::new();
+                    for (path, access) in &self.child_rules {
+                        rules.push(serde_json::json!([
+                            text(path)?,
+                            (*access & kernel_access).bits()
+                        ]));
+                    }
+                    serde_json::json!({"op": "landlock", "rules": rules})
+                }
+            };
+            ops.push(json);
         }
+        let ruleset = self
+            .ruleset
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .and_then(Option::<OwnedFd>::from);
+        Ok(ZygotePlan {
+            ops: serde_json::Value::Array(ops),
+            ruleset,
+        })
     }
 }
 
+/// The hostname inside a sandbox.
+const HOSTNAME: &CStr = c"localhost";
+
+/// The Linux constants `templates/lambada_zygote.py` needs to run a plan, as this host's
+/// platform defines them.
+pub fn zygote_constants() -> serde_json::Value {
+    serde_json::json!({
+        "PR_SET_PDEATHSIG": libc::PR_SET_PDEATHSIG,
+        "PR_SET_DUMPABLE": libc::PR_SET_DUMPABLE,
+        "PR_SET_NO_NEW_PRIVS": libc::PR_SET_NO_NEW_PRIVS,
+        "PR_SET_NAME": libc::PR_SET_NAME,
+        "SYS_pivot_root": libc::SYS_pivot_root,
+        "SYS_landlock_add_rule": libc::SYS_landlock_add_rule,
+        "SYS_landlock_restrict_self": libc::SYS_landlock_restrict_self,
+        // include/uapi/linux/landlock.h
+        "LANDLOCK_RULE_PATH_BENEATH": 1,
+        "MNT_DETACH": libc::MNT_DETACH,
+        // include/uapi/linux/capability.h
+        "LINUX_CAPABILITY_VERSION_3": 0x2008_0522u32,
+    })
+}
+
+/// Fills a sandbox's root (mounted on `paths.scratch`) and makes it the root.
+fn build_root(ops: &mut Vec<Op>, paths: &WorkerPaths<'_>) -> std::io::Result<()> {
+    let root = c_path(paths.scratch)?;
+    ops.push(Op::Mount {
+        source: None,
+        target: c_string("/"),
+        fstype: None,
+        flags: MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        data: None,
+    });
+    ops.push(Op::Mount {
+        source: Some(c_string("lambada")),
+        target: root.clone(),
+        fstype: Some(c_string("tmpfs")),
+        flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        data: Some(c_string("size=1m,mode=0755")),
+    });
+    root_steps(ops, paths)?;
+    ops.push(Op::Chdir(root));
+    ops.push(Op::PivotRoot);
+    ops.push(Op::Unmount(c_string(".")));
+    ops.push(Op::Mount {
+        source: None,
+        target: c_string("/"),
+        fstype: None,
+        flags: MsFlags::MS_REMOUNT
+            | MsFlags::MS_BIND
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV,
+        data: None,
+    });
+    ops.push(Op::Chdir(c_string(TASK_ROOT)));
+    ops.push(Op::Hostname);
+    Ok(())
+}
+
 /// The steps that fill a sandbox's root (mounted on `paths.scratch`).
-fn root_steps(paths: &WorkerPaths<'_>) -> std::io::Result<Vec<Step>> {
+fn root_steps(ops: &mut Vec<Op>, paths: &WorkerPaths<'_>) -> std::io::Result<()> {
     let root = paths.scratch;
-    let mut steps = Vec::new();
     for dir in SYSTEM_DIRS {
         let dir = Path::new(dir);
         match std::fs::symlink_metadata(dir) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 let target = std::fs::read_link(dir)?;
-                steps.push(Step::Link {
+                ops.push(Op::Symlink {
                     target: c_path(&target)?,
                     link: c_path(&under(root, dir))?,
                 });
             }
-            Ok(meta) if meta.is_dir() => bind(&mut steps, root, dir, dir)?,
+            Ok(meta) if meta.is_dir() => bind(ops, root, dir, dir)?,
             _ => {}
         }
     }
@@ -549,40 +700,46 @@ fn root_steps(paths: &WorkerPaths<'_>) -> std::io::Result<Vec<Step>> {
         let file = Path::new(file);
         // Resolved: /etc/localtime and friends are often links into /usr or /run.
         if let Ok(real) = std::fs::canonicalize(file) {
-            bind(&mut steps, root, &real, file)?;
+            bind(ops, root, &real, file)?;
         }
     }
     let prefix = std::fs::canonicalize(paths.python_prefix)?;
     if !prefix.starts_with("/usr") {
-        bind(&mut steps, root, &prefix, &prefix)?;
+        bind(ops, root, &prefix, &prefix)?;
     }
-    bind(&mut steps, root, paths.code, Path::new(TASK_ROOT))?;
+    bind(ops, root, paths.code, Path::new(TASK_ROOT))?;
     if let Some(opt) = paths.opt {
-        bind(&mut steps, root, opt, Path::new(OPT_DIR))?;
+        bind(ops, root, opt, Path::new(OPT_DIR))?;
     }
     let bootstrap_name = paths.bootstrap.file_name().unwrap_or_default();
     bind(
-        &mut steps,
+        ops,
         root,
         paths.bootstrap,
         &Path::new(RUNTIME_DIR).join(bootstrap_name),
     )?;
-    dirs_to(&mut steps, root, Path::new("/dev"))?;
+    dirs_to(ops, root, Path::new("/dev"))?;
     for device in DEVICES {
         if Path::new(device).exists() {
-            bind(&mut steps, root, Path::new(device), Path::new(device))?;
+            bind(ops, root, Path::new(device), Path::new(device))?;
         }
     }
     let tmp = c_path(&under(root, Path::new("/tmp")))?;
-    steps.push(Step::Dir(tmp.clone()));
-    steps.push(Step::Tmpfs {
-        target: tmp,
-        options: c_string(&format!("size={TMP_BYTES},nr_inodes=65536,mode=1777")),
-    });
+    ops.push(Op::Mkdir(tmp.clone()));
+    ops.push(tmpfs(
+        tmp,
+        &format!("size={TMP_BYTES},nr_inodes=65536,mode=1777"),
+    ));
     let proc = c_path(&under(root, Path::new("/proc")))?;
-    steps.push(Step::Dir(proc.clone()));
-    steps.push(Step::Proc(proc));
-    Ok(steps)
+    ops.push(Op::Mkdir(proc.clone()));
+    ops.push(Op::Mount {
+        source: Some(c_string("proc")),
+        target: proc,
+        fstype: Some(c_string("proc")),
+        flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        data: None,
+    });
+    Ok(())
 }
 
 /// Only a child enters a new PID namespace: it becomes its PID 1 and runs the worker,
@@ -691,6 +848,11 @@ pub fn probe(python: &Path, python_prefix: &Path) -> Result<(), String> {
 
 /// Whether the kernel enforces Landlock (process isolation limits the filesystem then).
 pub fn landlock_available() -> bool {
+    landlock_abi() > 0
+}
+
+/// The Landlock ABI version of the kernel (0 or less: none).
+fn landlock_abi() -> i32 {
     // SAFETY: the documented version query of landlock_create_ruleset.
     let abi = unsafe {
         libc::syscall(
@@ -700,5 +862,5 @@ pub fn landlock_available() -> bool {
             1u32,
         )
     };
-    abi > 0
+    i32::try_from(abi).unwrap_or(0)
 }

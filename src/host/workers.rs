@@ -1,19 +1,20 @@
 //! Warm Python worker processes, a pool per function.
 //!
-//! A worker is `python3.X worker_bootstrap.py` in its own process group, isolated as the
-//! host's `--isolation` says (see `sandbox`), with the function's code as working
-//! directory, a private temporary directory, a clean environment with session
-//! credentials of its own (see `credentials`), and a pipe as stdout/stderr of which the
-//! host keeps the last 4 KB per invocation. It imports the handler once and serves
-//! invocations one at a time over its stdin/stdout pipes (length-prefixed frames, see the
-//! bootstrap). A pool
-//! runs at most `max_workers` invocations at once; more wait in a bounded queue, beyond
-//! which the caller gets `TooManyRequestsException`. The function's timeout is enforced
-//! by killing the worker's process group; a worker that dies for any reason fails only the
-//! invocation it was running, and the next invocation starts a fresh one.
+//! A worker is forked by its tenant's zygote (see `zygote`), or, where there is none,
+//! started as `python3.X worker_bootstrap.py`. Either way it runs in its own process
+//! group, isolated as the host's `--isolation` says (see `sandbox`), with the function's
+//! code as working directory, a private temporary directory, a clean environment with
+//! session credentials of its own (see `credentials`), and a pipe as stdout/stderr of
+//! which the host keeps the last 4 KB per invocation. It imports the handler once and
+//! serves invocations one at a time over its stdin/stdout pipes (length-prefixed frames,
+//! see the bootstrap). A pool runs at most `max_workers` invocations at once; more wait
+//! in a bounded queue, beyond which the caller gets `TooManyRequestsException`. The
+//! function's timeout is enforced by killing the worker's process group; a worker that
+//! dies for any reason fails only the invocation it was running, and the next invocation
+//! starts a fresh one (an idle worker found dead is replaced before it is used).
 
 use std::collections::HashSet;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -21,14 +22,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
-use tokio::sync::Semaphore;
+use tokio::net::unix::pipe;
+use tokio::process::{Child, Command};
+use tokio::sync::{Semaphore, oneshot};
 
 use super::credentials::Sessions;
 use super::error::ApiError;
 use super::sandbox::{Isolation, Jail, RUNTIME_DIR, WorkerPaths};
 use super::store::CodeDir;
 use super::util::{hex_token, utc_parts};
+use super::zygote::{ForkRequest, Zygotes, forkable};
 
 /// Init (importing the handler) may take this long at least, as in Lambda.
 const MIN_INIT_LIMIT: Duration = Duration::from_secs(10);
@@ -105,6 +108,8 @@ pub struct Census {
     live: AtomicUsize,
     spawned: AtomicU64,
     groups: Mutex<HashSet<i32>>,
+    /// The zygotes that fork workers (see `zygote`).
+    pub zygotes: Zygotes,
 }
 
 impl Census {
@@ -120,8 +125,10 @@ impl Census {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// Kills every worker's process group (shutdown after the grace period).
+    /// Kills every worker's process group and every zygote (shutdown after the grace
+    /// period).
     pub fn kill_all(&self) {
+        self.zygotes.kill_all();
         let groups: Vec<i32> = self
             .groups
             .lock()
@@ -170,12 +177,90 @@ impl Tail {
     }
 }
 
+/// A worker's process: a child of the host, or of a zygote (which reports its exit).
+enum Process {
+    Spawned(Child),
+    Forked {
+        /// Where the zygote reports the wait status; None once it did, or once the
+        /// zygote died (which kills the processes it forked).
+        exit: Option<oneshot::Receiver<i32>>,
+        /// The wait status, once reported.
+        status: Option<i32>,
+    },
+}
+
+impl Process {
+    /// Whether the process has not ended yet, as far as the host can tell.
+    fn is_alive(&mut self) -> bool {
+        match self {
+            Process::Spawned(child) => matches!(child.try_wait(), Ok(None)),
+            Process::Forked { exit, status } => {
+                let Some(receiver) = exit else {
+                    return false;
+                };
+                match receiver.try_recv() {
+                    Err(oneshot::error::TryRecvError::Empty) => true,
+                    Ok(reported) => {
+                        *status = Some(reported);
+                        *exit = None;
+                        false
+                    }
+                    // Its zygote died, which kills every process it forked.
+                    Err(oneshot::error::TryRecvError::Closed) => {
+                        *exit = None;
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        use std::os::unix::process::ExitStatusExt;
+        match self {
+            Process::Spawned(child) => child.wait().await,
+            Process::Forked { exit, status } => {
+                if let Some(receiver) = exit {
+                    *status = receiver.await.ok();
+                    *exit = None;
+                }
+                status
+                    .map(ExitStatus::from_raw)
+                    .ok_or_else(|| std::io::Error::other("its zygote exited"))
+            }
+        }
+    }
+}
+
+/// The host's ends of a worker's pipes.
+struct HostEnds {
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    output: OwnedFd,
+}
+
+/// A worker's three pipes: the host's ends, and the worker's stdin, stdout and stderr.
+fn worker_pipes() -> std::io::Result<(HostEnds, [OwnedFd; 3])> {
+    let flags = nix::fcntl::OFlag::O_CLOEXEC;
+    let (stdin_r, stdin_w) = nix::unistd::pipe2(flags)?;
+    let (stdout_r, stdout_w) = nix::unistd::pipe2(flags)?;
+    let (output_r, output_w) = nix::unistd::pipe2(flags)?;
+    Ok((
+        HostEnds {
+            stdin: stdin_w,
+            stdout: stdout_r,
+            output: output_r,
+        },
+        [stdin_r, stdout_w, output_w],
+    ))
+}
+
 struct Worker {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    process: Process,
+    stdin: Option<pipe::Sender>,
+    stdout: BufReader<pipe::Receiver>,
     /// The worker's stdout and stderr (user code's output), read while it runs.
-    output: ChildStderr,
+    output: pipe::Receiver,
     tail: Tail,
     pgid: i32,
     reaped: bool,
@@ -236,36 +321,163 @@ impl Worker {
         });
         std::fs::create_dir(&scratch)
             .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
-        let jail = Jail::prepare(
-            spec.isolation,
-            &WorkerPaths {
-                code: &spec.code.path,
-                opt: spec.opt.as_deref(),
-                bootstrap: &spec.bootstrap,
-                python_prefix: &spec.python_prefix,
-                scratch: &scratch,
-            },
-        )
-        .map_err(|e| format!("cannot prepare the worker's sandbox: {e}"))?;
-        let sandboxed = spec.isolation == Isolation::Sandbox;
-        let (bootstrap, cwd, tmp) = if sandboxed {
-            let name = spec.bootstrap.file_name().unwrap_or_default();
-            (
-                PathBuf::from(RUNTIME_DIR).join(name),
-                spec.code.path.clone(),
-                PathBuf::from("/tmp"),
-            )
+        let paths = WorkerPaths {
+            code: &spec.code.path,
+            opt: spec.opt.as_deref(),
+            bootstrap: &spec.bootstrap,
+            python_prefix: &spec.python_prefix,
+            scratch: &scratch,
+        };
+        let jail = Jail::prepare(spec.isolation, &paths)
+            .map_err(|e| format!("cannot prepare the worker's sandbox: {e}"))?;
+        let tmp = if spec.isolation == Isolation::Sandbox {
+            PathBuf::from("/tmp")
         } else {
-            (
-                spec.bootstrap.clone(),
-                spec.code.path.clone(),
-                scratch.clone(),
-            )
+            scratch.clone()
         };
         let credentials = spec.sessions.mint(&spec.tenant, &spec.function);
         let (y, mo, d, ..) = utc_parts(SystemTime::now());
+        let mut env: Vec<(String, String)> = spec.env.clone();
+        env.extend([
+            ("TMPDIR".to_string(), tmp.to_string_lossy().into_owned()),
+            ("HOME".to_string(), tmp.to_string_lossy().into_owned()),
+            (
+                "AWS_LAMBDA_LOG_STREAM_NAME".to_string(),
+                format!("{y:04}/{mo:02}/{d:02}/[{}]{}", spec.version, hex_token(16)),
+            ),
+            (
+                "AWS_ACCESS_KEY_ID".to_string(),
+                credentials.access_key_id.clone(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_string(),
+                credentials.secret_access_key.clone(),
+            ),
+            (
+                "AWS_SESSION_TOKEN".to_string(),
+                credentials.session_token.clone(),
+            ),
+        ]);
+        let forked = if forkable(&env) {
+            Self::fork(spec, census, jail, &env).await
+        } else {
+            Err(Some(jail))
+        };
+        let started = match forked {
+            Ok(forked) => Ok(forked),
+            Err(Some(jail)) => Self::start_directly(spec, jail, &env),
+            // The plan was made for the zygote: the same again for a direct start.
+            Err(None) => Jail::prepare(spec.isolation, &paths)
+                .map_err(|e| format!("cannot prepare the worker's sandbox: {e}"))
+                .and_then(|jail| Self::start_directly(spec, jail, &env)),
+        };
+        let (process, pgid, ends) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                spec.sessions.revoke(&credentials.access_key_id);
+                return Err(e);
+            }
+        };
+        census.live.fetch_add(1, Ordering::Relaxed);
+        census.spawned.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut groups) = census.groups.lock() {
+            groups.insert(pgid);
+        }
+        let stdin = pipe::Sender::from_owned_fd(ends.stdin);
+        let stdout = pipe::Receiver::from_owned_fd(ends.stdout);
+        let output = pipe::Receiver::from_owned_fd(ends.output);
+        let (stdin, stdout, output) = match (stdin, stdout, output) {
+            (Ok(stdin), Ok(stdout), Ok(output)) => (stdin, stdout, output),
+            _ => {
+                kill_group(pgid);
+                return Err("cannot watch the worker's pipes".into());
+            }
+        };
+        Ok(Worker {
+            process,
+            stdin: Some(stdin),
+            stdout: BufReader::with_capacity(64 * 1024, stdout),
+            output,
+            tail: Tail::default(),
+            pgid,
+            reaped: false,
+            invocations: 0,
+            init_duration: None,
+            census: census.clone(),
+            access_key: credentials.access_key_id,
+            credentials_expire: credentials.expires,
+            sessions: spec.sessions.clone(),
+            _dir: dir,
+        })
+    }
+
+    /// Forks the worker from its tenant's zygote. Err: there is no zygote to use; the
+    /// jail back if it was not turned into a plan yet.
+    async fn fork(
+        spec: &WorkerSpec,
+        census: &Census,
+        jail: Jail,
+        env: &[(String, String)],
+    ) -> Result<(Process, i32, HostEnds), Option<Jail>> {
+        // The environment goes to the worker's stdin, never through the zygote; written
+        // before the worker runs, so it must fit in the pipe (64 KB).
+        let environment: serde_json::Map<String, serde_json::Value> = env
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let environment = serde_json::Value::Object(environment).to_string();
+        if environment.len() > 32 * 1024 {
+            return Err(Some(jail));
+        }
+        let Ok((ends, stdio)) = worker_pipes() else {
+            return Err(Some(jail));
+        };
+        let mut frame = (environment.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(environment.as_bytes());
+        if nix::unistd::write(&ends.stdin, &frame) != Ok(frame.len()) {
+            return Err(Some(jail));
+        }
+        let plan = jail.into_plan().map_err(|_| None)?;
+        let request = ForkRequest {
+            plan,
+            cwd: &spec.code.path,
+            comm: &spec.function,
+            stdio,
+        };
+        let forked = census
+            .zygotes
+            .fork(
+                &spec.python,
+                &spec.tenant,
+                spec.isolation,
+                &spec.bootstrap,
+                request,
+            )
+            .await
+            .map_err(|_| None)?;
+        let process = Process::Forked {
+            exit: Some(forked.exit),
+            status: None,
+        };
+        Ok((process, forked.pid, ends))
+    }
+
+    /// Starts the worker as a child of the host: `python3.X worker_bootstrap.py`.
+    fn start_directly(
+        spec: &WorkerSpec,
+        jail: Jail,
+        env: &[(String, String)],
+    ) -> Result<(Process, i32, HostEnds), String> {
+        let (ends, [stdin, stdout, stderr]) =
+            worker_pipes().map_err(|e| format!("cannot create the worker's pipes: {e}"))?;
+        let bootstrap = if spec.isolation == Isolation::Sandbox {
+            let name = spec.bootstrap.file_name().unwrap_or_default();
+            PathBuf::from(RUNTIME_DIR).join(name)
+        } else {
+            spec.bootstrap.clone()
+        };
         let mut cmd = std::process::Command::new(&spec.python);
-        if sandboxed {
+        if spec.isolation == Isolation::Sandbox {
             // Names the host's bootstrap on the command line (not in sys.argv), so that
             // a worker can be traced to its host from outside.
             let mut marker = std::ffi::OsString::from("lambada_host=");
@@ -273,21 +485,12 @@ impl Worker {
             cmd.arg("-X").arg(marker);
         }
         cmd.arg(&bootstrap);
-        cmd.current_dir(&cwd)
+        cmd.current_dir(&spec.code.path)
             .env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .env("TMPDIR", &tmp)
-            .env("HOME", &tmp)
-            .env(
-                "AWS_LAMBDA_LOG_STREAM_NAME",
-                format!("{y:04}/{mo:02}/{d:02}/[{}]{}", spec.version, hex_token(16)),
-            )
-            .env("AWS_ACCESS_KEY_ID", &credentials.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key)
-            .env("AWS_SESSION_TOKEN", &credentials.session_token)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::from(stdin))
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr));
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
@@ -304,41 +507,15 @@ impl Worker {
         jail.install(&mut cmd);
         let mut cmd = Command::from(cmd);
         cmd.kill_on_drop(true);
-        let spawned = cmd.spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) => {
-                spec.sessions.revoke(&credentials.access_key_id);
-                return Err(format!("cannot start {}: {e}", spec.python.display()));
-            }
-        };
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", spec.python.display()))?;
         let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-        census.live.fetch_add(1, Ordering::Relaxed);
-        census.spawned.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut groups) = census.groups.lock() {
-            groups.insert(pgid);
-        }
-        let (Some(stdin), Some(stdout), Some(output)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err("worker pipes missing".into());
-        };
-        Ok(Worker {
-            child,
-            stdin: Some(stdin),
-            stdout: BufReader::with_capacity(64 * 1024, stdout),
-            output,
-            tail: Tail::default(),
-            pgid,
-            reaped: false,
-            invocations: 0,
-            init_duration: None,
-            census: census.clone(),
-            access_key: credentials.access_key_id,
-            credentials_expire: credentials.expires,
-            sessions: spec.sessions.clone(),
-            _dir: dir,
-        })
+        Ok((Process::Spawned(child), pgid, ends))
+    }
+
+    fn is_alive(&mut self) -> bool {
+        !self.reaped && self.process.is_alive()
     }
 
     /// Reads a frame while keeping the tail of what the worker prints meanwhile (a worker
@@ -418,7 +595,7 @@ impl Worker {
     /// of its process group is killed.
     async fn exit_status(&mut self) -> Option<ExitStatus> {
         if let Ok(Ok(status)) =
-            tokio::time::timeout(Duration::from_millis(500), self.child.wait()).await
+            tokio::time::timeout(Duration::from_millis(500), self.process.wait()).await
         {
             kill_group(self.pgid);
             self.reaped = true;
@@ -434,7 +611,7 @@ impl Worker {
     }
 
     async fn reap(&mut self) -> Option<ExitStatus> {
-        let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+        let status = tokio::time::timeout(Duration::from_secs(5), self.process.wait())
             .await
             .ok()
             .and_then(Result::ok);
@@ -445,7 +622,7 @@ impl Worker {
     /// Closes stdin so that the worker exits by itself; kills it if it does not.
     async fn stop(mut self) {
         self.stdin = None;
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await {
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), self.process.wait()).await {
             // Still kill the group: the handler may have left processes behind.
             kill_group(self.pgid);
             self.reaped = true;
@@ -453,7 +630,7 @@ impl Worker {
     }
 }
 
-async fn read_frame(stdout: &mut BufReader<ChildStdout>) -> std::io::Result<Frame> {
+async fn read_frame(stdout: &mut BufReader<pipe::Receiver>) -> std::io::Result<Frame> {
     let mut head = [0u8; 9];
     stdout.read_exact(&mut head).await?;
     let len = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
@@ -547,6 +724,10 @@ impl Pool {
         max_queue: usize,
         census: Arc<Census>,
     ) -> Pool {
+        // The tenant's zygote starts now, so that the first cold start finds it ready.
+        census
+            .zygotes
+            .prepare(&spec.python, &spec.tenant, spec.isolation, &spec.bootstrap);
         Pool {
             spec,
             slots_total: max_workers.max(1),
@@ -614,6 +795,10 @@ impl Pool {
             ));
         }
         let mut idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        if let Some(mut worker) = idle.take_if(|w| !w.is_alive()) {
+            // Died while idle (killed from outside, or with its zygote): a fresh one.
+            worker.reap().await;
+        }
         if let Some(worker) = idle.take_if(|w| {
             w.credentials_expire < SystemTime::now() + self.spec.timeout + CREDENTIALS_MARGIN
         }) {

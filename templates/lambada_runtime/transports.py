@@ -414,14 +414,13 @@ class LambdaTransport:
         return _invoke_answer(fn, status, reply_headers, data)
 
     def _connection(self, timeout):
-        import http.client
-
         if self.scheme == "https":
+            import http.client
             import ssl
 
-            return http.client.HTTPSConnection(self.hostname, self.port, timeout=timeout,
-                                               context=ssl.create_default_context())
-        return http.client.HTTPConnection(self.hostname, self.port, timeout=timeout)
+            return _HTTPClientConnection(http.client.HTTPSConnection(
+                self.hostname, self.port, timeout=timeout, context=ssl.create_default_context()))
+        return _PlainConnection(self.hostname, self.port, timeout)
 
     def _post(self, fn, path, body, headers):
         import http.client
@@ -434,32 +433,136 @@ class LambdaTransport:
         for attempt in (1, 2):
             conn = connections.get(key)
             reused = conn is not None
-            if conn is None:
-                conn = connections[key] = self._connection(timeout)
-            elif conn.sock is not None:
-                conn.sock.settimeout(timeout)
             try:
-                conn.request("POST", path, body, headers)
-                reply = conn.getresponse()
-                data = reply.read()
+                if conn is None:
+                    conn = connections[key] = self._connection(timeout)
+                else:
+                    conn.settimeout(timeout)
+                status, reply_headers, data, will_close = conn.post(path, headers, body)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
                     ConnectionAbortedError) as exc:
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 connections.pop(key, None)
                 if reused and attempt == 1:
                     continue  # the server closed the kept-alive connection: reconnect once
                 message = "%s: %s" % (self.endpoint, exc)
                 raise RemoteError("Lambada.ConnectionError", message, fn.name) from exc
             except (OSError, http.client.HTTPException) as exc:
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 connections.pop(key, None)
                 message = "%s: %s" % (self.endpoint, exc)
                 raise RemoteError("Lambada.ConnectionError", message, fn.name) from exc
-            if reply.will_close:
+            if will_close:
                 conn.close()
                 connections.pop(key, None)
-            return reply.status, reply.headers, data
+            return status, reply_headers, data
         raise AssertionError("unreachable")
+
+
+class _HTTPClientConnection:
+    """An https endpoint (AWS): http.client, which does TLS and all of HTTP."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def settimeout(self, timeout):
+        if self.conn.sock is not None:
+            self.conn.sock.settimeout(timeout)
+
+    def post(self, path, headers, body):
+        self.conn.request("POST", path, body, headers)
+        reply = self.conn.getresponse()
+        data = reply.read()
+        return reply.status, reply.headers, data, reply.will_close
+
+    def close(self):
+        self.conn.close()
+
+
+class _Headers(dict):
+    """Response headers by lower-case name; `get` ignores case, as http.client's does."""
+
+    def get(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+
+
+class _PlainConnection:
+    """A plain-http endpoint (a local host such as `lambada serve`), kept alive. Each
+    request goes out in one write: http.client writes the headers and the body
+    separately, which costs a second system call and, without TCP_NODELAY, a round trip
+    (Nagle). With every call of a recursion remote (`--remote-calls all`) this is most
+    of the cost of a call. The response is read as HTTP/1.1 says: Content-Length,
+    chunked, or up to the end of the connection."""
+
+    _LINE = 65536
+
+    def __init__(self, hostname, port, timeout):
+        import socket
+
+        self.sock = socket.create_connection((hostname, port), timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = self.sock.makefile("rb")
+
+    def settimeout(self, timeout):
+        self.sock.settimeout(timeout)
+
+    def post(self, path, headers, body):
+        head = "".join("%s: %s\r\n" % item for item in headers.items())
+        request = "POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n" % (path, head, len(body))
+        self.sock.sendall(request.encode("latin-1") + body)
+        line = self.reader.readline(self._LINE)
+        if not line:
+            raise ConnectionResetError("the server closed the connection without answering")
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            raise ConnectionError("not an HTTP response: %r" % line[:100])
+        version, status = parts[0], int(parts[1])
+        reply_headers = _Headers()
+        while True:
+            line = self.reader.readline(self._LINE)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            reply_headers[name.strip().lower()] = value.strip()
+        connection = reply_headers.get("connection", "").lower()
+        will_close = connection == "close" or (version == b"HTTP/1.0" and connection != "keep-alive")
+        if "chunked" in reply_headers.get("transfer-encoding", "").lower():
+            data = self._read_chunks()
+        elif reply_headers.get("content-length", "").isdigit():
+            data = self._read_exactly(int(reply_headers["content-length"]))
+        else:
+            data = self.reader.read()
+            will_close = True
+        return status, reply_headers, data, will_close
+
+    def _read_exactly(self, n):
+        data = self.reader.read(n)
+        if len(data) != n:
+            raise ConnectionResetError("the server closed the connection mid-response")
+        return data
+
+    def _read_chunks(self):
+        chunks = []
+        while True:
+            size = self.reader.readline(self._LINE).split(b";", 1)[0].strip()
+            try:
+                n = int(size, 16)
+            except ValueError:
+                raise ConnectionError("bad chunk size %r" % size[:40]) from None
+            if n == 0:
+                while self.reader.readline(self._LINE) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(self._read_exactly(n))
+            self._read_exactly(2)
+
+    def close(self):
+        try:
+            self.reader.close()
+        finally:
+            self.sock.close()
 
 
 def _invoke_answer(fn, status, headers, data):

@@ -121,16 +121,23 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
 }
 
 /// The host-side process ids of the workers of `function` under the state directory
-/// `state` (a sandboxed worker names its host's bootstrap on its command line).
+/// `state`. A worker names its host's bootstrap on its command line (a sandboxed one, or
+/// its zygote's, which a forked worker shares); a worker started directly has the
+/// function's name in its environment, and a forked one as its process name (`comm`).
 pub fn worker_pids(state: &Path, function: &str) -> Vec<u32> {
     let needle = state.join("runtime").join("worker_bootstrap.py");
     let wanted = format!("AWS_LAMBDA_FUNCTION_NAME={function}");
+    let comm = &function.as_bytes()[..function.len().min(15)];
     processes_mentioning(&needle.to_string_lossy())
         .into_iter()
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
+            let in_environment = std::fs::read(format!("/proc/{pid}/environ"))
                 .map(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
-                .unwrap_or(false)
+                .unwrap_or(false);
+            let named = std::fs::read(format!("/proc/{pid}/comm"))
+                .map(|name| name.strip_suffix(b"\n").unwrap_or(&name) == comm)
+                .unwrap_or(false);
+            in_environment || named
         })
         .collect()
 }
