@@ -385,11 +385,14 @@ fn run_command(args: &RunArgs) -> ExitCode {
         eprintln!("lambada: error: `lambada run` runs one program; pass exactly one FILE");
         return ExitCode::from(BAD_INPUT);
     };
-    // The embedded host runs every function on --python: build packages for it.
-    let deps = deps::python_runtime(&args.python)
-        .and_then(|runtime| deps_options(&args.compile, &runtime, &args.python));
-    let deps = match deps {
-        Ok(deps) => deps,
+    // The embedded host runs every function on --python: build packages for it, and
+    // start the program and the workers with its real executable.
+    let interpreter = deps::interpreter(&args.python).and_then(|interpreter| {
+        deps_options(&args.compile, &interpreter.runtime, &interpreter.executable)
+            .map(|deps| (deps, interpreter.executable))
+    });
+    let (deps, python) = match interpreter {
+        Ok(found) => found,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(BAD_INPUT);
@@ -399,7 +402,7 @@ fn run_command(args: &RunArgs) -> ExitCode {
         compile: compile_options(&args.compile),
         deps,
         max_workers: args.max_workers,
-        python: args.python.clone(),
+        python,
         program_args: args.program_args.clone(),
         quiet: args.compile.quiet,
         verify: args.verify,

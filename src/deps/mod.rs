@@ -170,18 +170,37 @@ fn unknown_file_warnings(compiled: &Compiled) -> Vec<String> {
     warnings
 }
 
-/// The Lambda runtime name of an interpreter: `python3.11` for a Python 3.11.
-pub fn python_runtime(python: &str) -> Result<String, String> {
+/// An interpreter as `lambada run` uses it.
+#[derive(Debug, Clone)]
+pub struct Interpreter {
+    /// The Lambda runtime name of its version: `python3.11` for a Python 3.11.
+    pub runtime: String,
+    /// Its real executable (`sys.executable`): a pyenv shim on PATH costs ~90 ms at
+    /// every start, and workers must run the very same interpreter as the program.
+    pub executable: String,
+}
+
+/// Asks `python` for its version and its real executable.
+pub fn interpreter(python: &str) -> Result<Interpreter, String> {
     let output = std::process::Command::new(python)
-        .args(["-c", "import sys; print('python%d.%d' % sys.version_info[:2])"])
+        .args(["-c", "import sys; print('python%d.%d' % sys.version_info[:2]); print(sys.executable)"])
         .output()
         .map_err(|e| format!("lambada: error: cannot start {python}: {e}; pass --python with the interpreter to use"))?;
-    if !output.status.success() {
-        return Err(format!(
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    match (output.status.success(), lines.next(), lines.next()) {
+        (true, Some(runtime), executable) => Ok(Interpreter {
+            runtime: runtime.trim().to_owned(),
+            executable: executable
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .unwrap_or(python)
+                .to_owned(),
+        }),
+        _ => Err(format!(
             "lambada: error: {python} failed to report its version"
-        ));
+        )),
     }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 /// An import found in code a cloud function carries.
