@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::deps::{self, Arch, DepsOptions, IndexOptions, Installer, Target};
 use crate::host::{AccessKey, HostConfig};
 use crate::plan::{PlanOptions, RemoteCalls};
-use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, run};
+use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, profile, run};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
 /// invocations of cloud functions (AWS Lambda or any Lambda-compatible endpoint).
@@ -40,6 +40,38 @@ pub enum Command {
     Serve(ServeArgs),
     /// Deploy a program to an embedded host started for the occasion, run it, stop the host.
     Run(RunArgs),
+    /// Run the original program once, locally, and record its functions' and classes'
+    /// calls, times and argument sizes into OUT/<stem>.profile.json (for --profile).
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProfileArgs {
+    /// The Python program to run.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Directory the profile is written to, as <stem>.profile.json.
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "DIR",
+        default_value = "lambada-out"
+    )]
+    pub out: PathBuf,
+
+    /// Python interpreter that runs the program (3.12+ profiles with sys.monitoring,
+    /// older ones with sys.setprofile).
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+
+    /// Say nothing but errors.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Arguments passed to the program.
+    #[arg(last = true)]
+    pub program_args: Vec<String>,
 }
 
 /// How a Python program is analysed, rewritten and packaged.
@@ -320,6 +352,7 @@ pub fn main() -> ExitCode {
             }
         },
         Some(Command::Run(args)) => run_command(&args),
+        Some(Command::Profile(args)) => profile_command(&args),
         None => compile_command(&cli.compile, &cli.deploy),
     }
 }
@@ -411,6 +444,37 @@ fn run_command(args: &RunArgs) -> ExitCode {
         }
         Err(err) => {
             eprintln!("lambada: error: {err}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+fn profile_command(args: &ProfileArgs) -> ExitCode {
+    let options = profile::ProfileOptions {
+        python: args.python.clone(),
+        program_args: args.program_args.clone(),
+        out: args.out.clone(),
+    };
+    match profile::run(&args.file, &options) {
+        Ok(run) => {
+            if !args.quiet {
+                eprintln!(
+                    "lambada profile: {} units, {} ({}) -> {}",
+                    run.profile.units.len(),
+                    run.profile.mechanism,
+                    run.profile.python,
+                    run.path.display()
+                );
+            }
+            // The program's own status, as `python3 app.py` would give it.
+            ExitCode::from(u8::try_from(run.exit_code).unwrap_or(1))
+        }
+        Err(err @ (profile::ProfileError::Input(_) | profile::ProfileError::Python { .. })) => {
+            eprintln!("{err}");
+            ExitCode::from(BAD_INPUT)
+        }
+        Err(err) => {
+            eprintln!("lambada profile: error: {err}");
             ExitCode::from(FAILED)
         }
     }

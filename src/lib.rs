@@ -15,6 +15,7 @@ pub mod host;
 pub mod package;
 pub mod parse;
 pub mod plan;
+pub mod profile;
 pub mod report;
 pub mod rewrite;
 pub mod run;
