@@ -53,6 +53,7 @@ fn main() {
         },
         prefix: String::new(),
         local_modules: false,
+        guide: None,
     };
 
     let (parse_time, syntax_errors) = best_of(runs, || parse_all(&sources));

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::deps::{self, Arch, DepsOptions, IndexOptions, Installer, Target};
 use crate::host::{AccessKey, HostConfig};
+use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
 use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, profile, run};
 
@@ -32,6 +33,11 @@ pub struct Cli {
 
     #[command(flatten)]
     pub deploy: DeployArgs,
+
+    /// A profile from `lambada profile`: a function or class moves only when its calls
+    /// take at least 10x what an invocation costs (the cost model; see the README).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,9 +174,9 @@ pub struct DeployArgs {
     #[arg(long)]
     pub region: Option<String>,
 
-    /// AWS profile from the shared config files.
-    #[arg(long)]
-    pub profile: Option<String>,
+    /// AWS profile from the shared config files (AWS_PROFILE works too).
+    #[arg(long, value_name = "NAME")]
+    pub aws_profile: Option<String>,
 
     /// Execution role ARN for created functions.
     #[arg(long, env = "LAMBADA_ROLE_ARN")]
@@ -330,6 +336,18 @@ pub struct RunArgs {
     #[arg(long, default_value = "python3")]
     pub python: String,
 
+    /// Let a profile decide what moves: `--profile` runs the original program once
+    /// under `lambada profile` first (its output is shown), `--profile=FILE` uses a
+    /// profile made before.
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ""
+    )]
+    pub profile: Option<String>,
+
     /// Arguments passed to the program.
     #[arg(last = true)]
     pub program_args: Vec<String>,
@@ -353,7 +371,7 @@ pub fn main() -> ExitCode {
         },
         Some(Command::Run(args)) => run_command(&args),
         Some(Command::Profile(args)) => profile_command(&args),
-        None => compile_command(&cli.compile, &cli.deploy),
+        None => compile_command(&cli.compile, &cli.deploy, cli.profile.as_deref()),
     }
 }
 
@@ -361,7 +379,11 @@ pub fn main() -> ExitCode {
 const BAD_INPUT: u8 = 2;
 const FAILED: u8 = 1;
 
-fn compile_command(args: &CompileArgs, deploy_args: &DeployArgs) -> ExitCode {
+fn compile_command(
+    args: &CompileArgs,
+    deploy_args: &DeployArgs,
+    profile_file: Option<&Path>,
+) -> ExitCode {
     if !package::is_valid_prefix(&args.prefix) {
         eprintln!(
             "lambada: error: --prefix {:?} may only contain letters, digits, '-' and '_' (Lambda function names)",
@@ -376,7 +398,14 @@ fn compile_command(args: &CompileArgs, deploy_args: &DeployArgs) -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
-    let compiled = match compile_all(args, &deps) {
+    let guide = match profile_file.map(profile::load).transpose() {
+        Ok(profile) => profile.map(Guide::new),
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let compiled = match compile_all(args, &deps, guide) {
         Ok(compiled) => compiled,
         Err(message) => {
             eprintln!("{message}");
@@ -418,14 +447,20 @@ fn run_command(args: &RunArgs) -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
+    let (guide, stdin) = match run_profile(args, file) {
+        Ok(Some((guide, stdin))) => (Some(guide), stdin),
+        Ok(None) => (None, None),
+        Err(code) => return code,
+    };
     let options = run::RunOptions {
-        compile: compile_options(&args.compile),
+        compile: compile_options(&args.compile, guide),
         deps,
         python: args.python.clone(),
         program_args: args.program_args.clone(),
         quiet: args.compile.quiet,
         verify: args.verify,
         stats: args.stats,
+        stdin,
     };
     match run::run(file, &options) {
         Ok(report) => {
@@ -449,11 +484,67 @@ fn run_command(args: &RunArgs) -> ExitCode {
     }
 }
 
+/// `run --profile`: profiles the program first (into the output directory), or reads
+/// `--profile=FILE`. The error is the exit status to give.
+fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<(Guide, Option<Vec<u8>>)>, ExitCode> {
+    let Some(path) = &args.profile else {
+        return Ok(None);
+    };
+    if !path.is_empty() {
+        return match profile::load(Path::new(path)) {
+            Ok(profile) => Ok(Some((Guide::new(profile), None))),
+            Err(err) => {
+                eprintln!("{err}");
+                Err(ExitCode::from(BAD_INPUT))
+            }
+        };
+    }
+    // The program runs twice: once profiled, quietly, then for real. Input from a
+    // pipe or file is read once and given to both; a terminal stays the second run's.
+    let stdin = if std::io::stdin().is_terminal() {
+        Vec::new()
+    } else {
+        let mut bytes = Vec::new();
+        if let Err(err) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
+            eprintln!("lambada run: error: cannot read stdin: {err}");
+            return Err(ExitCode::from(FAILED));
+        }
+        bytes
+    };
+    let options = profile::ProfileOptions {
+        python: args.python.clone(),
+        program_args: args.program_args.clone(),
+        out: args.compile.out.clone(),
+        rehearsal: Some(stdin),
+    };
+    match profile::run(file, &options) {
+        Ok(run) => {
+            if !args.compile.quiet {
+                eprintln!(
+                    "lambada run: profiled {} units -> {}",
+                    run.profile.units.len(),
+                    run.path.display()
+                );
+            }
+            Ok(Some((Guide::new(run.profile), options.rehearsal)))
+        }
+        Err(err @ (profile::ProfileError::Input(_) | profile::ProfileError::Python { .. })) => {
+            eprintln!("{err}");
+            Err(ExitCode::from(BAD_INPUT))
+        }
+        Err(err) => {
+            eprintln!("lambada run: error: {err}");
+            Err(ExitCode::from(FAILED))
+        }
+    }
+}
+
 fn profile_command(args: &ProfileArgs) -> ExitCode {
     let options = profile::ProfileOptions {
         python: args.python.clone(),
         program_args: args.program_args.clone(),
         out: args.out.clone(),
+        rehearsal: None,
     };
     match profile::run(&args.file, &options) {
         Ok(run) => {
@@ -480,8 +571,9 @@ fn profile_command(args: &ProfileArgs) -> ExitCode {
     }
 }
 
-fn compile_options(args: &CompileArgs) -> CompileOptions {
+fn compile_options(args: &CompileArgs, guide: Option<Guide>) -> CompileOptions {
     CompileOptions {
+        guide,
         plan: PlanOptions {
             annotations: args.annotations,
             remote_calls: args.remote_calls,
@@ -550,7 +642,7 @@ pub fn deploy_options(args: &DeployArgs, quiet: bool) -> deploy::DeployOptions {
     deploy::DeployOptions {
         endpoint: args.endpoint.clone(),
         region: args.region.clone(),
-        profile: args.profile.clone(),
+        profile: args.aws_profile.clone(),
         role: args.role.clone(),
         jobs: args.jobs,
         runtime: args.runtime.clone(),
@@ -594,8 +686,18 @@ fn environment_python() -> String {
 
 /// Reads and compiles every file before anything is written, so bad input anywhere
 /// leaves no output at all.
-fn compile_all(args: &CompileArgs, deps: &DepsOptions) -> Result<Vec<Compiled>, String> {
-    let options = compile_options(args);
+fn compile_all(
+    args: &CompileArgs,
+    deps: &DepsOptions,
+    guide: Option<Guide>,
+) -> Result<Vec<Compiled>, String> {
+    if guide.is_some() && args.files.len() > 1 {
+        return Err(
+            "lambada: error: --profile describes one program; pass exactly one FILE with it"
+                .to_owned(),
+        );
+    }
+    let options = compile_options(args, guide);
     let mut compiled: Vec<Compiled> = Vec::new();
     for file in &args.files {
         let source = parse::read(file).map_err(|e| e.to_string())?;

@@ -40,6 +40,8 @@ pub struct CompileOptions {
     /// Look for local modules beside the file (off for library sources, where every
     /// sibling would count).
     pub local_modules: bool,
+    /// `--profile`: a profile and the cost model that decides with it.
+    pub guide: Option<plan::cost::Guide>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +90,7 @@ pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compil
             name: name.clone(),
         });
     }
-    let plan = plan::plan(&facts, options.plan);
+    let plan = plan::plan_guided(&facts, options.plan, options.guide.as_ref());
     let driver =
         rewrite::driver(&parsed, &facts, &plan).map_err(|source| CompileError::Rewrite {
             path: parsed.source.path.clone(),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
@@ -141,6 +141,9 @@ pub struct ProfileOptions {
     pub program_args: Vec<String>,
     /// Where `<stem>.profile.json` goes.
     pub out: PathBuf,
+    /// `lambada run --profile`: the program's output is discarded (the run that follows
+    /// shows it) and its stdin is these bytes, which the run that follows gets again.
+    pub rehearsal: Option<Vec<u8>>,
 }
 
 /// What a profile run gave.
@@ -173,17 +176,21 @@ pub fn run(program: &Path, options: &ProfileOptions) -> Result<ProfileRun, Profi
     let raw = scratch.path().join("raw.json");
     std::fs::write(&script, PROFILER).map_err(ProfileError::TempDir)?;
     std::fs::write(&wire, wire_source()).map_err(ProfileError::TempDir)?;
-    let status = Command::new(&options.python)
+    let mut command = Command::new(&options.python);
+    command
         .arg(&script)
         .arg(&raw)
         .arg(&wire)
         .arg(program)
-        .args(&options.program_args)
-        .status()
-        .map_err(|source| ProfileError::Python {
-            python: options.python.clone(),
-            source,
-        })?;
+        .args(&options.program_args);
+    let python_error = |source| ProfileError::Python {
+        python: options.python.clone(),
+        source,
+    };
+    let status = match &options.rehearsal {
+        None => command.status().map_err(python_error)?,
+        Some(stdin) => rehearse(&mut command, stdin).map_err(python_error)?,
+    };
     if !raw.exists() {
         return Err(ProfileError::NoFigures {
             program: program.to_owned(),
@@ -199,6 +206,20 @@ pub fn run(program: &Path, options: &ProfileOptions) -> Result<ProfileRun, Profi
         path,
         profile,
     })
+}
+
+/// Runs the program with `stdin` as its input and its output discarded.
+fn rehearse(command: &mut Command, stdin: &[u8]) -> std::io::Result<std::process::ExitStatus> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    if let Some(mut pipe) = child.stdin.take() {
+        // A program that stops reading early closes the pipe: not an error.
+        let _ = std::io::Write::write_all(&mut pipe, stdin);
+    }
+    child.wait()
 }
 
 fn wire_source() -> &'static [u8] {

@@ -28,6 +28,7 @@ fn compare(
         },
         prefix: String::new(),
         local_modules: true,
+        guide: None,
     };
     let compiled = lambada::compile(source, &options).map_err(|e| e.to_string())?;
     let out_dir = package::write(&compiled.output, out_root).map_err(|e| e.to_string())?;

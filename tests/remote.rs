@@ -43,6 +43,7 @@ fn compile_into(file: &Path, prefix: &str, remote_calls: RemoteCalls, root: &Pat
             },
             prefix: prefix.to_owned(),
             local_modules: true,
+            guide: None,
         },
     )
     .unwrap();

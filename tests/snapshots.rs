@@ -42,6 +42,7 @@ fn compile(path: &Path, remote_calls: RemoteCalls) -> lambada::Compiled {
         },
         prefix: String::new(),
         local_modules: true,
+        guide: None,
     };
     lambada::compile(source, &options).expect("fixture compiles")
 }
