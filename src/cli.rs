@@ -337,8 +337,8 @@ pub struct RunArgs {
     pub python: String,
 
     /// Let a profile decide what moves: `--profile` runs the original program once
-    /// under `lambada profile` first (its output is shown), `--profile=FILE` uses a
-    /// profile made before.
+    /// under `lambada profile` first, quietly, into OUT/<stem>.profile.json (and reuses
+    /// that file while the source is unchanged); `--profile=FILE` uses a given profile.
     #[arg(
         long,
         value_name = "FILE",
@@ -498,6 +498,16 @@ fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<(Guide, Option<Vec<
                 Err(ExitCode::from(BAD_INPUT))
             }
         };
+    }
+    let previous = profile::profile_path(&args.compile.out, file);
+    if let Some(profile) = profile::reusable(&previous, file) {
+        if !args.compile.quiet {
+            eprintln!(
+                "lambada run: using {}, made from this source (delete it to profile again)",
+                previous.display()
+            );
+        }
+        return Ok(Some((Guide::new(profile), None)));
     }
     // The program runs twice: once profiled, quietly, then for real. Input from a
     // pipe or file is read once and given to both; a terminal stays the second run's.

@@ -29,6 +29,10 @@ pub struct Profile {
     pub version: u32,
     /// The program as it was given to `lambada profile`.
     pub program: String,
+    /// SHA-256 of the program's source, hex: `run --profile` reuses a profile only
+    /// for the source it was made from.
+    #[serde(default)]
+    pub source_sha256: String,
     /// The interpreter's version (`3.12.1`).
     pub python: String,
     /// `sys.monitoring` (Python 3.12+) or `sys.setprofile`.
@@ -166,6 +170,7 @@ pub fn profile_path(out: &Path, program: &Path) -> PathBuf {
 /// the compiler reports it, before anything runs.
 pub fn run(program: &Path, options: &ProfileOptions) -> Result<ProfileRun, ProfileError> {
     let source = parse::read(program)?;
+    let source_sha256 = sha256_hex(source.text.as_bytes());
     parse::parse(source)?;
     let scratch = tempfile::Builder::new()
         .prefix("lambada-profile.")
@@ -199,6 +204,7 @@ pub fn run(program: &Path, options: &ProfileOptions) -> Result<ProfileRun, Profi
     }
     let mut profile = load(&raw)?;
     profile.edges.sort();
+    profile.source_sha256 = source_sha256;
     let path = profile_path(&options.out, program);
     write(&profile, &path)?;
     Ok(ProfileRun {
@@ -228,6 +234,22 @@ fn wire_source() -> &'static [u8] {
         .find(|(path, _)| *path == WIRE)
         .map(|(_, bytes)| *bytes)
         .expect("the runtime package has its codec")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The profile at `path` if it was made from `program`'s current source: profiling
+/// runs the whole program, so `lambada run --profile` does it once per source.
+pub fn reusable(path: &Path, program: &Path) -> Option<Profile> {
+    let source = std::fs::read(program).ok()?;
+    let profile = load(path).ok()?;
+    (profile.source_sha256 == sha256_hex(&source)).then_some(profile)
 }
 
 /// Reads a profile file (`--profile FILE`).

@@ -346,4 +346,27 @@ fn run_profile_profiles_first_and_gives_the_program_its_input_once_more() {
         .stderr(predicate::str::contains("profiled 1 units"));
     let profile = profile::load(&dir.path().join("lambada-out/echo.profile.json")).unwrap();
     assert_eq!(profile.units["shout"].calls, 2);
+    // The same source: the profile is reused and the program runs once.
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "--profile", "echo.py"])
+        .write_stdin("c\n")
+        .assert()
+        .success()
+        .stdout("C\n")
+        .stderr(predicate::str::contains("made from this source"));
+    // A changed source is profiled again.
+    std::fs::write(
+        dir.path().join("echo.py"),
+        "import sys\n\ndef shout(s):\n    return s.upper() + '!'\n\nfor line in sys.stdin:\n    print(shout(line.strip()))\n",
+    )
+    .unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "--profile", "echo.py"])
+        .write_stdin("d\n")
+        .assert()
+        .success()
+        .stdout("D!\n")
+        .stderr(predicate::str::contains("profiled 1 units"));
 }

@@ -327,6 +327,7 @@ mod tests {
         Guide::new(Profile {
             version: 1,
             program: "app.py".into(),
+            source_sha256: String::new(),
             python: "3.12.1".into(),
             mechanism: "sys.monitoring".into(),
             size_encoder: "test".into(),
