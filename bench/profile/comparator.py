@@ -10,7 +10,7 @@ def by_score_then_name(a, b):
 
 def histogram(rows, buckets):
     counts = [0] * buckets
-    for _ in range(200):
+    for _ in range(8000):
         for _, score in rows:
             counts[score * buckets // 1000] += 1
     return counts

@@ -15,4 +15,4 @@ if __name__ == "__main__":
     raw = [(i * 37) % 400 - 70 for i in range(4000)]
     pixels = [clamp(x) for x in raw]
     print(sum(pixels))
-    print(sum(blur(pixels, 300)))
+    print(sum(blur(pixels, 3000)))

@@ -31,4 +31,4 @@ if __name__ == "__main__":
     for _ in range(2000):
         acc = acc @ step
     print(acc.b)
-    print(primes_below(3_000_000))
+    print(primes_below(30_000_000), primes_below(29_000_000))

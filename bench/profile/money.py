@@ -1,8 +1,6 @@
 # A small Money value class summed over a ledger with sum() and compared with <.
-import functools
 
 
-@functools.total_ordering
 class Money:
     def __init__(self, cents):
         self.cents = cents
@@ -25,7 +23,7 @@ class Money:
 
 def interest(balance_cents, years):
     total = balance_cents
-    for _ in range(years * 50_000):
+    for _ in range(years * 600_000):
         total = total + total * 3 // 10_000_000
     return total
 

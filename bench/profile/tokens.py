@@ -26,4 +26,4 @@ if __name__ == "__main__":
             words.append("".join(current))
             current = []
     print(len(words))
-    print(frequencies(words, 400))
+    print(frequencies(words, 4500))

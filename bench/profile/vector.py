@@ -30,4 +30,4 @@ if __name__ == "__main__":
     for step in range(100):
         particles = [(p + v * 0.01, v) for p, v in particles]
     print(round(sum(p.norm2() for p, _ in particles), 4))
-    print(settle(2_000_000))
+    print(settle(10_000_000))

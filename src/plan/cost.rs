@@ -18,17 +18,19 @@ use crate::profile::{MODULE_CALLER, Profile};
 
 /// What one warm invocation costs the calling program on the embedded host, end to end:
 /// the runtime encodes the call, signs it, sends it over HTTP to a warm worker, which
-/// decodes, runs, encodes, and the caller decodes the answer. The README's benchmark
-/// measures p50 0.5 ms per warm invocation for `fib_counter.py` with `--remote-calls
-/// all` under `lambada run` (287 invocations); the host alone answers in 0.053 ms
-/// (`benches/host_invoke.rs`), the rest is the runtime's encoding and the HTTP client.
-/// AWS Lambda's warm invocations cost more (milliseconds), so this is a lower bound.
+/// decodes, runs, encodes, and the caller decodes the answer. Measured with
+/// `bench/profile/run.sh` (release build, 2 cores): the same programs with and without
+/// their hot units moved differ by 0.48-0.89 ms per invocation of a small function or
+/// method (the README's `fib_counter.py --remote-calls all` row: p50 0.5 ms); the host
+/// alone answers in 0.053 ms (`benches/host_invoke.rs`), the rest is the runtime and
+/// the HTTP client. AWS Lambda's warm invocations cost more (milliseconds), so this is
+/// a lower bound: a unit that does not pay here does not pay there.
 pub const WARM_INVOCATION_MICROS: f64 = 500.0;
 
-/// Encoding, sending and decoding one KB of arguments or results, on top of the round
-/// trip: measured with `bench/profile/payload_cost.py` (the runtime's codec and JSON,
-/// both directions, on lists of records), about 20 µs per KB on this machine.
-pub const MICROS_PER_KB: f64 = 20.0;
+/// Encoding and decoding one KB of arguments or results with the runtime's codec and
+/// JSON, on top of the round trip: `bench/profile/payload_cost.py` measures 116-156 µs
+/// per KB on lists of small records (220 µs for payloads under 1 KB) on this machine.
+pub const MICROS_PER_KB: f64 = 120.0;
 
 /// How many times an invocation's cost a call's work must be before moving it pays:
 /// below 10x, the invocation adds more than 10 % to the call.
@@ -111,11 +113,7 @@ pub fn decide(
                     count(f.calls)
                 ))
             } else if !expensive.contains(name) {
-                Some(format!(
-                    "{} averaging {} (profile)",
-                    calls_text(f.calls),
-                    duration(f.mean_micros)
-                ))
+                Some(cheap_reason(&f))
             } else {
                 None
             };
@@ -137,6 +135,26 @@ pub fn decide(
             (name.to_owned(), (f, reason))
         })
         .collect()
+}
+
+/// `13,019 calls averaging 6 µs (profile)`; when the payload, not the round trip, makes
+/// the invocation expensive, the reason says so.
+fn cheap_reason(f: &Figures) -> String {
+    let bytes = f.arg_bytes + f.result_bytes;
+    if bytes < 1024 {
+        return format!(
+            "{} averaging {} (profile)",
+            calls_text(f.calls),
+            duration(f.mean_micros)
+        );
+    }
+    format!(
+        "{} averaging {}; with {} KB of arguments and results, moving pays from {} (profile)",
+        calls_text(f.calls),
+        duration(f.mean_micros),
+        count(bytes.div_ceil(1024)),
+        duration(f.threshold_micros)
+    )
 }
 
 fn figures_of(guide: &Guide, name: &str, remote_calls: RemoteCalls) -> Figures {
