@@ -405,6 +405,16 @@ fn compile_command(
             return ExitCode::from(BAD_INPUT);
         }
     };
+    if let (Some(guide), Some(file), Some(path)) = (&guide, args.files.first(), profile_file)
+        && !profile::made_from(&guide.profile, file)
+        && !args.quiet
+    {
+        eprintln!(
+            "{}: warning: {} was made from another version of this program; its figures may not describe it (run `lambada profile` again)",
+            file.display(),
+            path.display()
+        );
+    }
     let compiled = match compile_all(args, &deps, guide) {
         Ok(compiled) => compiled,
         Err(message) => {

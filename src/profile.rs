@@ -60,9 +60,9 @@ pub struct UnitProfile {
     pub inclusive_ns: u64,
     /// Inclusive time minus the time spent in other units it called.
     pub self_ns: u64,
-    /// Classes: calls of each method.
+    /// Classes: each method's figures (its calls are the class's entries through it).
     #[serde(default)]
-    pub methods: BTreeMap<String, u64>,
+    pub methods: BTreeMap<String, MethodProfile>,
     /// Arguments of an entry (a method's receiver included), encoded.
     pub arg_bytes: Sizes,
     /// Results of an entry, encoded.
@@ -70,6 +70,15 @@ pub struct UnitProfile {
     /// Sampled entries whose arguments or result could not be encoded.
     #[serde(default)]
     pub cannot_travel: u64,
+}
+
+/// One method of a class unit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct MethodProfile {
+    pub frames: u64,
+    pub calls: u64,
+    pub inclusive_ns: u64,
+    pub self_ns: u64,
 }
 
 /// Sampled encoded sizes, bytes.
@@ -247,9 +256,15 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// The profile at `path` if it was made from `program`'s current source: profiling
 /// runs the whole program, so `lambada run --profile` does it once per source.
 pub fn reusable(path: &Path, program: &Path) -> Option<Profile> {
-    let source = std::fs::read(program).ok()?;
     let profile = load(path).ok()?;
-    (profile.source_sha256 == sha256_hex(&source)).then_some(profile)
+    made_from(&profile, program).then_some(profile)
+}
+
+/// Whether the profile was made from `program`'s current source (a profile without
+/// the source's hash, written by hand, counts as made from it).
+pub fn made_from(profile: &Profile, program: &Path) -> bool {
+    profile.source_sha256.is_empty()
+        || std::fs::read(program).is_ok_and(|source| profile.source_sha256 == sha256_hex(&source))
 }
 
 /// Reads a profile file (`--profile FILE`).

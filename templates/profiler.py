@@ -117,12 +117,17 @@ class Profiler:
             stats = self.stats[unit] = _Stats(kind)
         stats.frames += 1
         if method is not None:
-            stats.methods[method] = stats.methods.get(method, 0) + 1
+            counts = stats.methods.get(method)
+            if counts is None:
+                counts = stats.methods[method] = [0, 0, 0, 0]  # frames, calls, inclusive, self
+            counts[0] += 1
         caller = stack[-1] if stack else None
         entry = caller is None or caller[1] != unit
         sampled = False
         if entry:
             stats.calls += 1
+            if method is not None:
+                counts[1] += 1
             edge = (caller[1] if caller else MODULE, unit)
             self.edges[edge] = self.edges.get(edge, 0) + 1
             n = stats.calls
@@ -148,6 +153,11 @@ class Profiler:
         elapsed = _now() - record[4] - (self.paused - record[5])
         stats.inclusive += elapsed
         stats.self_time += elapsed - record[6]
+        method = self.code_units[code][1]
+        if method is not None:
+            counts = stats.methods[method]
+            counts[2] += elapsed
+            counts[3] += elapsed - record[6]
         if stack:
             stack[stack[-1][3]][6] += elapsed
 
@@ -240,7 +250,10 @@ class Profiler:
                 "frames": s.frames,
                 "inclusive_ns": s.inclusive,
                 "self_ns": s.self_time,
-                "methods": s.methods,
+                "methods": {
+                    name: {"frames": c[0], "calls": c[1], "inclusive_ns": c[2], "self_ns": c[3]}
+                    for name, c in s.methods.items()
+                },
                 "arg_bytes": _sizes(s.arg_sizes),
                 "result_bytes": _sizes(s.result_sizes),
                 "cannot_travel": s.cannot_travel,
