@@ -20,7 +20,7 @@ use crate::profile::{MODULE_CALLER, Profile};
 /// the runtime encodes the call, signs it, sends it over HTTP to a warm worker, which
 /// decodes, runs, encodes, and the caller decodes the answer. Measured with
 /// `bench/profile/run.sh` (release build, 2 cores): the same programs with and without
-/// their hot units moved differ by 0.48-0.89 ms per invocation of a small function or
+/// their hot units moved differ by 0.48-0.60 ms per invocation of a small function or
 /// method (the README's `fib_counter.py --remote-calls all` row: p50 0.5 ms); the host
 /// alone answers in 0.053 ms (`benches/host_invoke.rs`), the rest is the runtime and
 /// the HTTP client. AWS Lambda's warm invocations cost more (milliseconds), so this is
