@@ -458,7 +458,7 @@ fn run_command(args: &RunArgs) -> ExitCode {
         }
     };
     let (guide, stdin) = match run_profile(args, file) {
-        Ok(Some((guide, stdin))) => (Some(guide), stdin),
+        Ok(Some(Guided { guide, stdin })) => (Some(guide), stdin),
         Ok(None) => (None, None),
         Err(code) => return code,
     };
@@ -471,6 +471,10 @@ fn run_command(args: &RunArgs) -> ExitCode {
         verify: args.verify,
         stats: args.stats,
         stdin,
+        report: args.compile.debug.then_some(match args.compile.format {
+            Format::Text => run::ReportFormat::Text,
+            Format::Json => run::ReportFormat::Json,
+        }),
     };
     match run::run(file, &options) {
         Ok(report) => {
@@ -494,15 +498,25 @@ fn run_command(args: &RunArgs) -> ExitCode {
     }
 }
 
+/// The profile `run --profile` plans with, and the stdin its first run read.
+struct Guided {
+    guide: Guide,
+    /// Input already read from this process's stdin, for the program once more.
+    stdin: Option<Vec<u8>>,
+}
+
 /// `run --profile`: profiles the program first (into the output directory), or reads
 /// `--profile=FILE`. The error is the exit status to give.
-fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<(Guide, Option<Vec<u8>>)>, ExitCode> {
+fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<Guided>, ExitCode> {
     let Some(path) = &args.profile else {
         return Ok(None);
     };
     if !path.is_empty() {
         return match profile::load(Path::new(path)) {
-            Ok(profile) => Ok(Some((Guide::new(profile), None))),
+            Ok(profile) => Ok(Some(Guided {
+                guide: Guide::new(profile),
+                stdin: None,
+            })),
             Err(err) => {
                 eprintln!("{err}");
                 Err(ExitCode::from(BAD_INPUT))
@@ -517,7 +531,10 @@ fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<(Guide, Option<Vec<
                 previous.display()
             );
         }
-        return Ok(Some((Guide::new(profile), None)));
+        return Ok(Some(Guided {
+            guide: Guide::new(profile),
+            stdin: None,
+        }));
     }
     // The program runs twice: once profiled, quietly, then for real. Input from a
     // pipe or file is read once and given to both; a terminal stays the second run's.
@@ -546,7 +563,10 @@ fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<(Guide, Option<Vec<
                     run.path.display()
                 );
             }
-            Ok(Some((Guide::new(run.profile), options.rehearsal)))
+            Ok(Some(Guided {
+                guide: Guide::new(run.profile),
+                stdin: options.rehearsal,
+            }))
         }
         Err(err @ (profile::ProfileError::Input(_) | profile::ProfileError::Python { .. })) => {
             eprintln!("{err}");

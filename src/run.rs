@@ -30,6 +30,15 @@ pub struct RunOptions {
     /// Input already read from this process's stdin (by `run --profile`'s first run),
     /// given to the program again; `None`: the program reads stdin itself.
     pub stdin: Option<Vec<u8>>,
+    /// `-v`: the analysis report (with `--profile`, the cost model's figures) goes to
+    /// stderr before the program runs, as text or, with `--format json`, as JSON.
+    pub report: Option<ReportFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 /// Environment variables of the program's process that the runtime reads.
@@ -162,6 +171,15 @@ pub fn run(file: &Path, options: &RunOptions) -> Result<RunReport, RunError> {
     let source = parse::read(file)?;
     let mut compiled = crate::compile(source, &options.compile)?;
     crate::deps::apply(&mut compiled, &options.deps)?;
+    match options.report {
+        // stderr: stdout is the program's own.
+        Some(ReportFormat::Text) => eprint!("{}", compiled.report.to_text()),
+        Some(ReportFormat::Json) => eprintln!(
+            "{}",
+            serde_json::to_string_pretty(&compiled.report).expect("reports serialise")
+        ),
+        None => {}
+    }
     let scratch = tempfile::Builder::new()
         .prefix("lambada-run.")
         .tempdir()

@@ -349,6 +349,18 @@ fn run_profile_profiles_first_and_gives_the_program_its_input_once_more() {
         .stderr(predicate::str::contains("profiled 1 units"));
     let profile = profile::load(&dir.path().join("lambada-out/echo.profile.json")).unwrap();
     assert_eq!(profile.units["shout"].calls, 2);
+    // -v shows the decision and its figures on stderr; stdout stays the program's.
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "-v", "--profile", "echo.py"])
+        .write_stdin("x\n")
+        .assert()
+        .success()
+        .stdout("X\n")
+        .stderr(predicate::str::contains(
+            "shout (function, line 3): kept local: 2 calls averaging",
+        ))
+        .stderr(predicate::str::contains("cost model:      kept local"));
     // The same source: the profile is reused and the program runs once.
     lambada()
         .current_dir(dir.path())
