@@ -3,7 +3,8 @@
 //! The pipeline, one module per stage, data flowing one way:
 //! `parse` → `analysis` → `plan` → `rewrite` + `codegen` → `package` → `deploy`,
 //! with `diff` for review and `host` as the embedded Lambda-compatible endpoint.
-//! `cli` only wires the stages together.
+//! `profile` is the dynamic analysis: a run of the original program whose figures the
+//! plan's cost model (`plan::cost`) reads. `cli` only wires the stages together.
 
 pub mod analysis;
 pub mod cli;
