@@ -173,14 +173,14 @@ class Profiler:
     # -- installing -------------------------------------------------------------------
 
     def install(self):
-        if sys.version_info >= (3, 12):
-            self._install_monitoring()
+        tool = _free_tool_id() if sys.version_info >= (3, 12) else None
+        if tool is not None:
+            self._install_monitoring(tool)
         else:
             self._install_setprofile()
 
-    def _install_monitoring(self):
+    def _install_monitoring(self, tool):
         mon = sys.monitoring
-        tool = mon.PROFILER_ID
         mon.use_tool_id(tool, "lambada profile")
         disable = mon.DISABLE
         unit_of = self.unit_of
@@ -272,6 +272,17 @@ class Profiler:
                 for (caller, callee), n in self.edges.items()
             ],
         }
+
+
+def _free_tool_id():
+    """A free sys.monitoring slot: first the two that no standard tool claims (3 and 4),
+    so that a program using the profiler, coverage or debugger ids itself still can;
+    None when all are taken (then sys.setprofile is used)."""
+    mon = sys.monitoring
+    for tool in (4, 3, mon.PROFILER_ID, mon.COVERAGE_ID, mon.DEBUGGER_ID, mon.OPTIMIZER_ID):
+        if mon.get_tool(tool) is None:
+            return tool
+    return None
 
 
 def _sizes(samples):

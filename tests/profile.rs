@@ -385,3 +385,31 @@ fn run_profile_profiles_first_and_gives_the_program_its_input_once_more() {
         .stdout("D!\n")
         .stderr(predicate::str::contains("profiled 1 units"));
 }
+
+#[test]
+fn a_program_holding_the_profiler_monitoring_id_still_runs_and_is_profiled() {
+    let Some((python, _)) = interpreters()
+        .into_iter()
+        .find(|(_, mechanism)| *mechanism == "sys.monitoring")
+    else {
+        eprintln!("no Python 3.12+ installed: sys.monitoring not exercised");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("own.py"),
+        "import sys\nsys.monitoring.use_tool_id(sys.monitoring.PROFILER_ID, 'mine')\n\ndef f(x):\n    return x + 1\n\nprint(f(1))\n",
+    )
+    .unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .args(["profile", "-q", "--python"])
+        .arg(&python)
+        .arg("own.py")
+        .assert()
+        .success()
+        .stdout("2\n");
+    let profile = profile::load(&dir.path().join("lambada-out/own.profile.json")).unwrap();
+    assert_eq!(profile.mechanism, "sys.monitoring");
+    assert_eq!(profile.units["f"].calls, 1);
+}
