@@ -54,6 +54,7 @@ fn main() {
         prefix: String::new(),
         local_modules: false,
         fanout: lambada::package::DEFAULT_FANOUT,
+        guide: None,
     };
 
     let (parse_time, syntax_errors) = best_of(runs, || parse_all(&sources));

@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::deps::{self, Arch, DepsOptions, IndexOptions, Installer, Target};
 use crate::host::{AccessKey, HostConfig};
+use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
-use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, run};
+use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, profile, run};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
 /// invocations of cloud functions (AWS Lambda or any Lambda-compatible endpoint).
@@ -32,6 +33,11 @@ pub struct Cli {
 
     #[command(flatten)]
     pub deploy: DeployArgs,
+
+    /// A profile from `lambada profile`: a function or class moves only when its calls
+    /// take at least 10x what an invocation costs (the cost model; see the README).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +46,38 @@ pub enum Command {
     Serve(ServeArgs),
     /// Deploy a program to an embedded host started for the occasion, run it, stop the host.
     Run(RunArgs),
+    /// Run the original program once, locally, and record its functions' and classes'
+    /// calls, times and argument sizes into OUT/<stem>.profile.json (for --profile).
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProfileArgs {
+    /// The Python program to run.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Directory the profile is written to, as <stem>.profile.json.
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "DIR",
+        default_value = "lambada-out"
+    )]
+    pub out: PathBuf,
+
+    /// Python interpreter that runs the program (3.12+ profiles with sys.monitoring,
+    /// older ones with sys.setprofile).
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+
+    /// Say nothing but errors.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Arguments passed to the program.
+    #[arg(last = true)]
+    pub program_args: Vec<String>,
 }
 
 /// How a Python program is analysed, rewritten and packaged.
@@ -141,9 +179,9 @@ pub struct DeployArgs {
     #[arg(long)]
     pub region: Option<String>,
 
-    /// AWS profile from the shared config files.
-    #[arg(long)]
-    pub profile: Option<String>,
+    /// AWS profile from the shared config files (AWS_PROFILE works too).
+    #[arg(long, value_name = "NAME")]
+    pub aws_profile: Option<String>,
 
     /// Execution role ARN for created functions.
     #[arg(long, env = "LAMBADA_ROLE_ARN")]
@@ -307,6 +345,17 @@ pub struct RunArgs {
     /// the width a fan-out can really run at.
     #[arg(long, value_name = "N")]
     pub max_workers: Option<usize>,
+    /// Let a profile decide what moves: `--profile` runs the original program once
+    /// under `lambada profile` first, quietly, into OUT/<stem>.profile.json (and reuses
+    /// that file while the source is unchanged); `--profile=FILE` uses a given profile.
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ""
+    )]
+    pub profile: Option<String>,
 
     /// Arguments passed to the program.
     #[arg(last = true)]
@@ -330,7 +379,8 @@ pub fn main() -> ExitCode {
             }
         },
         Some(Command::Run(args)) => run_command(&args),
-        None => compile_command(&cli.compile, &cli.deploy),
+        Some(Command::Profile(args)) => profile_command(&args),
+        None => compile_command(&cli.compile, &cli.deploy, cli.profile.as_deref()),
     }
 }
 
@@ -338,7 +388,11 @@ pub fn main() -> ExitCode {
 const BAD_INPUT: u8 = 2;
 const FAILED: u8 = 1;
 
-fn compile_command(args: &CompileArgs, deploy_args: &DeployArgs) -> ExitCode {
+fn compile_command(
+    args: &CompileArgs,
+    deploy_args: &DeployArgs,
+    profile_file: Option<&Path>,
+) -> ExitCode {
     if !package::is_valid_prefix(&args.prefix) {
         eprintln!(
             "lambada: error: --prefix {:?} may only contain letters, digits, '-' and '_' (Lambda function names)",
@@ -353,7 +407,24 @@ fn compile_command(args: &CompileArgs, deploy_args: &DeployArgs) -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
-    let compiled = match compile_all(args, &deps) {
+    let guide = match profile_file.map(profile::load).transpose() {
+        Ok(profile) => profile.map(Guide::new),
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    if let (Some(guide), Some(file), Some(path)) = (&guide, args.files.first(), profile_file)
+        && !profile::made_from(&guide.profile, file)
+        && !args.quiet
+    {
+        eprintln!(
+            "{}: warning: {} was made from another version of this program; its figures may not describe it (run `lambada profile` again)",
+            file.display(),
+            path.display()
+        );
+    }
+    let compiled = match compile_all(args, &deps, guide) {
         Ok(compiled) => compiled,
         Err(message) => {
             eprintln!("{message}");
@@ -398,8 +469,13 @@ fn run_command(args: &RunArgs) -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
+    let (guide, stdin) = match run_profile(args, file) {
+        Ok(Some(Guided { guide, stdin })) => (Some(guide), stdin),
+        Ok(None) => (None, None),
+        Err(code) => return code,
+    };
     let options = run::RunOptions {
-        compile: compile_options(&args.compile),
+        compile: compile_options(&args.compile, guide),
         deps,
         max_workers: args.max_workers,
         python,
@@ -407,6 +483,11 @@ fn run_command(args: &RunArgs) -> ExitCode {
         quiet: args.compile.quiet,
         verify: args.verify,
         stats: args.stats,
+        stdin,
+        report: args.compile.debug.then_some(match args.compile.format {
+            Format::Text => run::ReportFormat::Text,
+            Format::Json => run::ReportFormat::Json,
+        }),
     };
     match run::run(file, &options) {
         Ok(report) => {
@@ -430,8 +511,122 @@ fn run_command(args: &RunArgs) -> ExitCode {
     }
 }
 
-fn compile_options(args: &CompileArgs) -> CompileOptions {
+/// The profile `run --profile` plans with, and the stdin its first run read.
+struct Guided {
+    guide: Guide,
+    /// Input already read from this process's stdin, for the program once more.
+    stdin: Option<Vec<u8>>,
+}
+
+/// `run --profile`: profiles the program first (into the output directory), or reads
+/// `--profile=FILE`. The error is the exit status to give.
+fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<Guided>, ExitCode> {
+    let Some(path) = &args.profile else {
+        return Ok(None);
+    };
+    if !path.is_empty() {
+        return match profile::load(Path::new(path)) {
+            Ok(profile) => Ok(Some(Guided {
+                guide: Guide::new(profile),
+                stdin: None,
+            })),
+            Err(err) => {
+                eprintln!("{err}");
+                Err(ExitCode::from(BAD_INPUT))
+            }
+        };
+    }
+    let previous = profile::profile_path(&args.compile.out, file);
+    if let Some(profile) = profile::reusable(&previous, file) {
+        if !args.compile.quiet {
+            eprintln!(
+                "lambada run: using {}, made from this source (delete it to profile again)",
+                previous.display()
+            );
+        }
+        return Ok(Some(Guided {
+            guide: Guide::new(profile),
+            stdin: None,
+        }));
+    }
+    // The program runs twice: once profiled, quietly, then for real. Input from a
+    // pipe or file is read once and given to both; a terminal stays the second run's.
+    let stdin = if std::io::stdin().is_terminal() {
+        Vec::new()
+    } else {
+        let mut bytes = Vec::new();
+        if let Err(err) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
+            eprintln!("lambada run: error: cannot read stdin: {err}");
+            return Err(ExitCode::from(FAILED));
+        }
+        bytes
+    };
+    let options = profile::ProfileOptions {
+        python: args.python.clone(),
+        program_args: args.program_args.clone(),
+        out: args.compile.out.clone(),
+        rehearsal: Some(stdin),
+    };
+    match profile::run(file, &options) {
+        Ok(run) => {
+            if !args.compile.quiet {
+                eprintln!(
+                    "lambada run: profiled {} units -> {}",
+                    run.profile.units.len(),
+                    run.path.display()
+                );
+            }
+            Ok(Some(Guided {
+                guide: Guide::new(run.profile),
+                stdin: options.rehearsal,
+            }))
+        }
+        Err(err @ (profile::ProfileError::Input(_) | profile::ProfileError::Python { .. })) => {
+            eprintln!("{err}");
+            Err(ExitCode::from(BAD_INPUT))
+        }
+        Err(err) => {
+            eprintln!("lambada run: error: {err}");
+            Err(ExitCode::from(FAILED))
+        }
+    }
+}
+
+fn profile_command(args: &ProfileArgs) -> ExitCode {
+    let options = profile::ProfileOptions {
+        python: args.python.clone(),
+        program_args: args.program_args.clone(),
+        out: args.out.clone(),
+        rehearsal: None,
+    };
+    match profile::run(&args.file, &options) {
+        Ok(run) => {
+            if !args.quiet {
+                eprintln!(
+                    "lambada profile: {} units, {} ({}) -> {}",
+                    run.profile.units.len(),
+                    run.profile.mechanism,
+                    run.profile.python,
+                    run.path.display()
+                );
+            }
+            // The program's own status, as `python3 app.py` would give it.
+            ExitCode::from(u8::try_from(run.exit_code).unwrap_or(1))
+        }
+        Err(err @ (profile::ProfileError::Input(_) | profile::ProfileError::Python { .. })) => {
+            eprintln!("{err}");
+            ExitCode::from(BAD_INPUT)
+        }
+        Err(err) => {
+            eprintln!("lambada profile: error: {err}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+fn compile_options(args: &CompileArgs, guide: Option<Guide>) -> CompileOptions {
     CompileOptions {
+        guide,
         plan: PlanOptions {
             annotations: args.annotations,
             remote_calls: args.remote_calls,
@@ -501,7 +696,7 @@ pub fn deploy_options(args: &DeployArgs, quiet: bool) -> deploy::DeployOptions {
     deploy::DeployOptions {
         endpoint: args.endpoint.clone(),
         region: args.region.clone(),
-        profile: args.profile.clone(),
+        profile: args.aws_profile.clone(),
         role: args.role.clone(),
         jobs: args.jobs,
         runtime: args.runtime.clone(),
@@ -545,8 +740,18 @@ fn environment_python() -> String {
 
 /// Reads and compiles every file before anything is written, so bad input anywhere
 /// leaves no output at all.
-fn compile_all(args: &CompileArgs, deps: &DepsOptions) -> Result<Vec<Compiled>, String> {
-    let options = compile_options(args);
+fn compile_all(
+    args: &CompileArgs,
+    deps: &DepsOptions,
+    guide: Option<Guide>,
+) -> Result<Vec<Compiled>, String> {
+    if guide.is_some() && args.files.len() > 1 {
+        return Err(
+            "lambada: error: --profile describes one program; pass exactly one FILE with it"
+                .to_owned(),
+        );
+    }
+    let options = compile_options(args, guide);
     let mut compiled: Vec<Compiled> = Vec::new();
     for file in &args.files {
         let source = parse::read(file).map_err(|e| e.to_string())?;

@@ -3,7 +3,8 @@
 //! The pipeline, one module per stage, data flowing one way:
 //! `parse` → `analysis` → `plan` → `rewrite` + `codegen` → `package` → `deploy`,
 //! with `diff` for review and `host` as the embedded Lambda-compatible endpoint.
-//! `cli` only wires the stages together.
+//! `profile` is the dynamic analysis: a run of the original program whose figures the
+//! plan's cost model (`plan::cost`) reads. `cli` only wires the stages together.
 
 pub mod analysis;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod host;
 pub mod package;
 pub mod parse;
 pub mod plan;
+pub mod profile;
 pub mod report;
 pub mod rewrite;
 pub mod run;
@@ -41,6 +43,8 @@ pub struct CompileOptions {
     pub local_modules: bool,
     /// Concurrent invocations at most in a fan-out (the manifest's `fanout`).
     pub fanout: u32,
+    /// `--profile`: a profile and the cost model that decides with it.
+    pub guide: Option<plan::cost::Guide>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +93,7 @@ pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compil
             name: name.clone(),
         });
     }
-    let plan = plan::plan(&facts, options.plan);
+    let plan = plan::plan_guided(&facts, options.plan, options.guide.as_ref());
     let driver =
         rewrite::driver(&parsed, &facts, &plan).map_err(|source| CompileError::Rewrite {
             path: parsed.source.path.clone(),

@@ -3,6 +3,8 @@
 //! what moves, which slice of the program its package holds and which globals travel
 //! with each call.
 
+pub mod cost;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::analysis::{
@@ -48,6 +50,8 @@ pub struct Unit {
     pub kind: UnitKind,
     pub line: usize,
     pub decision: Decision,
+    /// With a profile: the cost model's figures and verdict.
+    pub cost: Option<cost::Figures>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,9 +115,17 @@ impl Plan {
 }
 
 pub fn plan(facts: &ModuleFacts, options: PlanOptions) -> Plan {
+    plan_guided(facts, options, None)
+}
+
+/// The plan, with a profile's cost model deciding among the units the static analysis
+/// would move (`--profile`).
+pub fn plan_guided(facts: &ModuleFacts, options: PlanOptions, guide: Option<&cost::Guide>) -> Plan {
     let mut planner = Planner {
         facts,
         options,
+        guide,
+        figures: BTreeMap::new(),
         reasons: BTreeMap::new(),
         tied: BTreeSet::new(),
         slices: BTreeMap::new(),
@@ -152,6 +164,9 @@ fn is_definition(facts: &ModuleFacts, name: &str, stmt: usize) -> bool {
 struct Planner<'f> {
     facts: &'f ModuleFacts,
     options: PlanOptions,
+    guide: Option<&'f cost::Guide>,
+    /// The cost model's figures for every unit it judged.
+    figures: BTreeMap<String, cost::Figures>,
     /// Units kept local, with the reason.
     reasons: BTreeMap<String, String>,
     /// Units among them that must run in this process (stdin, argv, global random
@@ -244,7 +259,33 @@ impl Planner<'_> {
             }
         }
         self.propagate_process_ties();
+        self.apply_cost_model();
         self.settle_class_hierarchies();
+    }
+
+    /// With a profile, units the static analysis would move keep moving only when
+    /// their calls are worth an invocation. It runs before class hierarchies settle: a
+    /// base class kept local for its cost keeps its subclasses local too.
+    fn apply_cost_model(&mut self) {
+        let Some(guide) = self.guide else { return };
+        let candidates: BTreeSet<String> = self
+            .facts
+            .functions
+            .iter()
+            .map(|f| (&f.name, f.stmt))
+            .chain(self.facts.classes.iter().map(|c| (&c.name, c.stmt)))
+            .filter(|(name, stmt)| {
+                is_definition(self.facts, name, *stmt) && !self.reasons.contains_key(*name)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for (name, (figures, reason)) in cost::decide(guide, &candidates, self.options.remote_calls)
+        {
+            if let Some(reason) = reason {
+                self.reasons.insert(name.clone(), reason);
+            }
+            self.figures.insert(name, figures);
+        }
     }
 
     /// Names bound by imports of local modules whose functions change the module's
@@ -480,11 +521,17 @@ impl Planner<'_> {
             },
             None => Decision::Moved(self.movement(name, kind)),
         };
+        let mut cost = self.figures.get(name).cloned();
+        if let (Some(figures), Decision::KeptLocal { reason }) = (&mut cost, &decision) {
+            // A static rule applied after the model (a class hierarchy) has the last word.
+            figures.verdict = format!("kept local: {reason}");
+        }
         Unit {
             name: name.to_owned(),
             kind,
             line,
             decision,
+            cost,
         }
     }
 

@@ -29,6 +29,18 @@ pub struct RunOptions {
     /// `--stats`: the runtime counts calls and local fallbacks into a file
     /// (`LAMBADA_STATS_FILE`) that is read once the program exits.
     pub stats: bool,
+    /// Input already read from this process's stdin (by `run --profile`'s first run),
+    /// given to the program again; `None`: the program reads stdin itself.
+    pub stdin: Option<Vec<u8>>,
+    /// `-v`: the analysis report (with `--profile`, the cost model's figures) goes to
+    /// stderr before the program runs, as text or, with `--format json`, as JSON.
+    pub report: Option<ReportFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 /// Environment variables of the program's process that the runtime reads.
@@ -161,6 +173,15 @@ pub fn run(file: &Path, options: &RunOptions) -> Result<RunReport, RunError> {
     let source = parse::read(file)?;
     let mut compiled = crate::compile(source, &options.compile)?;
     crate::deps::apply(&mut compiled, &options.deps)?;
+    match options.report {
+        // stderr: stdout is the program's own.
+        Some(ReportFormat::Text) => eprint!("{}", compiled.report.to_text()),
+        Some(ReportFormat::Json) => eprintln!(
+            "{}",
+            serde_json::to_string_pretty(&compiled.report).expect("reports serialise")
+        ),
+        None => {}
+    }
     let scratch = tempfile::Builder::new()
         .prefix("lambada-run.")
         .tempdir()
@@ -269,10 +290,20 @@ async fn run_program(
     if let Some(path) = stats_file {
         command.env(STATS_FILE_ENV, path);
     }
+    if options.stdin.is_some() {
+        command.stdin(std::process::Stdio::piped());
+    }
     let mut child = command.spawn().map_err(|source| RunError::Python {
         python: options.python.clone(),
         source,
     })?;
+    if let (Some(bytes), Some(mut pipe)) = (options.stdin.clone(), child.stdin.take()) {
+        // Written alongside the program's run: a large input must not wait for it.
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(&bytes).await;
+        });
+    }
     loop {
         tokio::select! {
             status = child.wait() => {
@@ -334,8 +365,28 @@ impl RunReport {
         if let Some(runtime) = &self.runtime {
             text += &runtime.text();
         }
+        if let Some(hint) = profile_hint(invocations, self.program_time) {
+            text += &hint;
+        }
         text
     }
+}
+
+/// Invocations this many and this short mean the program moved small, hot units.
+const MANY_INVOCATIONS: u64 = 1000;
+/// The cost model's threshold at its default (10 x a warm invocation): below that per
+/// invocation, a profile would keep the units behind them local.
+const SHORT_INVOCATION: Duration = Duration::from_millis(5);
+
+/// `--stats`: a word about `--profile` when the program made many short invocations.
+fn profile_hint(invocations: u64, program_time: Duration) -> Option<String> {
+    let per_invocation = program_time.checked_div(u32::try_from(invocations).ok()?)?;
+    (invocations >= MANY_INVOCATIONS && per_invocation < SHORT_INVOCATION).then(|| {
+        format!(
+            "lambada run: {invocations} invocations averaging {:.2} ms each: functions this cheap cost more as invocations than they save; try `lambada run --profile`, which keeps them local\n",
+            per_invocation.as_secs_f64() * 1000.0
+        )
+    })
 }
 
 /// The file `lambada run` runs: exactly one.
@@ -370,6 +421,19 @@ mod tests {
              lambada run: write_row: 3 calls ran locally through the twin (argument 'out' is a StringIO: cannot travel)\n\
              lambada run: verified 7 calls against the local twin, 1 differences\n"
         );
+    }
+
+    #[test]
+    fn many_short_invocations_suggest_a_profile() {
+        let hint = profile_hint(13_019, Duration::from_secs(10)).unwrap();
+        assert!(
+            hint.contains("13019 invocations averaging 0.77 ms"),
+            "{hint}"
+        );
+        assert!(hint.contains("--profile"), "{hint}");
+        assert_eq!(profile_hint(287, Duration::from_millis(690)), None);
+        assert_eq!(profile_hint(5000, Duration::from_secs(60)), None);
+        assert_eq!(profile_hint(0, Duration::from_secs(1)), None);
     }
 
     #[test]

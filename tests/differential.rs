@@ -29,6 +29,7 @@ fn compare(
         prefix: String::new(),
         local_modules: true,
         fanout: lambada::package::DEFAULT_FANOUT,
+        guide: None,
     };
     let compiled = lambada::compile(source, &options).map_err(|e| e.to_string())?;
     let out_dir = package::write(&compiled.output, out_root).map_err(|e| e.to_string())?;

@@ -44,6 +44,7 @@ fn compile_into(file: &Path, prefix: &str, remote_calls: RemoteCalls, root: &Pat
             prefix: prefix.to_owned(),
             local_modules: true,
             fanout: lambada::package::DEFAULT_FANOUT,
+            guide: None,
         },
     )
     .unwrap();

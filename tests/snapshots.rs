@@ -43,6 +43,7 @@ fn compile(path: &Path, remote_calls: RemoteCalls) -> lambada::Compiled {
         prefix: String::new(),
         local_modules: true,
         fanout: lambada::package::DEFAULT_FANOUT,
+        guide: None,
     };
     lambada::compile(source, &options).expect("fixture compiles")
 }
