@@ -402,16 +402,26 @@ class LambdaTransport:
         body = encode_body(text)
         name = urllib.parse.quote(fn.name, safe="")  # ARNs and qualifiers have ":"
         path = "%s/2015-03-31/functions/%s/invocations" % (self.base_path, name)
-        headers = {
-            "Host": self.host_header,
-            "Content-Type": "application/json",
-            "X-Amz-Invocation-Type": "RequestResponse",
-        }
-        signature = sigv4.sign_headers("POST", path, "", headers, body, self.credentials(), self.region, "lambda")
-        headers.update(signature)
-        headers["User-Agent"] = "lambada-runtime/1"
-        status, reply_headers, data = self._post(fn, path, body, headers)
-        return _invoke_answer(fn, status, reply_headers, data)
+        # A throttled invocation (429: the function's or the account's concurrency is
+        # used up, as a wide fan-out can do) did not run: it is sent again after
+        # Retry-After (or a growing pause), for as long as the function's own timeout.
+        deadline = time.monotonic() + max(fn.timeout, THROTTLE_PATIENCE)
+        pause = 0.05
+        while True:
+            headers = {
+                "Host": self.host_header,
+                "Content-Type": "application/json",
+                "X-Amz-Invocation-Type": "RequestResponse",
+            }
+            signature = sigv4.sign_headers("POST", path, "", headers, body, self.credentials(), self.region,
+                                           "lambda")
+            headers.update(signature)
+            headers["User-Agent"] = "lambada-runtime/1"
+            status, reply_headers, data = self._post(fn, path, body, headers)
+            if status != 429 or time.monotonic() + pause > deadline:
+                return _invoke_answer(fn, status, reply_headers, data)
+            time.sleep(_throttle_pause(reply_headers, pause))
+            pause = min(pause * 2, 2.0)
 
     def _connection(self, timeout):
         if self.scheme == "https":
@@ -563,6 +573,22 @@ class _PlainConnection:
             self.reader.close()
         finally:
             self.sock.close()
+
+
+# Seconds a throttled call keeps trying at least (longer for functions with a longer
+# timeout).
+THROTTLE_PATIENCE = 60
+
+
+def _throttle_pause(headers, pause):
+    """Retry-After when the answer gives one (seconds), else ``pause`` with jitter."""
+    import random
+
+    try:
+        after = float(headers.get("Retry-After") or headers.get("retry-after") or "")
+        return min(max(after, 0.0), 5.0) * (0.5 + random.random() / 2)
+    except ValueError:
+        return pause * (0.5 + random.random())
 
 
 def _invoke_answer(fn, status, headers, data):

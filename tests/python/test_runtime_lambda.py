@@ -51,9 +51,10 @@ class FakeLambda(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, root, credentials=(KEY_ID, SECRET), drop_connections=False):
+    def __init__(self, root, credentials=(KEY_ID, SECRET), drop_connections=False, throttle=False):
         super().__init__(("127.0.0.1", 0), InvokeHandler)
         self.root = root
+        self.throttle = throttle
         self.credentials = credentials
         self.drop_connections = drop_connections
         self.requests = []  # (client port, function name)
@@ -111,6 +112,11 @@ class InvokeHandler(http.server.BaseHTTPRequestHandler):
         if problem:
             server.problems.append(problem)
             return self.answer(403, b'{"message": "%s"}' % problem.encode(), {"x-amzn-ErrorType": "InvalidSignatureException"})
+        if server.throttle and name == "app-fib" and len(server.requests) % 3 != 0:
+            # Two of every three calls are throttled, as a function at its reserved
+            # concurrency answers.
+            return self.answer(429, b'{"message": "Rate Exceeded.", "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"}',
+                               {"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "0"})
         if name == "app-slow":
             error = b'{"errorMessage": "Task timed out after 3.00 seconds", "errorType": "Sandbox.Timedout"}'
             return self.answer(200, error, {"X-Amz-Function-Error": "Unhandled"})
@@ -229,6 +235,15 @@ def test_a_connection_closed_by_the_server_is_reopened(layout):
         result = run_python(sys.executable, root, "app.py", env=driver_env(server))
     assert result.stdout.splitlines() == ["144 465", "5 480"], result.stderr
     assert len({port for port, _ in server.requests}) == len(server.requests) == 2
+
+
+def test_a_throttled_call_is_sent_again(layout):
+    root = layout("fib_counter")
+    with FakeLambda(root, throttle=True) as server:
+        result = run_python(sys.executable, root, "app.py", env=driver_env(server))
+    assert result.stdout.splitlines() == ["144 465", "5 480"], result.stderr
+    # Each of the two calls was refused twice (429), then ran.
+    assert [name for _, name in server.requests] == ["app-fib"] * 6
 
 
 PLATFORM_ERRORS = '''
