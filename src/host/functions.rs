@@ -429,6 +429,27 @@ impl Target {
             Target::Alias(_, version) => version.clone(),
         }
     }
+
+    /// The qualifier this target is named by (`$LATEST`: none).
+    pub fn qualifier(&self) -> Option<String> {
+        match self {
+            Target::Latest => None,
+            Target::Version(n) => Some(n.to_string()),
+            Target::Alias(alias, _) => Some(alias.clone()),
+        }
+    }
+
+    /// The qualified ARN this target is named by (`$LATEST`: unqualified).
+    pub fn arn(&self, state: &HostState, reference: &FunctionRef, entry: &FunctionEntry) -> String {
+        let region = entry.with_record(|r| r.region.clone());
+        let qualifier = self.qualifier();
+        qualified_arn(
+            &state.config.account_id,
+            &region,
+            &reference.name,
+            qualifier.as_deref(),
+        )
+    }
 }
 
 /// The qualified ARN of a function's version or alias (`$LATEST`: unqualified).
@@ -1372,18 +1393,7 @@ fn policy_target(
     request: &ApiRequest,
 ) -> Result<(String, Arc<FunctionEntry>), ApiError> {
     let (reference, entry, target) = resolve_target(state, name, request)?;
-    let qualifier = match &target {
-        Target::Latest => None,
-        Target::Version(n) => Some(n.to_string()),
-        Target::Alias(alias, _) => Some(alias.clone()),
-    };
-    let region = entry.with_record(|r| r.region.clone());
-    let arn = qualified_arn(
-        &state.config.account_id,
-        &region,
-        &reference.name,
-        qualifier.as_deref(),
-    );
+    let arn = target.arn(state, &reference, &entry);
     Ok((arn, entry))
 }
 

@@ -135,18 +135,8 @@ pub async fn invoke(
     let tail = wants_tail(&request)? && kind == InvocationType::RequestResponse;
     let client_context = client_context(&request)?;
     let request_id = request.request_id.clone();
-    let qualifier = match &target {
-        Target::Latest => None,
-        Target::Version(n) => Some(n.to_string()),
-        Target::Alias(alias, _) => Some(alias.clone()),
-    };
-    let region = entry.with_record(|r| r.region.clone());
-    let invoked_arn = qualified_arn(
-        &state.config.account_id,
-        &region,
-        &reference.name,
-        qualifier.as_deref(),
-    );
+    let qualifier = target.qualifier();
+    let invoked_arn = target.arn(state, &reference, &entry);
     if kind == InvocationType::Event && request.body.len() > MAX_EVENT_BYTES {
         return Err(ApiError::too_large(format!(
             "{} byte payload is too large for the Event invocation type (limit {MAX_EVENT_BYTES} bytes)",
