@@ -8,8 +8,8 @@ pub mod cost;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::analysis::{
-    ClassFacts, EffectKind, FunctionFacts, MethodFacts, ModuleFacts, NameKind, StatementKind,
-    is_builtin,
+    ClassFacts, EffectKind, FunctionFacts, MethodFacts, MethodKind, ModuleFacts, NameKind,
+    StatementKind, is_builtin,
 };
 
 /// Lambda's defaults are 128 MB and 3 s; a FaaSified function is usually real work,
@@ -189,10 +189,25 @@ impl Planner<'_> {
         let class_names: BTreeSet<&str> =
             self.facts.classes.iter().map(|c| c.name.as_str()).collect();
         let stateful = self.stateful_local_names();
+        let changing = self.changing_methods();
+        // Classes whose attributes other code changes: (class, changer, line).
+        let mut changed_classes: Vec<(String, String, usize)> = Vec::new();
         for function in &self.facts.functions {
+            let writes = with_changing_calls(
+                &function.attribute_writes,
+                &function.attribute_calls,
+                &changing,
+            );
+            changed_classes.extend(
+                writes
+                    .iter()
+                    .filter(|(root, _)| class_names.contains(root.as_str()))
+                    .map(|(root, line)| (root.clone(), function.name.clone(), *line)),
+            );
             let reason = local_effect(&function.effects)
                 .or_else(|| uses_stateful_module(&function.free, &stateful))
-                .or_else(|| class_state_write(&function.attribute_writes, &class_names, &[]))
+                .or_else(|| stateful_decorator(&function.decorators, &stateful))
+                .or_else(|| class_state_write(&writes, &class_names, &[]))
                 .or_else(|| module_namespace(function.uses_module_namespace));
             if let Some(reason) = reason {
                 self.reasons.insert(function.name.clone(), reason);
@@ -203,13 +218,37 @@ impl Planner<'_> {
             let reason = local_effect(&class.effects)
                 .or_else(|| uses_stateful_module(&class.free, &stateful))
                 .or_else(|| {
-                    class_state_write(&class.attribute_writes, &class_names, &["cls", "type()"])
+                    let writes = with_changing_calls(
+                        &class.attribute_writes,
+                        &class.attribute_calls,
+                        &changing,
+                    );
+                    changed_classes.extend(
+                        writes
+                            .iter()
+                            .filter(|(root, _)| {
+                                root != &class.name && class_names.contains(root.as_str())
+                            })
+                            .map(|(root, line)| (root.clone(), class.name.clone(), *line)),
+                    );
+                    class_state_write(&writes, &class_names, &["cls", "type()"])
                 })
                 .or_else(|| module_namespace(class.uses_module_namespace));
             if let Some(reason) = reason {
                 self.reasons.insert(class.name.clone(), reason);
                 self.tied.insert(class.name.clone());
             }
+        }
+        // A class whose attributes change in this process holds state that lives here:
+        // a copy in a package would start from its initial attributes (code that reads
+        // `Spam.manager` there sees a fresh manager), so it and its users stay here.
+        for (class, changer, line) in changed_classes {
+            self.reasons.entry(class.clone()).or_insert_with(|| {
+                format!(
+                    "holds state that changes in this process ({changer} changes it at line {line})"
+                )
+            });
+            self.tied.insert(class);
         }
         for function in &self.facts.functions {
             if let Some(reason) = self.function_reason(function) {
@@ -290,6 +329,21 @@ impl Planner<'_> {
 
     /// Names bound by imports of local modules whose functions change the module's
     /// own state, with the module and its first such function.
+    /// Names of the program's methods that change their object (the receiver is not
+    /// read-only): `Spam.manager.get_spam(x)` changes what `Spam.manager` holds when some
+    /// class's `get_spam` changes `self`.
+    fn changing_methods(&self) -> BTreeSet<String> {
+        self.facts
+            .classes
+            .iter()
+            .flat_map(|class| &class.methods)
+            .filter(|method| {
+                method.kind == MethodKind::Instance && !method.readonly.iter().any(|p| p == "self")
+            })
+            .map(|method| method.name.clone())
+            .collect()
+    }
+
     fn stateful_local_names(&self) -> BTreeMap<String, (String, String)> {
         let mut names = BTreeMap::new();
         for import in &self.facts.imports {
@@ -435,11 +489,14 @@ impl Planner<'_> {
                 let tie = uses.iter().find(|(used, _)| self.tied.contains(used));
                 if let Some((used, line)) = tie {
                     let root = &self.reasons[used];
+                    let uses = if self.class(used).is_some() {
+                        format!("uses class {used} at line {line}")
+                    } else {
+                        format!("calls {used}() at line {line}")
+                    };
                     // Replaces a weaker reason (a generator that calls input() is tied).
-                    self.reasons.insert(
-                        name.clone(),
-                        format!("calls {used}() at line {line}, which {root}"),
-                    );
+                    self.reasons
+                        .insert(name.clone(), format!("{uses}, which {root}"));
                     self.tied.insert(name.clone());
                     changed = true;
                 }
@@ -650,6 +707,23 @@ fn local_effect(effects: &[(EffectKind, usize)]) -> Option<String> {
         .map(|(kind, line)| format!("{} at line {line}", kind.describe()))
 }
 
+/// The attribute writes plus the calls of methods that change their object, counted as
+/// writes to the root they were called through.
+fn with_changing_calls(
+    writes: &[(String, usize)],
+    calls: &[(String, String, usize)],
+    changing: &BTreeSet<String>,
+) -> Vec<(String, usize)> {
+    let mut all = writes.to_vec();
+    all.extend(
+        calls
+            .iter()
+            .filter(|(_, method, _)| changing.contains(method))
+            .map(|(root, _, line)| (root.clone(), *line)),
+    );
+    all
+}
+
 /// Class attributes live in this process: code that changes them must run here.
 fn class_state_write(
     writes: &[(String, usize)],
@@ -676,6 +750,24 @@ fn uses_stateful_module(
         stateful.get(name).map(|(module, function)| {
             format!(
                 "uses local module {module} at line {line}, whose state lives in this process ({function} changes it)"
+            )
+        })
+    })
+}
+
+/// A decorator from a local module that changes that module's state (a registry of
+/// hooks, say): the package runs the decorator again where it is imported, which
+/// registers the function a second time, in a copy of the module's state.
+fn stateful_decorator(
+    decorators: &[String],
+    stateful: &BTreeMap<String, (String, String)>,
+) -> Option<String> {
+    decorators.iter().find_map(|decorator| {
+        let callee = decorator.split('(').next().unwrap_or(decorator).trim();
+        let root = callee.split('.').next().unwrap_or(callee);
+        stateful.get(root).map(|(module, function)| {
+            format!(
+                "is decorated with @{callee} from local module {module}, whose state lives in this process ({function} changes it): the decorator must run once, here"
             )
         })
     })

@@ -25,6 +25,7 @@ impl Analyser<'_> {
         let mut globals_written = BTreeSet::new();
         let mut effects = Vec::new();
         let mut attribute_writes = Vec::new();
+        let mut attribute_calls = Vec::new();
         let mut uses_module_namespace = None;
         let line = self.line(class.name.start());
 
@@ -71,6 +72,7 @@ impl Analyser<'_> {
                     globals_written.extend(scope.globals_written.iter().cloned());
                     effects.extend(self.lines_of_effects(&scope));
                     attribute_writes.extend(self.lines_of_writes(&scope));
+                    attribute_calls.extend(self.lines_of_calls(&scope));
                     uses_module_namespace =
                         uses_module_namespace.or(self.module_namespace_use(&scope));
                     match self.method(def, &scope) {
@@ -115,6 +117,7 @@ impl Analyser<'_> {
             globals_written,
             effects,
             attribute_writes,
+            attribute_calls,
             uses_module_namespace,
             blockers,
         });

@@ -30,6 +30,9 @@ pub enum EffectKind {
     /// Reads a relative path that does not exist beside the program when it is
     /// compiled (the program may create it first): it cannot travel.
     OpensMissingFile,
+    /// `obj.__dict__ = shared`: objects share one attribute dict (the Borg pattern), an
+    /// identity that no call can carry to a cloud function and back.
+    SharesAttributeDict,
 }
 
 impl EffectKind {
@@ -43,6 +46,7 @@ impl EffectKind {
                 | EffectKind::WritesFile
                 | EffectKind::OpensUnknownFile
                 | EffectKind::OpensMissingFile
+                | EffectKind::SharesAttributeDict
         )
     }
 
@@ -60,6 +64,9 @@ impl EffectKind {
             }
             EffectKind::OpensMissingFile => {
                 "opens a file that does not exist beside the program at compile time (it could not travel with the function)"
+            }
+            EffectKind::SharesAttributeDict => {
+                "replaces an object's __dict__ with a shared one (objects sharing their state cannot travel one at a time)"
             }
         }
     }

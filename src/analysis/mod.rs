@@ -201,6 +201,8 @@ pub struct FunctionFacts {
     pub effects: Vec<(EffectKind, usize)>,
     /// Roots of changed attributes (see `ScopeFacts::attribute_writes`), with lines.
     pub attribute_writes: Vec<(String, usize)>,
+    /// Methods called on attributes (see `ScopeFacts::attribute_calls`), with lines.
+    pub attribute_calls: Vec<(String, String, usize)>,
     /// Calls `globals()`: reads and writes the whole module by name.
     pub uses_module_namespace: Option<usize>,
 }
@@ -241,6 +243,7 @@ pub struct ClassFacts {
     pub globals_written: BTreeSet<String>,
     pub effects: Vec<(EffectKind, usize)>,
     pub attribute_writes: Vec<(String, usize)>,
+    pub attribute_calls: Vec<(String, String, usize)>,
     pub uses_module_namespace: Option<usize>,
     /// Why a proxy could not stand in for this class, if anything prevents it.
     pub blockers: Vec<(String, usize)>,
@@ -539,6 +542,14 @@ impl<'p> Analyser<'p> {
             .collect()
     }
 
+    fn lines_of_calls(&self, scope: &ScopeFacts) -> Vec<(String, String, usize)> {
+        scope
+            .attribute_calls
+            .iter()
+            .map(|(root, method, at)| (root.clone(), method.clone(), self.line(*at)))
+            .collect()
+    }
+
     fn module_namespace_use(&self, scope: &ScopeFacts) -> Option<usize> {
         scope
             .calls
@@ -611,6 +622,7 @@ impl<'p> Analyser<'p> {
             globals_written: scope.globals_written.clone(),
             effects: self.lines_of_effects(&scope),
             attribute_writes: self.lines_of_writes(&scope),
+            attribute_calls: self.lines_of_calls(&scope),
             uses_module_namespace: self.module_namespace_use(&scope),
         };
         self.facts.functions.push(facts);

@@ -37,6 +37,10 @@ pub struct ScopeFacts {
     /// changed expression: `Plugin` for `Plugin.order.append(x)` or `Plugin.n += 1`,
     /// `cls` for `cls.loaded = 0`, `type()` for `type(self).count += 1`.
     pub attribute_writes: Vec<(String, TextSize)>,
+    /// Methods called on an attribute, by root and method name: `("Spam", "get_spam")`
+    /// for `Spam.manager.get_spam(name)`. Whether such a call changes the object depends
+    /// on the method, which the plan looks up among the program's classes.
+    pub attribute_calls: Vec<(String, String, TextSize)>,
 }
 
 /// The kind of scope being walked, which decides how its bindings resolve names.
@@ -74,6 +78,7 @@ struct ScopeWalker<'r> {
     effects: Vec<Effect>,
     first_yield: Option<TextSize>,
     attribute_writes: Vec<(String, TextSize)>,
+    attribute_calls: Vec<(String, String, TextSize)>,
     /// A class body directly in the module: its methods' facts are kept.
     capture_methods: bool,
     /// Facts of the top-level functions and methods walked, by the def's start.
@@ -100,6 +105,7 @@ impl<'r> ScopeWalker<'r> {
             effects: Vec::new(),
             first_yield: None,
             attribute_writes: Vec::new(),
+            attribute_calls: Vec::new(),
             capture_methods: false,
             functions: Vec::new(),
             walrus_in_comprehension: false,
@@ -141,6 +147,7 @@ impl<'r> ScopeWalker<'r> {
         self.globals_written.extend(nested.globals_written);
         self.effects.extend(nested.effects);
         self.attribute_writes.extend(nested.attribute_writes);
+        self.attribute_calls.extend(nested.attribute_calls);
     }
 
     /// What leaves a nested scope: names it did not bind itself.
@@ -182,6 +189,7 @@ impl<'r> ScopeWalker<'r> {
         );
         Escaped {
             attribute_writes: self.attribute_writes,
+            attribute_calls: self.attribute_calls,
             free,
             explicit_global,
             calls: self.calls,
@@ -238,6 +246,7 @@ fn facts_of(
     effects.sort_by_key(|effect| effect.at);
     ScopeFacts {
         attribute_writes: escaped.attribute_writes,
+        attribute_calls: escaped.attribute_calls,
         free,
         calls,
         value_refs: escaped.value_refs,
@@ -293,6 +302,28 @@ impl<'r> ScopeWalker<'r> {
         }
     }
 
+    /// `self.__dict__ = shared` (the Borg pattern): objects then share one attribute
+    /// dict, an identity no call can carry. A fresh dict (`{...}`, `dict(...)`, a
+    /// comprehension) shares nothing and is an ordinary change.
+    fn record_dict_replacement(&mut self, target: &Expr, value: &Expr) {
+        let Expr::Attribute(attribute) = target else {
+            return;
+        };
+        if attribute.attr.as_str() != "__dict__" {
+            return;
+        }
+        let fresh = match value {
+            Expr::Dict(_) | Expr::DictComp(_) => true,
+            Expr::Call(call) => {
+                matches!(call.func.as_ref(), Expr::Name(name) if name.id.as_str() == "dict")
+            }
+            _ => false,
+        };
+        if !fresh {
+            self.record_effect(EffectKind::SharesAttributeDict, target.range());
+        }
+    }
+
     fn record_effect(&mut self, kind: EffectKind, range: TextRange) {
         self.effects.push(Effect {
             kind,
@@ -304,6 +335,7 @@ impl<'r> ScopeWalker<'r> {
 #[derive(Clone)]
 struct Escaped {
     attribute_writes: Vec<(String, TextSize)>,
+    attribute_calls: Vec<(String, String, TextSize)>,
     free: Vec<(String, TextSize)>,
     explicit_global: Vec<(String, TextSize)>,
     calls: BTreeSet<String>,
@@ -405,6 +437,7 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
             Stmt::Assign(assign) => {
                 for target in &assign.targets {
                     self.record_attribute_write(target);
+                    self.record_dict_replacement(target, &assign.value);
                 }
                 visitor::walk_stmt(self, stmt);
             }
@@ -503,6 +536,20 @@ impl<'a> Visitor<'a> for ScopeWalker<'_> {
             Expr::Call(call) => {
                 if let Some(kind) = classify_call(call, self.resolver) {
                     self.record_effect(kind, call.range());
+                }
+                if let Expr::Attribute(method) = call.func.as_ref()
+                    && !MUTATING_METHODS.contains(&method.attr.as_str())
+                    && matches!(
+                        method.value.as_ref(),
+                        Expr::Attribute(_) | Expr::Subscript(_)
+                    )
+                    && let Some(root) = attribute_root(&method.value)
+                {
+                    self.attribute_calls.push((
+                        root,
+                        method.attr.to_string(),
+                        method.value.start(),
+                    ));
                 }
                 if let Expr::Attribute(method) = call.func.as_ref()
                     && MUTATING_METHODS.contains(&method.attr.as_str())

@@ -11,6 +11,7 @@ import types
 from . import cache, capture, errors, interp, state, transports, wire
 
 _MISSING = object()
+_ModuleType = types.ModuleType
 _HERE_PREFIX = __file__.rpartition("/")[0]
 
 
@@ -81,6 +82,11 @@ class Handler:
                     fn = _with_defaults(fn, event, decoder)
                 args = [decoder.value(a) for a in event.get("args") or ()]
                 kwargs = {k: decoder.value(v) for k, v in (event.get("kwargs") or {}).items()}
+                module = _module_argument(args, kwargs, positions, readonly)
+                if module is not None:
+                    raise _Refused("an argument the function may change is module %s, which is "
+                                   "process-wide: a change made to it here would not reach the "
+                                   "caller's module" % module.__name__)
                 started = self._enter_globals(event.get("globals"), decoder, before)
             except (wire.CannotDecode, _Refused) as exc:
                 capture.end(captured)
@@ -208,6 +214,19 @@ def _readonly_positions(fn, readonly):
         return frozenset()
     names = code.co_varnames[:code.co_argcount]
     return frozenset(i for i, name in enumerate(names) if name in readonly)
+
+
+def _module_argument(args, kwargs, positions, readonly):
+    """A module passed for a parameter that is not read-only (``add_logging(math)``
+    patching ``math.cos``), or None. Modules travel by name: the cloud function gets its
+    own process's module, so its changes would be lost; the call runs in the caller."""
+    for index, value in enumerate(args):
+        if index not in positions and type(value) is _ModuleType:
+            return value
+    for name, value in kwargs.items():
+        if name not in readonly and type(value) is _ModuleType:
+            return value
+    return None
 
 
 def _writable_roots(event, positions, readonly):

@@ -92,6 +92,55 @@ def _process_bound_type(t):
     return None
 
 
+def _set_history(obj, order):
+    """Why a copy of set ``obj`` (rebuilt by adding ``order``, its items as it iterates
+    them) would not behave as ``obj`` does, or None.
+
+    A set's iteration order depends on the slots its items took, and a removed item
+    leaves a marker in its slot that later additions probe past or reuse: a set that
+    lost items carries its history, which changes where items it gains go, hence the
+    order the program sees (the permutations of a backtracking search, say). A copy has
+    no history: only a set without removal markers, whose copy takes the same slots in a
+    table of the same size, travels."""
+    global _set_fill
+    if _set_fill is _UNREAD:  # ctypes is imported when a set first travels, not at start
+        _set_fill = _cpython_set_fill()
+    if _set_fill is not None and _set_fill(obj) != len(order):
+        return "it lost items, which left marks in its table that decide where new items go and so the order it iterates in; a copy cannot reproduce them"
+    if len(order) > 1:
+        copy = set()
+        copy.update(order)
+        if list(copy) != order or sys.getsizeof(copy) != sys.getsizeof(obj):
+            return "its iteration order comes from how its table grew, which a copy cannot reproduce"
+    return None
+
+
+def _cpython_set_fill():
+    """The slots in use of a CPython set, removal markers included (``fill``, the field
+    after the object header in PySetObject), or None elsewhere."""
+    if sys.implementation.name != "cpython":
+        return None
+    import ctypes
+
+    offset = object.__basicsize__  # refcount and type
+    read = ctypes.c_ssize_t.from_address
+
+    def fill(s):
+        return read(id(s) + offset).value
+
+    probe = {1, 2, 3}
+    if fill(probe) != 3:
+        return None
+    probe.discard(2)
+    if fill(probe) != 3:  # a marker took 2's place: the layout is the one described
+        return None
+    return fill
+
+
+_UNREAD = object()
+_set_fill = _UNREAD
+
+
 # ---------------------------------------------------------------------------------------
 # Encoding
 
@@ -223,8 +272,12 @@ class Encoder:
         return ["T", [v(x) for x in obj]]
 
     def _set(self, obj):
+        order = list(obj)
+        why = _set_history(obj, order)
+        if why is not None:
+            raise CannotTravel("set", why)
         v = self.value
-        return ["S", [v(x) for x in obj]]
+        return ["S", [v(x) for x in order]]
 
     def _frozenset(self, obj):
         v = self.value
