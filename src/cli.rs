@@ -523,6 +523,13 @@ fn run_command(args: &RunArgs) -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
+    let prices = match args.prices.prices(args.compile.arch) {
+        Ok(prices) => prices,
+        Err(message) => {
+            eprintln!("lambada run: error: {message}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
     let (guide, stdin) = match run_profile(args, file) {
         Ok(Some(Guided { guide, stdin })) => (Some(guide), stdin),
         Ok(None) => (None, None),
@@ -537,6 +544,7 @@ fn run_command(args: &RunArgs) -> ExitCode {
         quiet: args.compile.quiet,
         verify: args.verify,
         stats: args.stats,
+        invocation_log: args.invocation_log.clone(),
         stdin,
         report: args.compile.debug.then_some(match args.compile.format {
             Format::Text => run::ReportFormat::Text,
@@ -547,6 +555,8 @@ fn run_command(args: &RunArgs) -> ExitCode {
         Ok(report) => {
             if args.stats {
                 eprint!("{}", report.stats_text());
+                let summary = lifecycle::stats::summarise(&report.invocations, prices);
+                eprint!("{}", summary.to_text());
             }
             ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
         }
@@ -715,17 +725,6 @@ fn deploy_outputs(
                 eprintln!("lambada: error: {err}");
                 return ExitCode::from(FAILED);
             }
-            // Functions the source no longer has: named, or deleted with --prune.
-            if let Err(message) = lifecycle::commands::handle_orphans(
-                dir,
-                &args.prefix,
-                deploy_args,
-                orphans,
-                args.quiet,
-            ) {
-                eprintln!("{message}");
-                all_ok = false;
-            }
         } else {
             all_ok = false;
         }
@@ -746,6 +745,19 @@ fn deploy_outputs(
                     dir.display()
                 );
             }
+        }
+        // Functions the source no longer has: named, or deleted with --prune.
+        if summary.is_success()
+            && let Err(message) = lifecycle::commands::handle_orphans(
+                dir,
+                &args.prefix,
+                deploy_args,
+                orphans,
+                args.quiet,
+            )
+        {
+            eprintln!("{message}");
+            all_ok = false;
         }
         summaries.push(summary);
     }

@@ -198,6 +198,17 @@ pub fn read_rows(path: &Path) -> Result<Vec<InvocationRow>, LogError> {
     rows.collect::<Result<Vec<_>, _>>().map_err(fail)
 }
 
+/// `t` in the log's time format: `2026-11-30T12:00:00.000Z`.
+pub fn time_text(t: std::time::SystemTime) -> String {
+    let (y, mo, d, h, mi, s, ms) = super::util::utc_parts(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+}
+
+/// Now, in the log's time format.
+pub fn now_text() -> String {
+    time_text(std::time::SystemTime::now())
+}
+
 /// The `errorType` of a function error's payload.
 pub fn error_type(payload: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(payload).ok()?;

@@ -14,7 +14,7 @@ use serde::de::IgnoredAny;
 use super::HostState;
 use super::error::ApiError;
 use super::functions::{FunctionEntry, Target, qualified_arn, resolve_target};
-use super::invocation_log::{InvocationRow, error_type};
+use super::invocation_log::{InvocationRow, error_type, time_text};
 use super::names::{LATEST, version_number};
 use super::server::{ApiRequest, MAX_INVOKE_BYTES, empty_response};
 use super::store::PendingEvent;
@@ -251,9 +251,8 @@ impl Ran {
         let started = std::time::SystemTime::now()
             .checked_sub(report.duration)
             .unwrap_or(std::time::UNIX_EPOCH);
-        let (y, mo, d, h, mi, s, ms) = super::util::utc_parts(started);
         log.record(InvocationRow {
-            time: format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z"),
+            time: time_text(started),
             tenant: self.tenant.clone(),
             function: self.function.clone(),
             request_id: self.request_id.clone(),

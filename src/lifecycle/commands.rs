@@ -430,7 +430,7 @@ pub struct CallArgs {
     pub function: String,
 
     /// Arguments as Python literals (`5`, `'text'`, `[1, 2]`), or `name=literal`.
-    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
+    #[arg(value_name = "ARGS", allow_negative_numbers = true)]
     pub args: Vec<String>,
 
     /// Read one call per line from stdin (a tuple of arguments, or one literal) and
