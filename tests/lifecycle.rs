@@ -23,8 +23,13 @@ fn lambada(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn lambada_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    lambada_env(dir, args, stdin, &[])
+}
+
+fn lambada_env(dir: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lambada"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_ENDPOINT_URL_LAMBDA")
@@ -445,4 +450,63 @@ fn deploy_prune_list_and_remove_against_moto() {
         statuses(work, &list),
         pairs(&[("lc-prog-add", "missing"), ("lc-prog-square", "missing")])
     );
+}
+
+const LOGS_WITH_BOTO3: &str = r#"
+import sys, boto3
+logs = boto3.client("logs", endpoint_url=sys.argv[1], region_name="us-east-1",
+                    aws_access_key_id="AKLOGS", aws_secret_access_key="logs-secret")
+groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]]
+assert groups == ["/aws/lambda/app-square"], groups
+streams = logs.describe_log_streams(logGroupName=groups[0], descending=True)["logStreams"]
+events = logs.get_log_events(logGroupName=groups[0], logStreamName=streams[0]["logStreamName"],
+                             startFromHead=True)["events"]
+print("".join(e["message"] for e in events), end="")
+"#;
+
+#[test]
+fn logs_are_signed_per_tenant_and_read_by_boto3_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    std::fs::write(work.join("app.py"), APP).unwrap();
+    let server = Server::start(
+        &work.join("state"),
+        &["--access-key", "AKLOGS", "--secret-key", "logs-secret"],
+    );
+    let e = server.endpoint.as_str();
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "AKLOGS"),
+        ("AWS_SECRET_ACCESS_KEY", "logs-secret"),
+    ];
+    let run = |args: &[&str], env: &[(&str, &str)]| lambada_env(work, args, "", env);
+    let called = run(&["call", "app.py", "square", "3", "--endpoint", e], &keys);
+    assert!(called.status.success(), "{}", text(&called.stderr));
+    let logs = run(&["logs", "app-square", "--endpoint", e], &keys);
+    assert!(
+        text(&logs.stdout).contains("squaring 3"),
+        "{}",
+        text(&logs.stderr)
+    );
+    // A wrong secret is refused, as for the Lambda API.
+    let wrong = run(
+        &["logs", "app-square", "--endpoint", e],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKLOGS"),
+            ("AWS_SECRET_ACCESS_KEY", "wrong"),
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        text(&wrong.stderr).contains("signature"),
+        "{}",
+        text(&wrong.stderr)
+    );
+    // boto3's logs client: groups, streams and GetLogEvents.
+    let python = support::venv().join("bin/python");
+    let out = Command::new(python)
+        .args(["-c", LOGS_WITH_BOTO3, e])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), text(&logs.stdout));
 }
