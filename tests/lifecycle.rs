@@ -510,3 +510,46 @@ fn logs_are_signed_per_tenant_and_read_by_boto3_too() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), text(&logs.stdout));
 }
+
+#[test]
+fn run_stats_prints_each_functions_invocations_and_the_bill() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    std::fs::write(
+        work.join("prog.py"),
+        "def work(n):\n    return sum(i * i for i in range(n))\n\nif __name__ == \"__main__\":\n    print([work(n) for n in range(5)])\n",
+    )
+    .unwrap();
+    let log = work.join("kept.sqlite");
+    let out = lambada(
+        work,
+        &[
+            "run",
+            "--stats",
+            "--invocation-log",
+            log.to_str().unwrap(),
+            "--price-request",
+            "1",
+            "prog.py",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "[0, 0, 1, 5, 14]\n");
+    let stderr = text(&out.stderr);
+    let row = stderr
+        .lines()
+        .find(|l| l.starts_with("prog-work "))
+        .unwrap_or_else(|| panic!("no row for prog-work in\n{stderr}"));
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&columns[1..3], ["5", "0"], "{row}");
+    // At $1 a request, 5 requests cost $5 and some GB-seconds.
+    assert!(stderr.contains("5 requests"), "{stderr}");
+    assert!(stderr.contains("$5.00000000 requests"), "{stderr}");
+    // --invocation-log kept the rows.
+    let rows = lambada::host::invocation_log::read_rows(&log).unwrap();
+    assert_eq!(rows.len(), 5);
+    assert!(
+        rows.iter()
+            .all(|r| r.function == "prog-work" && r.status == "ok")
+    );
+}

@@ -320,7 +320,13 @@ pub fn handle_orphans(
             Orphans::Warn => Ok(found),
         }
     })
-    .map_err(|e| format!("lambada: error: looking for functions no longer in {module}: {e}"))?;
+    .map_err(|e| {
+        let level = match orphans {
+            Orphans::Prune => "error",
+            Orphans::Warn => "warning",
+        };
+        format!("lambada: {level}: cannot look for deployed functions no longer in {module}: {e}")
+    })?;
     match orphans {
         Orphans::Warn if !result.is_empty() && !quiet => eprintln!(
             "lambada: warning: deployed but no longer in {module}: {}; `lambada deploy --prune` removes them",
