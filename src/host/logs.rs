@@ -417,6 +417,121 @@ mod tests {
         assert!(pattern_terms("  ").is_empty());
     }
 
+    fn store_with(lines: usize) -> LogStore {
+        let store = LogStore::default();
+        let log: String = (0..lines).map(|i| format!("line {i}\n")).collect();
+        store.append("t", "f", "$LATEST", log.as_bytes());
+        store
+    }
+
+    fn filter(store: &LogStore, request: Value) -> Result<Value, ApiError> {
+        let groups = store.groups.lock().unwrap();
+        filter_events(&groups, "t", serde_json::from_value(request).unwrap())
+    }
+
+    #[test]
+    fn filter_log_events_pages_with_next_token_and_filters_by_terms() {
+        let store = store_with(25);
+        let first = filter(
+            &store,
+            json!({"logGroupName": "/aws/lambda/f", "limit": 10}),
+        )
+        .unwrap();
+        assert_eq!(first["events"].as_array().unwrap().len(), 10);
+        let token = first["nextToken"].as_str().unwrap().to_owned();
+        let mut messages = Vec::new();
+        let mut next = Some(token);
+        messages.extend(
+            first["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["message"].clone()),
+        );
+        while let Some(token) = next {
+            let page = filter(
+                &store,
+                json!({"logGroupName": "/aws/lambda/f", "limit": 10, "nextToken": token}),
+            )
+            .unwrap();
+            messages.extend(
+                page["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["message"].clone()),
+            );
+            next = page["nextToken"].as_str().map(str::to_owned);
+        }
+        let expected: Vec<Value> = (0..25).map(|i| json!(format!("line {i}\n"))).collect();
+        assert_eq!(messages, expected);
+        let matching = filter(
+            &store,
+            json!({"logGroupName": "/aws/lambda/f", "filterPattern": "\"line 2\""}),
+        )
+        .unwrap();
+        let found: Vec<&str> = matching["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "line 2\n",
+                "line 20\n",
+                "line 21\n",
+                "line 22\n",
+                "line 23\n",
+                "line 24\n"
+            ]
+        );
+        assert!(matching.get("nextToken").is_none());
+    }
+
+    #[test]
+    fn other_tenants_and_unknown_groups_are_not_found() {
+        let store = store_with(1);
+        let groups = store.groups.lock().unwrap();
+        let request = || serde_json::from_value(json!({"logGroupName": "/aws/lambda/f"})).unwrap();
+        let err = filter_events(&groups, "other", request()).unwrap_err();
+        assert_eq!(err.kind, "ResourceNotFoundException");
+        assert!(filter_events(&groups, "t", request()).is_ok());
+        let bad_token = serde_json::from_value(
+            json!({"logGroupName": "/aws/lambda/f", "nextToken": "garbage"}),
+        )
+        .unwrap();
+        assert_eq!(
+            filter_events(&groups, "t", bad_token).unwrap_err().kind,
+            "InvalidParameterException"
+        );
+    }
+
+    #[test]
+    fn get_log_events_reads_one_stream_forward() {
+        let store = store_with(3);
+        let groups = store.groups.lock().unwrap();
+        let stream = groups[&("t".to_owned(), "/aws/lambda/f".to_owned())]
+            .streams
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        let request = json!({"logGroupName": "/aws/lambda/f", "logStreamName": stream, "limit": 2});
+        let page = get_events(
+            &groups,
+            "t",
+            serde_json::from_value(request.clone()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(page["events"].as_array().unwrap().len(), 2);
+        let mut rest = request;
+        rest["nextToken"] = page["nextForwardToken"].clone();
+        let page = get_events(&groups, "t", serde_json::from_value(rest).unwrap()).unwrap();
+        assert_eq!(page["events"][0]["message"], "line 2\n");
+    }
+
     #[test]
     fn each_line_of_an_invocation_log_is_an_event_of_the_functions_group() {
         let store = LogStore::default();
