@@ -8,7 +8,9 @@
 //! blocking HTTP/1.1 connections in threads. Workers run as `lambada serve` runs them by
 //! default (in a sandbox where the kernel allows it); cold start is also measured without
 //! isolation. Environment: LAMBADA_BENCH_CALLS (10000), LAMBADA_BENCH_SECONDS (5, the
-//! throughput run), LAMBADA_BENCH_ISOLATION (auto, or none|process|sandbox).
+//! throughput run), LAMBADA_BENCH_ISOLATION (auto, or none|process|sandbox),
+//! LAMBADA_BENCH_INVOCATION_LOG=1 (the host writes its SQLite invocation log, as
+//! `lambada serve --invocation-log`: compare with and without).
 
 #[path = "../tests/host_support/mod.rs"]
 mod host_support;
@@ -69,8 +71,12 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let invocation_log = std::env::var("LAMBADA_BENCH_INVOCATION_LOG").is_ok_and(|v| v == "1");
     let start = |dir: &tempfile::TempDir, isolation: Isolation| {
         let mut config = HostConfig::new(dir.path().join("state"));
+        if invocation_log {
+            config.invocation_log = Some(dir.path().join("invocations.sqlite"));
+        }
         config.isolation = isolation;
         config.python_for_every_runtime = false;
         runtime.block_on(Host::start(config)).unwrap()
@@ -87,9 +93,10 @@ fn main() {
     let endpoint = host.endpoint();
     let mut http = Http::connect(&endpoint);
     println!(
-        "lambada host benchmark: {cores} cores, {} workers per function, isolation {}",
+        "lambada host benchmark: {cores} cores, {} workers per function, isolation {}, invocation log {}",
         cores,
-        host.isolation()
+        host.isolation(),
+        if invocation_log { "on" } else { "off" }
     );
     println!(
         "cold start without isolation (first invoke after create, 10 functions): median {}, max {}",

@@ -10,9 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::deps::{self, Arch, DepsOptions, IndexOptions, Installer, Target};
 use crate::host::{AccessKey, HostConfig};
+use crate::lifecycle::commands::{Orphans, PriceArgs};
 use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
-use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, profile, run};
+use crate::{
+    CompileOptions, Compiled, codegen, deploy, diff, lifecycle, package, parse, profile, run,
+};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
 /// invocations of cloud functions (AWS Lambda or any Lambda-compatible endpoint).
@@ -49,6 +52,23 @@ pub enum Command {
     /// Run the original program once, locally, and record its functions' and classes'
     /// calls, times and argument sizes into OUT/<stem>.profile.json (for --profile).
     Profile(ProfileArgs),
+    /// Compile and deploy a program (as `lambada FILE`); --prune also deletes deployed
+    /// functions its source no longer has.
+    Deploy(lifecycle::commands::DeployCommandArgs),
+    /// List a program's deployed functions (or those under --prefix): code hash, last
+    /// modified, and current / stale / missing / orphan against the source.
+    List(lifecycle::commands::ListArgs),
+    /// Remove a program's deployed functions.
+    Remove(lifecycle::commands::RemoveArgs),
+    /// Invoke a deployed function with a raw JSON event and print its response.
+    Invoke(lifecycle::commands::InvokeArgs),
+    /// Call one function of a program with Python literals as arguments, through its
+    /// stub (deployed first, or --local in-process); --batch reads calls from stdin.
+    Call(lifecycle::commands::CallArgs),
+    /// Print a function's logs (CloudWatch Logs; the embedded host keeps them too).
+    Logs(lifecycle::commands::LogsArgs),
+    /// Sum up an invocation log per function, with the estimated AWS bill.
+    Stats(lifecycle::commands::StatsArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -259,6 +279,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ID", default_value = crate::host::ACCOUNT_ID)]
     pub account_id: String,
 
+    /// SQLite file that gets one row per invocation (time, tenant, function, duration,
+    /// billed ms, memory, status, error type); `lambada stats FILE` reads it.
+    #[arg(long, value_name = "FILE")]
+    pub invocation_log: Option<PathBuf>,
+
     /// Log one line per request to stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -301,6 +326,7 @@ impl ServeArgs {
             config.max_workers = n;
         }
         config.max_queue = self.max_queue;
+        config.invocation_log = self.invocation_log.clone();
         if let (Some(access_key), Some(secret_key)) = (&self.access_key, &self.secret_key) {
             config.access_keys.push(AccessKey {
                 access_key: access_key.clone(),
@@ -328,9 +354,17 @@ pub struct RunArgs {
     pub compile: CompileArgs,
 
     /// Print deploy and invocation statistics to stderr, with the calls that ran
-    /// locally through a function's twin and why.
+    /// locally through a function's twin and why, and per function: calls, errors,
+    /// p50/p99 duration, billed ms and the estimated AWS bill.
     #[arg(long)]
     pub stats: bool,
+
+    /// Keep the embedded host's invocation log (SQLite) in FILE.
+    #[arg(long, value_name = "FILE")]
+    pub invocation_log: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub prices: PriceArgs,
 
     /// Also run every invocation through the local twin on a deep copy and report the
     /// first difference in results, written-back state or output (LAMBADA_VERIFY=1).
@@ -380,7 +414,26 @@ pub fn main() -> ExitCode {
         },
         Some(Command::Run(args)) => run_command(&args),
         Some(Command::Profile(args)) => profile_command(&args),
-        None => compile_command(&cli.compile, &cli.deploy, cli.profile.as_deref()),
+        Some(Command::Deploy(args)) => {
+            let orphans = if args.prune {
+                Orphans::Prune
+            } else {
+                Orphans::Warn
+            };
+            compile_command(&args.compile, &args.deploy, None, orphans)
+        }
+        Some(Command::List(args)) => lifecycle::commands::list(&args),
+        Some(Command::Remove(args)) => lifecycle::commands::remove(&args),
+        Some(Command::Invoke(args)) => lifecycle::commands::invoke_command(&args),
+        Some(Command::Call(args)) => lifecycle::commands::call_command(&args),
+        Some(Command::Logs(args)) => lifecycle::commands::logs_command(&args),
+        Some(Command::Stats(args)) => lifecycle::commands::stats_command(&args),
+        None => compile_command(
+            &cli.compile,
+            &cli.deploy,
+            cli.profile.as_deref(),
+            Orphans::Warn,
+        ),
     }
 }
 
@@ -392,6 +445,7 @@ fn compile_command(
     args: &CompileArgs,
     deploy_args: &DeployArgs,
     profile_file: Option<&Path>,
+    orphans: Orphans,
 ) -> ExitCode {
     if !package::is_valid_prefix(&args.prefix) {
         eprintln!(
@@ -448,7 +502,7 @@ fn compile_command(
     if args.local {
         return ExitCode::SUCCESS;
     }
-    deploy_outputs(args, deploy_args, &written)
+    deploy_outputs(args, deploy_args, &written, orphans)
 }
 
 fn run_command(args: &RunArgs) -> ExitCode {
@@ -469,6 +523,13 @@ fn run_command(args: &RunArgs) -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
+    let prices = match args.prices.prices(args.compile.arch) {
+        Ok(prices) => prices,
+        Err(message) => {
+            eprintln!("lambada run: error: {message}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
     let (guide, stdin) = match run_profile(args, file) {
         Ok(Some(Guided { guide, stdin })) => (Some(guide), stdin),
         Ok(None) => (None, None),
@@ -483,6 +544,7 @@ fn run_command(args: &RunArgs) -> ExitCode {
         quiet: args.compile.quiet,
         verify: args.verify,
         stats: args.stats,
+        invocation_log: args.invocation_log.clone(),
         stdin,
         report: args.compile.debug.then_some(match args.compile.format {
             Format::Text => run::ReportFormat::Text,
@@ -493,6 +555,8 @@ fn run_command(args: &RunArgs) -> ExitCode {
         Ok(report) => {
             if args.stats {
                 eprint!("{}", report.stats_text());
+                let summary = lifecycle::stats::summarise(&report.invocations, prices);
+                eprint!("{}", summary.to_text());
             }
             ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
         }
@@ -639,7 +703,12 @@ fn compile_options(args: &CompileArgs, guide: Option<Guide>) -> CompileOptions {
 
 /// Remote mode: deploys every written output and, once all its functions are in
 /// place, points its manifest at them.
-fn deploy_outputs(args: &CompileArgs, deploy_args: &DeployArgs, dirs: &[PathBuf]) -> ExitCode {
+fn deploy_outputs(
+    args: &CompileArgs,
+    deploy_args: &DeployArgs,
+    dirs: &[PathBuf],
+    orphans: Orphans,
+) -> ExitCode {
     let options = deploy_options(deploy_args, args.quiet);
     let mut all_ok = true;
     let mut summaries = Vec::new();
@@ -676,6 +745,21 @@ fn deploy_outputs(args: &CompileArgs, deploy_args: &DeployArgs, dirs: &[PathBuf]
                     dir.display()
                 );
             }
+        }
+        // Functions the source no longer has: named, or deleted with --prune.
+        if summary.is_success()
+            && let Err(message) = lifecycle::commands::handle_orphans(
+                dir,
+                &args.prefix,
+                deploy_args,
+                orphans,
+                args.quiet,
+            )
+        {
+            // Looking for orphans is a courtesy of a plain deploy (it needs
+            // lambda:ListFunctions); only --prune fails with it.
+            eprintln!("{message}");
+            all_ok &= orphans == Orphans::Warn;
         }
         summaries.push(summary);
     }
@@ -734,13 +818,13 @@ pub fn deps_options(
 }
 
 /// The interpreter that answers for the user's environment.
-fn environment_python() -> String {
+pub(crate) fn environment_python() -> String {
     std::env::var("LAMBADA_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
 /// Reads and compiles every file before anything is written, so bad input anywhere
 /// leaves no output at all.
-fn compile_all(
+pub(crate) fn compile_all(
     args: &CompileArgs,
     deps: &DepsOptions,
     guide: Option<Guide>,

@@ -4,7 +4,8 @@
 //! `parse` → `analysis` → `plan` → `rewrite` + `codegen` → `package` → `deploy`,
 //! with `diff` for review and `host` as the embedded Lambda-compatible endpoint.
 //! `profile` is the dynamic analysis: a run of the original program whose figures the
-//! plan's cost model (`plan::cost`) reads. `cli` only wires the stages together.
+//! plan's cost model (`plan::cost`) reads. `lifecycle` lists, removes, invokes and reads
+//! the logs and invocation log of deployed programs. `cli` only wires the stages together.
 
 pub mod analysis;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod deploy;
 pub mod deps;
 pub mod diff;
 pub mod host;
+pub mod lifecycle;
 pub mod package;
 pub mod parse;
 pub mod plan;

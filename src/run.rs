@@ -10,6 +10,7 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use crate::deploy::{self, DeployOptions, DeploySummary};
+use crate::host::invocation_log::{self, InvocationRow};
 use crate::host::{Host, HostConfig, HostStats};
 use crate::{CompileOptions, package, parse};
 
@@ -29,6 +30,9 @@ pub struct RunOptions {
     /// `--stats`: the runtime counts calls and local fallbacks into a file
     /// (`LAMBADA_STATS_FILE`) that is read once the program exits.
     pub stats: bool,
+    /// `--invocation-log FILE`: the embedded host's invocation log (with `--stats` and
+    /// no file, one in the scratch directory).
+    pub invocation_log: Option<PathBuf>,
     /// Input already read from this process's stdin (by `run --profile`'s first run),
     /// given to the program again; `None`: the program reads stdin itself.
     pub stdin: Option<Vec<u8>>,
@@ -57,6 +61,10 @@ pub struct RunReport {
     pub host: HostStats,
     /// What the runtime counted in the program's process, when it wrote its file.
     pub runtime: Option<RuntimeStats>,
+    /// `--stats`: the rows of the invocation log this run wrote.
+    pub invocations: Vec<InvocationRow>,
+    /// When the host started (the invocation log's time format).
+    pub started: String,
 }
 
 /// What the runtime writes to `LAMBADA_STATS_FILE` when the program exits.
@@ -195,15 +203,28 @@ pub fn run(file: &Path, options: &RunOptions) -> Result<RunReport, RunError> {
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
+    let invocations = options.invocation_log.clone().or_else(|| {
+        options
+            .stats
+            .then(|| scratch.path().join("invocations.sqlite"))
+    });
     let mut report = runtime.block_on(run_against_host(
         &scratch.path().join("state"),
         &out_dir,
         &driver,
         options,
         options.stats.then_some(stats_file.as_path()),
+        invocations.as_deref(),
     ))?;
     if options.stats {
         report.runtime = RuntimeStats::read(&stats_file);
+        // This run's rows only: a kept log may hold earlier runs too.
+        if let Some(path) = &invocations {
+            let since = report.started.clone();
+            report.invocations = invocation_log::read_rows(path)
+                .map(|rows| rows.into_iter().filter(|r| r.time >= since).collect())
+                .unwrap_or_default();
+        }
     }
     Ok(report)
 }
@@ -214,9 +235,12 @@ async fn run_against_host(
     driver: &Path,
     options: &RunOptions,
     stats_file: Option<&Path>,
+    invocations: Option<&Path>,
 ) -> Result<RunReport, RunError> {
     let mut config = HostConfig::new(state_dir);
     config.python = PathBuf::from(&options.python);
+    config.invocation_log = invocations.map(Path::to_path_buf);
+    let started = invocation_log::now_text();
     if let Some(workers) = options.max_workers {
         config.max_workers = workers.max(1);
     }
@@ -232,6 +256,8 @@ async fn run_against_host(
         program_time,
         host: stats,
         runtime: None,
+        invocations: Vec::new(),
+        started,
     })
 }
 

@@ -40,21 +40,53 @@ pub struct Target {
 /// Resolves endpoint, region, credentials and role; fails before any request when the
 /// role is missing on AWS or no credentials are found.
 pub async fn connect(opts: &DeployOptions) -> Result<Target, DeployError> {
-    let env_endpoint = opts
-        .endpoint
-        .clone()
-        .or_else(|| non_empty_env("AWS_ENDPOINT_URL_LAMBDA"))
-        .or_else(|| non_empty_env("AWS_ENDPOINT_URL"));
-    let local = env_endpoint.as_deref().is_some_and(is_loopback_url);
-    if let Some(endpoint) = &opts.endpoint {
-        check_endpoint_url(endpoint)?;
-    }
+    let local = requested_endpoint(opts)?
+        .as_deref()
+        .is_some_and(is_loopback_url);
     let role = match (&opts.role, local) {
         (Some(role), _) => role.clone(),
         (None, true) => LOCAL_PLACEHOLDER_ROLE.to_string(),
         (None, false) => return Err(DeployError::MissingRole),
     };
+    let connected = connect_sdk(opts).await?;
+    Ok(Target {
+        client: aws_sdk_lambda::Client::new(&connected.sdk_config),
+        endpoint: connected.endpoint,
+        region: connected.region,
+        role,
+    })
+}
 
+/// An AWS configuration resolved as the deployer resolves it, for any service's client
+/// (the lifecycle commands also read CloudWatch Logs with it).
+#[derive(Debug, Clone)]
+pub struct Connected {
+    pub sdk_config: SdkConfig,
+    /// The Lambda endpoint requests go to (the standard AWS one when none is configured).
+    pub endpoint: String,
+    pub region: String,
+    /// A loopback endpoint: the embedded host, moto, LocalStack.
+    pub local: bool,
+}
+
+/// The endpoint asked for by option or environment, checked.
+fn requested_endpoint(opts: &DeployOptions) -> Result<Option<String>, DeployError> {
+    if let Some(endpoint) = &opts.endpoint {
+        check_endpoint_url(endpoint)?;
+    }
+    Ok(opts
+        .endpoint
+        .clone()
+        .or_else(|| non_empty_env("AWS_ENDPOINT_URL_LAMBDA"))
+        .or_else(|| non_empty_env("AWS_ENDPOINT_URL")))
+}
+
+/// Endpoint, region and credentials, without the role (which only creating functions
+/// needs); fails before any request when no credentials are found.
+pub async fn connect_sdk(opts: &DeployOptions) -> Result<Connected, DeployError> {
+    let local = requested_endpoint(opts)?
+        .as_deref()
+        .is_some_and(is_loopback_url);
     let http_client = http_client();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client.clone())
@@ -94,12 +126,11 @@ pub async fn connect(opts: &DeployOptions) -> Result<Target, DeployError> {
     check_credentials(&sdk_config).await?;
     let endpoint =
         effective_endpoint(&sdk_config, opts).unwrap_or_else(|| aws_endpoint_for_region(&region));
-    let client = aws_sdk_lambda::Client::new(&sdk_config);
-    Ok(Target {
-        client,
+    Ok(Connected {
+        sdk_config,
         endpoint,
         region,
-        role,
+        local,
     })
 }
 

@@ -60,7 +60,7 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-pub use client::{LOCAL_PLACEHOLDER_ROLE, is_loopback_url};
+pub use client::{Connected, LOCAL_PLACEHOLDER_ROLE, connect_sdk, is_loopback_url};
 pub use manifest::{
     FunctionSpec, MANIFEST_FILE, code_sha256, load_functions, mark_deployed, mark_manifest_deployed,
 };

@@ -14,6 +14,7 @@ use serde::de::IgnoredAny;
 use super::HostState;
 use super::error::ApiError;
 use super::functions::{FunctionEntry, Target, qualified_arn, resolve_target};
+use super::invocation_log::{InvocationRow, error_type, time_text};
 use super::names::{LATEST, version_number};
 use super::server::{ApiRequest, MAX_INVOKE_BYTES, empty_response};
 use super::store::PendingEvent;
@@ -176,21 +177,30 @@ pub async fn invoke(
                 payload,
                 client_context,
                 invoked_arn,
-                want_log: tail,
                 nested: request.caller.from_worker,
             };
             let (version, pool) = target_pool(state, &entry, &target)?;
             let slot = take_slot(state, &entry)?;
             // A task of its own: a client that hangs up must not cancel the exchange with
-            // the worker half-way.
+            // the worker half-way (nor the record of it).
+            let recorder = state.clone();
+            let ran = Ran {
+                tenant: entry.tenant.clone(),
+                function: reference.name.clone(),
+                version: version.clone(),
+                request_id: request_id.clone(),
+            };
             let outcome = tokio::spawn(async move {
                 let outcome = pool.invoke(invocation, true).await;
                 drop(slot);
+                if let Ok(outcome) = &outcome {
+                    ran.record(&recorder, outcome);
+                }
                 outcome
             })
             .await
             .map_err(|e| ApiError::service(format!("invocation failed: {e}")))??;
-            let mut response = invoke_response(outcome, &request_id);
+            let mut response = invoke_response(outcome, &request_id, tail);
             executed_version(&mut response, &version);
             Ok(response)
         }
@@ -221,7 +231,49 @@ pub async fn invoke_async(
     ))
 }
 
-fn invoke_response(outcome: Outcome, request_id: &str) -> Response {
+/// An invocation that ran, for its records: the CloudWatch log and the invocation log.
+struct Ran {
+    tenant: String,
+    function: String,
+    version: String,
+    request_id: String,
+}
+
+impl Ran {
+    fn record(&self, state: &HostState, outcome: &Outcome) {
+        state
+            .logs
+            .append(&self.tenant, &self.function, &self.version, &outcome.log);
+        let Some(log) = &state.invocation_log else {
+            return;
+        };
+        let report = &outcome.report;
+        let started = std::time::SystemTime::now()
+            .checked_sub(report.duration)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        log.record(InvocationRow {
+            time: time_text(started),
+            tenant: self.tenant.clone(),
+            function: self.function.clone(),
+            request_id: self.request_id.clone(),
+            duration_ms: report.duration.as_secs_f64() * 1000.0,
+            billed_ms: report.billed_ms,
+            memory_mb: report.memory_mb,
+            status: if outcome.function_error {
+                "error"
+            } else {
+                "ok"
+            }
+            .to_owned(),
+            error_type: outcome
+                .function_error
+                .then(|| error_type(&outcome.payload))
+                .flatten(),
+        });
+    }
+}
+
+fn invoke_response(outcome: Outcome, request_id: &str, tail: bool) -> Response {
     let (payload, function_error) = if outcome.payload.len() > MAX_INVOKE_BYTES {
         let message = format!(
             "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_INVOKE_BYTES} bytes).",
@@ -244,7 +296,8 @@ fn invoke_response(outcome: Outcome, request_id: &str) -> Response {
             HeaderValue::from_static("Unhandled"),
         );
     }
-    if let Some(log) = outcome.log {
+    if tail {
+        let log = outcome.log;
         let encoded = base64::engine::general_purpose::STANDARD.encode(log);
         if let Ok(value) = HeaderValue::from_str(&encoded) {
             headers.insert("x-amz-log-result", value);
@@ -330,7 +383,6 @@ pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
                         &event.function,
                         event.qualifier.as_deref(),
                     ),
-                    want_log: false,
                     nested: false,
                 };
                 let mut attempt = 1;
@@ -352,11 +404,20 @@ pub fn run_event(state: Arc<HostState>, tenant: String, event: PendingEvent) {
                         break false;
                     };
                     // The version or alias was deleted meanwhile: nothing left to run.
-                    let Ok((_, pool)) = target_pool(&state, &entry, &target) else {
+                    let Ok((version, pool)) = target_pool(&state, &entry, &target) else {
                         break true;
                     };
                     let outcome = pool.invoke(invocation.clone(), false).await;
                     drop(slot);
+                    if let Ok(outcome) = &outcome {
+                        let ran = Ran {
+                            tenant: tenant.clone(),
+                            function: event.function.clone(),
+                            version,
+                            request_id: event.request_id.clone(),
+                        };
+                        ran.record(&state, outcome);
+                    }
                     let failed = outcome.as_ref().is_ok_and(|o| o.function_error);
                     let interrupted = state.shutting_down.load(Ordering::SeqCst) && failed;
                     if state.config.verbose {

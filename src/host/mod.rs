@@ -39,8 +39,10 @@
 mod credentials;
 mod error;
 mod functions;
+pub mod invocation_log;
 mod invoke;
 mod layers;
+mod logs;
 mod names;
 mod runtimes;
 mod sandbox;
@@ -112,6 +114,8 @@ pub struct HostConfig {
     pub verbose: bool,
     /// How long shutdown waits for in-flight requests before failing them.
     pub shutdown_grace: Duration,
+    /// SQLite file that gets one row per invocation (`--invocation-log`).
+    pub invocation_log: Option<PathBuf>,
 }
 
 impl HostConfig {
@@ -136,6 +140,7 @@ impl HostConfig {
             account_id: ACCOUNT_ID.to_string(),
             verbose: false,
             shutdown_grace: Duration::from_secs(10),
+            invocation_log: None,
         }
     }
 }
@@ -162,7 +167,7 @@ pub fn default_state_dir() -> Option<PathBuf> {
 }
 
 /// The operations counted by [`HostStats`], in a fixed order.
-pub const OPERATIONS: [&str; 30] = [
+pub const OPERATIONS: [&str; 31] = [
     "CreateFunction",
     "ListFunctions",
     "GetFunction",
@@ -192,6 +197,7 @@ pub const OPERATIONS: [&str; 30] = [
     "ListLayerVersions",
     "DeleteLayerVersion",
     "GetCallerIdentity",
+    "CloudWatchLogs",
     "Unknown",
 ];
 
@@ -298,6 +304,9 @@ pub(crate) struct HostState {
     pub shutting_down: AtomicBool,
     pub events_in_flight: AtomicUsize,
     pub events_done: Notify,
+    /// Every invocation's log, read through the CloudWatch Logs API.
+    pub logs: logs::LogStore,
+    pub invocation_log: Option<invocation_log::InvocationLog>,
 }
 
 impl HostState {
@@ -389,6 +398,13 @@ impl Host {
         let store = tokio::task::spawn_blocking(move || store::Store::open(&store_root))
             .await
             .map_err(|e| HostError::Config(e.to_string()))??;
+        let invocation_log = match &config.invocation_log {
+            Some(path) => Some(
+                invocation_log::InvocationLog::open(path)
+                    .map_err(|e| HostError::Config(e.to_string()))?,
+            ),
+            None => None,
+        };
         let reachable = if addr.ip().is_unspecified() {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
         } else {
@@ -408,6 +424,8 @@ impl Host {
             shutting_down: AtomicBool::new(false),
             events_in_flight: AtomicUsize::new(0),
             events_done: Notify::new(),
+            logs: logs::LogStore::default(),
+            invocation_log,
         });
         functions::load_stored(&state).await?;
         invoke::replay_pending_events(&state);
@@ -503,6 +521,9 @@ impl Host {
         }
         state.registry.retire_all().await;
         state.census.kill_all();
+        if let Some(log) = &state.invocation_log {
+            log.close();
+        }
         Ok(())
     }
 }

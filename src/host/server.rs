@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::error::ApiError;
 use super::sigv4::Caller;
 use super::util::{parse_query, percent_decode, request_id};
-use super::{ANONYMOUS_TENANT, HostState, functions, invoke, layers, versions};
+use super::{ANONYMOUS_TENANT, HostState, functions, invoke, layers, logs, versions};
 
 /// Synchronous invocation payload limit (6 MB).
 pub const MAX_INVOKE_BYTES: usize = 6 * 1024 * 1024;
@@ -58,6 +58,8 @@ pub enum Route {
     DeleteLayerVersion(String, String),
     ListLayers,
     CallerIdentity,
+    /// A CloudWatch Logs operation (`POST /` with `X-Amz-Target: Logs_20140328.Op`).
+    Logs(String),
     Stats,
     CodeDownload(String, String, String),
     LayerDownload(String, String, String),
@@ -95,6 +97,7 @@ impl Route {
             Route::DeleteLayerVersion(..) => "DeleteLayerVersion",
             Route::ListLayers => "ListLayers",
             Route::CallerIdentity => "GetCallerIdentity",
+            Route::Logs(_) => "CloudWatchLogs",
             Route::Stats | Route::CodeDownload(..) | Route::LayerDownload(..) => "Unknown",
         }
     }
@@ -139,6 +142,7 @@ impl Route {
     fn service(&self) -> &'static str {
         match self {
             Route::CallerIdentity => "sts",
+            Route::Logs(_) => "logs",
             _ => "lambda",
         }
     }
@@ -220,6 +224,19 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
     })
 }
 
+/// `POST /` is STS's, unless its `X-Amz-Target` names a CloudWatch Logs operation
+/// (JSON 1.1 protocol: every operation on the same path).
+fn json_target(routed: Route, headers: &HeaderMap) -> Route {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    match (
+        routed,
+        target.and_then(|t| t.strip_prefix(logs::TARGET_PREFIX)),
+    ) {
+        (Route::CallerIdentity, Some(operation)) => Route::Logs(operation.to_owned()),
+        (routed, _) => routed,
+    }
+}
+
 /// Serves until `stop` turns true, then finishes the requests in flight.
 pub async fn run(
     listener: tokio::net::TcpListener,
@@ -270,7 +287,8 @@ async fn handle(State(state): State<Arc<HostState>>, request: Request) -> Respon
     let request_id = request_id();
     let verbose = state.config.verbose;
     let log_target = verbose.then(|| (request.method().clone(), request.uri().path().to_string()));
-    let routed = route(request.method(), request.uri().path());
+    let routed = route(request.method(), request.uri().path())
+        .map(|routed| json_target(routed, request.headers()));
     let operation = routed.as_ref().map_or("Unknown", Route::operation);
     state.counters.count(operation);
     let function = routed
@@ -350,6 +368,9 @@ async fn serve_route(
     match route {
         Route::Invoke(name) => invoke::invoke(state, &name, request).await,
         Route::CallerIdentity => caller_identity(&state.config.account_id, request),
+        Route::Logs(operation) => state
+            .logs
+            .serve(&request.caller.tenant, &operation, &request),
         Route::Stats => Ok(json_response(
             StatusCode::OK,
             &serde_json::to_value(state.stats()).unwrap_or_default(),

@@ -83,8 +83,6 @@ pub struct Invocation {
     /// The decoded client context JSON, already validated.
     pub client_context: Option<String>,
     pub invoked_arn: String,
-    /// Whether the caller wants the log (`LogType: Tail`).
-    pub want_log: bool,
     /// Sent by a function of this host (signed with worker credentials): it never waits
     /// behind the bound, since its caller may hold the worker it would wait for.
     pub nested: bool,
@@ -96,8 +94,32 @@ pub struct Outcome {
     pub payload: Vec<u8>,
     /// `X-Amz-Function-Error: Unhandled`.
     pub function_error: bool,
-    /// The full log of the invocation (START … REPORT), when asked for.
-    pub log: Option<Vec<u8>>,
+    /// The log of the invocation (START … REPORT, its last 4 KB): the `LogType: Tail`
+    /// answer and what the host's CloudWatch Logs keep.
+    pub log: Vec<u8>,
+    /// The figures of its REPORT line, for the invocation log.
+    pub report: Report,
+}
+
+/// What Lambda's REPORT line says of an invocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Report {
+    pub duration: Duration,
+    /// Whole milliseconds, rounded up, at least 1 (Lambda bills by the millisecond).
+    pub billed_ms: u64,
+    pub memory_mb: u32,
+    pub max_memory_mb: u32,
+}
+
+impl Report {
+    fn new(duration: Duration, memory_mb: u32, max_rss_kb: u32) -> Report {
+        Report {
+            duration,
+            billed_ms: (duration.as_secs_f64() * 1000.0).ceil().max(1.0) as u64,
+            memory_mb,
+            max_memory_mb: max_rss_kb.div_ceil(1024),
+        }
+    }
 }
 
 /// The live worker processes of the whole host, so that none outlives it.
@@ -907,22 +929,19 @@ impl Pool {
             Ok(Ok(frame))
                 if frame.kind == RESULT || frame.kind == ERROR || frame.kind == ERROR_RETIRE =>
             {
-                let log = inv.want_log.then(|| {
-                    let body = worker.take_log();
-                    self.compose_log(inv, &body, duration, frame.max_rss_kb, init_duration)
-                });
+                let report = Report::new(duration, self.spec.memory_mb, frame.max_rss_kb);
+                let body = worker.take_log();
+                let log = self.compose_log(inv, &body, &report, init_duration);
                 let outcome = Outcome {
                     payload: frame.payload,
                     function_error: frame.kind != RESULT,
                     log,
+                    report,
                 };
                 if frame.kind == ERROR_RETIRE {
                     worker.stdin = None;
                     worker.kill_and_reap().await;
                     return (None, Ok(outcome));
-                }
-                if !inv.want_log {
-                    worker.take_log();
                 }
                 (Some(worker), Ok(outcome))
             }
@@ -981,14 +1000,13 @@ impl Pool {
             }
             Failure::Spawn(reason) => (error_payload("Runtime.Unknown", &reason), Vec::new()),
         };
-        let duration = started.elapsed();
-        let log = inv
-            .want_log
-            .then(|| self.compose_log(inv, std::mem::take(&mut log).as_slice(), duration, 0, None));
+        let report = Report::new(started.elapsed(), self.spec.memory_mb, 0);
+        let log = self.compose_log(inv, std::mem::take(&mut log).as_slice(), &report, None);
         Outcome {
             payload,
             function_error: true,
             log,
+            report,
         }
     }
 
@@ -996,12 +1014,11 @@ impl Pool {
         &self,
         inv: &Invocation,
         body: &[u8],
-        duration: Duration,
-        max_rss_kb: u32,
+        report: &Report,
         init: Option<Duration>,
     ) -> Vec<u8> {
         let id = &inv.request_id;
-        let ms = duration.as_secs_f64() * 1000.0;
+        let ms = report.duration.as_secs_f64() * 1000.0;
         let version = &self.spec.version;
         let mut log = format!("START RequestId: {id} Version: {version}\n").into_bytes();
         log.extend_from_slice(body);
@@ -1010,9 +1027,7 @@ impl Pool {
         }
         let mut report = format!(
             "END RequestId: {id}\nREPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
-            ms.ceil().max(1.0) as u64,
-            self.spec.memory_mb,
-            max_rss_kb.div_ceil(1024),
+            report.billed_ms, report.memory_mb, report.max_memory_mb,
         );
         if let Some(init) = init {
             report.push_str(&format!(
