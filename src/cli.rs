@@ -12,7 +12,8 @@ use crate::deps::{self, Arch, DepsOptions, IndexOptions, Installer, Target};
 use crate::host::{AccessKey, HostConfig};
 use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
-use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, profile, run};
+use crate::report::plural;
+use crate::{CompileOptions, Compiled, deploy, diff, package, parse, profile, run};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
 /// invocations of cloud functions (AWS Lambda or any Lambda-compatible endpoint).
@@ -91,7 +92,8 @@ pub struct CompileArgs {
     #[arg(long)]
     pub local: bool,
 
-    /// Print a unified diff of every generated file against its source.
+    /// Print a unified diff of every generated file against its source (`lambada run`:
+    /// on stderr, before the program runs).
     #[arg(long)]
     pub diff: bool,
 
@@ -99,14 +101,10 @@ pub struct CompileArgs {
     #[arg(long)]
     pub annotations: bool,
 
-    /// Output root; each FILE gets its own directory below it.
-    #[arg(
-        short = 'o',
-        long = "out",
-        value_name = "DIR",
-        default_value = "lambada-out"
-    )]
-    pub out: PathBuf,
+    /// Output root; each FILE gets its own directory below it [default: lambada-out;
+    /// `lambada run`: a temporary directory, removed afterwards].
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: Option<PathBuf>,
 
     /// Which calls cross the network: `driver` (only calls from the rewritten program;
     /// calls inside a cloud function stay local) or `all` (every call to a moved function,
@@ -122,7 +120,8 @@ pub struct CompileArgs {
     #[arg(short = 'q', long, conflicts_with = "debug")]
     pub quiet: bool,
 
-    /// Output format of the analysis report and summaries.
+    /// Output format of the analysis report and summaries (`lambada run`: a JSON run
+    /// report on stderr once the program exits).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -167,6 +166,18 @@ pub struct CompileArgs {
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 }
+
+impl CompileArgs {
+    /// The output root: `-o DIR`, else `lambada-out`.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT))
+    }
+}
+
+/// Where compiled programs go without `-o`.
+pub const DEFAULT_OUT: &str = "lambada-out";
 
 /// Where and how cloud functions are deployed.
 #[derive(Debug, Clone, Args)]
@@ -369,6 +380,7 @@ pub enum Format {
 }
 
 pub fn main() -> ExitCode {
+    quiet_on_closed_output();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Serve(args)) => match args.host_config() {
@@ -380,8 +392,71 @@ pub fn main() -> ExitCode {
         },
         Some(Command::Run(args)) => run_command(&args),
         Some(Command::Profile(args)) => profile_command(&args),
-        None => compile_command(&cli.compile, &cli.deploy, cli.profile.as_deref()),
+        None => {
+            if let Some(message) = unknown_command(&cli.compile.files) {
+                eprintln!("{message}");
+                return ExitCode::from(BAD_INPUT);
+            }
+            compile_command(&cli.compile, &cli.deploy, cli.profile.as_deref())
+        }
     }
+}
+
+/// `print!` panics when stdout is a closed pipe (`lambada ... | head -1`), and Rust
+/// ignores SIGPIPE so that the host survives clients and workers that go away. A closed
+/// stdout or stderr means whoever reads it is gone: stop quietly, with the status a
+/// process killed by SIGPIPE has (128 + 13), as `cat` would.
+fn quiet_on_closed_output() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let closed_pipe = format!("(os error {})", libc::EPIPE);
+        if message.starts_with("failed printing to std") && message.contains(&closed_pipe) {
+            std::process::exit(128 + libc::SIGPIPE);
+        }
+        default_hook(info);
+    }));
+}
+
+/// `lambada lsit`: a first FILE that is no file, has no `.py` and looks like a word is
+/// a mistyped command, not a program. The commands come from clap's own list, so every
+/// subcommand is covered.
+fn unknown_command(files: &[PathBuf]) -> Option<String> {
+    let first = files.first()?;
+    let word = first.to_str()?;
+    let looks_like_a_command = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !looks_like_a_command || first.exists() || word.ends_with(".py") {
+        return None;
+    }
+    let command = <Cli as clap::CommandFactory>::command();
+    let names: Vec<String> = command
+        .get_subcommands()
+        .flat_map(|sub| {
+            std::iter::once(sub.get_name().to_owned())
+                .chain(sub.get_all_aliases().map(str::to_owned))
+        })
+        .filter(|name| name != "help")
+        .collect();
+    let closest = names
+        .iter()
+        .map(|name| (strsim::jaro(word, name), name))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let mut message = format!("lambada: error: unknown command '{word}'");
+    match closest {
+        Some((_, name)) => message += &format!("\n  tip: a similar command exists: '{name}'"),
+        None => message += &format!("\n  commands: {}", names.join(", ")),
+    }
+    message += &format!("\n  (a program is a Python file: no file named {word} exists here)");
+    Some(message)
 }
 
 /// Exit statuses: 0 success, 1 the work failed, 2 bad usage or bad input.
@@ -432,13 +507,14 @@ fn compile_command(
         }
     };
     let mut written = Vec::new();
+    let out = args.out_dir();
     for item in &compiled {
-        match package::write(&item.output, &args.out) {
+        match package::write(&item.output, &out) {
             Ok(dir) => written.push(dir),
             Err(err) => {
                 eprintln!(
                     "lambada: error: cannot write {}: {err}",
-                    args.out.join(&item.output.name).display()
+                    out.join(&item.output.name).display()
                 );
                 return ExitCode::from(FAILED);
             }
@@ -453,7 +529,7 @@ fn compile_command(
 
 fn run_command(args: &RunArgs) -> ExitCode {
     let Some(file) = run::single_file(&args.compile.files) else {
-        eprintln!("lambada: error: `lambada run` runs one program; pass exactly one FILE");
+        eprintln!("{}", run_files_error(&args.compile.files));
         return ExitCode::from(BAD_INPUT);
     };
     // The embedded host runs every function on --python: build packages for it, and
@@ -484,6 +560,8 @@ fn run_command(args: &RunArgs) -> ExitCode {
         verify: args.verify,
         stats: args.stats,
         stdin,
+        out: args.compile.out.clone(),
+        diff: args.compile.diff,
         report: args.compile.debug.then_some(match args.compile.format {
             Format::Text => run::ReportFormat::Text,
             Format::Json => run::ReportFormat::Json,
@@ -493,6 +571,13 @@ fn run_command(args: &RunArgs) -> ExitCode {
         Ok(report) => {
             if args.stats {
                 eprint!("{}", report.stats_text());
+            }
+            if args.compile.format == Format::Json {
+                // stderr: the program's stdout is its own.
+                eprintln!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json()).expect("reports serialise")
+                );
             }
             ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
         }
@@ -508,6 +593,23 @@ fn run_command(args: &RunArgs) -> ExitCode {
             eprintln!("lambada: error: {err}");
             ExitCode::from(FAILED)
         }
+    }
+}
+
+/// `lambada run prog.py 12 3`: clap takes `12 3` for more programs. When only the
+/// first is a program, the rest were meant for it: say how to pass them.
+fn run_files_error(files: &[PathBuf]) -> String {
+    let one = "lambada: error: `lambada run` runs one program; pass exactly one FILE";
+    match files {
+        [program, rest @ ..] if !rest.is_empty() && rest.iter().all(|arg| !arg.is_file()) => {
+            let rest: Vec<String> = rest.iter().map(|a| a.display().to_string()).collect();
+            format!(
+                "{one}\n  tip: arguments for the program go after `--`: lambada run {} -- {}",
+                program.display(),
+                rest.join(" ")
+            )
+        }
+        _ => one.to_owned(),
     }
 }
 
@@ -536,7 +638,7 @@ fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<Guided>, ExitCode> 
             }
         };
     }
-    let previous = profile::profile_path(&args.compile.out, file);
+    let previous = profile::profile_path(&args.compile.out_dir(), file);
     if let Some(profile) = profile::reusable(&previous, file) {
         if !args.compile.quiet {
             eprintln!(
@@ -564,15 +666,15 @@ fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<Guided>, ExitCode> 
     let options = profile::ProfileOptions {
         python: args.python.clone(),
         program_args: args.program_args.clone(),
-        out: args.compile.out.clone(),
+        out: args.compile.out_dir(),
         rehearsal: Some(stdin),
     };
     match profile::run(file, &options) {
         Ok(run) => {
             if !args.compile.quiet {
                 eprintln!(
-                    "lambada run: profiled {} units -> {}",
-                    run.profile.units.len(),
+                    "lambada run: profiled {} -> {}",
+                    plural(run.profile.units.len() as u64, "unit"),
                     run.path.display()
                 );
             }
@@ -603,8 +705,8 @@ fn profile_command(args: &ProfileArgs) -> ExitCode {
         Ok(run) => {
             if !args.quiet {
                 eprintln!(
-                    "lambada profile: {} units, {} ({}) -> {}",
-                    run.profile.units.len(),
+                    "lambada profile: {}, {} ({}) -> {}",
+                    plural(run.profile.units.len() as u64, "unit"),
                     run.profile.mechanism,
                     run.profile.python,
                     run.path.display()
@@ -652,7 +754,12 @@ fn deploy_outputs(args: &CompileArgs, deploy_args: &DeployArgs, dirs: &[PathBuf]
             }
         };
         if summary.is_success() {
-            if let Err(err) = deploy::mark_deployed(dir, &summary.endpoint, &summary.region) {
+            if let Err(err) = deploy::mark_deployed_with_profile(
+                dir,
+                &summary.endpoint,
+                &summary.region,
+                deploy_args.aws_profile.as_deref(),
+            ) {
                 eprintln!("lambada: error: {err}");
                 return ExitCode::from(FAILED);
             }
@@ -660,7 +767,7 @@ fn deploy_outputs(args: &CompileArgs, deploy_args: &DeployArgs, dirs: &[PathBuf]
             all_ok = false;
         }
         if args.format == Format::Text && !args.quiet {
-            eprint!("{summary}");
+            eprintln!("{summary}");
             if summary.is_success() {
                 eprintln!(
                     "  run it: python3 {}",
@@ -761,7 +868,7 @@ fn compile_all(
                 file.display(),
                 other.parsed.source.path.display(),
                 source.module,
-                args.out.join(&source.module).display()
+                args.out_dir().join(&source.module).display()
             ));
         }
         let mut item = crate::compile(source, &options).map_err(|e| e.to_string())?;
@@ -799,7 +906,7 @@ fn print_results(args: &CompileArgs, compiled: &[Compiled], written: &[PathBuf])
             print!("{}", item.report.to_text());
         }
         if args.diff {
-            let diff = review_diff(item);
+            let diff = diff::review(item);
             if color {
                 print!("{}", diff::colorize(&diff));
             } else {
@@ -826,27 +933,4 @@ fn print_results(args: &CompileArgs, compiled: &[Compiled], written: &[PathBuf])
             }
         }
     }
-}
-
-/// The driver and every handler module, each diffed against the original program.
-fn review_diff(item: &Compiled) -> String {
-    let original = &item.parsed.source.text;
-    let source_name = item.parsed.source.path.display().to_string();
-    let mut out = String::new();
-    for (path, bytes) in &item.output.files {
-        let is_driver = path == Path::new(&format!("{}.py", item.output.name));
-        let is_handler = path.file_name().is_some_and(|n| n == codegen::HANDLER_FILE);
-        if !(is_driver || is_handler) {
-            continue;
-        }
-        let generated = String::from_utf8_lossy(bytes);
-        let new_name = format!("{}/{}", item.output.name, path.display());
-        out.push_str(&diff::unified(
-            &source_name,
-            &new_name,
-            original,
-            &generated,
-        ));
-    }
-    out
 }

@@ -59,6 +59,10 @@ pub enum CompileError {
         line: usize,
         name: String,
     },
+    /// A setting of the program's own (`@cloudfunction(memory=100)`) that Lambda would
+    /// refuse, rendered like a syntax error.
+    #[error("{0}")]
+    Setting(parse::SyntaxError),
     #[error("{path}: {source}")]
     Rewrite {
         path: std::path::PathBuf,
@@ -92,6 +96,11 @@ pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compil
             line,
             name: name.clone(),
         });
+    }
+    if let Some(bad) = facts.setting_errors.first() {
+        return Err(CompileError::Setting(
+            parsed.error_at(bad.at, bad.message.clone()),
+        ));
     }
     let plan = plan::plan_guided(&facts, options.plan, options.guide.as_ref());
     let driver =

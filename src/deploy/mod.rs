@@ -62,7 +62,8 @@ use tokio::task::JoinSet;
 
 pub use client::{LOCAL_PLACEHOLDER_ROLE, is_loopback_url};
 pub use manifest::{
-    FunctionSpec, MANIFEST_FILE, code_sha256, load_functions, mark_deployed, mark_manifest_deployed,
+    FunctionSpec, MANIFEST_FILE, code_sha256, load_functions, mark_deployed,
+    mark_deployed_with_profile, mark_manifest_deployed,
 };
 pub use retry::RetryPolicy;
 pub use summary::{DeploySummary, FunctionReport, Outcome};
