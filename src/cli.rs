@@ -6,14 +6,15 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::deps::{self, Arch, DepsOptions, IndexOptions, Installer, Target};
 use crate::host::{AccessKey, HostConfig};
 use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
 use crate::report::plural;
-use crate::{CompileOptions, Compiled, deploy, diff, package, parse, profile, run};
+use crate::{CompileOptions, Compiled, config, deploy, diff, package, parse, profile, run};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
 /// invocations of cloud functions (AWS Lambda or any Lambda-compatible endpoint).
@@ -133,6 +134,19 @@ pub struct CompileArgs {
     /// out (`map(f, xs)`, `[f(x) for x in xs]`...); 1 keeps them sequential.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub fanout: u32,
+
+    /// Memory of a cloud function whose @cloudfunction does not set it [default: 128].
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u32).range(128..=10240))]
+    pub memory: Option<u32>,
+
+    /// Timeout of a cloud function whose @cloudfunction does not set it [default: 30].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=900))]
+    pub timeout: Option<u32>,
+
+    /// Keep this function or class local (repeatable; `exclude = [...]` in
+    /// `[tool.lambada]`).
+    #[arg(long, value_name = "NAME")]
+    pub exclude: Vec<String>,
 
     /// Put third-party packages inside each function's zip instead of one shared layer
     /// per dependency set.
@@ -381,7 +395,8 @@ pub enum Format {
 
 pub fn main() -> ExitCode {
     quiet_on_closed_output();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Some(Command::Serve(args)) => match args.host_config() {
             Ok(config) => crate::host::serve(config, args.print_endpoint),
@@ -390,16 +405,90 @@ pub fn main() -> ExitCode {
                 ExitCode::from(BAD_INPUT)
             }
         },
-        Some(Command::Run(args)) => run_command(&args),
+        Some(Command::Run(mut args)) => {
+            let run_matches = matches.subcommand_matches("run").unwrap_or(&matches);
+            if let Err(code) = configure(&mut args.compile, None, run_matches) {
+                return code;
+            }
+            run_command(&args)
+        }
         Some(Command::Profile(args)) => profile_command(&args),
         None => {
             if let Some(message) = unknown_command(&cli.compile.files) {
                 eprintln!("{message}");
                 return ExitCode::from(BAD_INPUT);
             }
+            if let Err(code) = configure(&mut cli.compile, Some(&mut cli.deploy), &matches) {
+                return code;
+            }
             compile_command(&cli.compile, &cli.deploy, cli.profile.as_deref())
         }
     }
+}
+
+/// Settles every setting from the flags, the program's pyproject.toml and the defaults
+/// (see `config`), and writes the results back into the arguments; `-v` says where
+/// each came from. The error is the exit status to give.
+fn configure(
+    compile: &mut CompileArgs,
+    deploy: Option<&mut DeployArgs>,
+    matches: &ArgMatches,
+) -> Result<(), ExitCode> {
+    let Some(program) = compile.files.first().cloned() else {
+        return Ok(());
+    };
+    // A value the user gave: on the command line or through the flag's variable.
+    let given = |id: &str, flag: &str| match matches.value_source(id) {
+        Some(ValueSource::CommandLine) => Some(flag.to_owned()),
+        Some(ValueSource::EnvVariable) => Some(match id {
+            "role" => "LAMBADA_ROLE_ARN".to_owned(),
+            _ => format!("{flag}'s environment variable"),
+        }),
+        _ => None,
+    };
+    let with = |value: Option<String>, id: &str, flag: &str| {
+        value.and_then(|v| given(id, flag).map(|f| (v, f)))
+    };
+    let flags = config::Flags {
+        endpoint: deploy
+            .as_ref()
+            .and_then(|d| with(d.endpoint.clone(), "endpoint", "--endpoint")),
+        region: deploy
+            .as_ref()
+            .and_then(|d| with(d.region.clone(), "region", "--region")),
+        role: deploy
+            .as_ref()
+            .and_then(|d| with(d.role.clone(), "role", "--role")),
+        prefix: with(Some(compile.prefix.clone()), "prefix", "--prefix"),
+        memory: compile.memory.map(|v| (v, "--memory".to_owned())),
+        timeout: compile.timeout.map(|v| (v, "--timeout".to_owned())),
+        remote_calls: given("remote_calls", "--remote-calls").map(|f| (compile.remote_calls, f)),
+        fanout: given("fanout", "--fanout").map(|f| (compile.fanout, f)),
+        exclude: (!compile.exclude.is_empty())
+            .then(|| (compile.exclude.clone(), "--exclude".to_owned())),
+    };
+    let settings = match config::resolve(&program, flags) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("{err}");
+            return Err(ExitCode::from(BAD_INPUT));
+        }
+    };
+    if compile.debug {
+        eprint!("{}", settings.describe());
+    }
+    compile.prefix = settings.prefix.value;
+    compile.memory = Some(settings.memory.value);
+    compile.timeout = Some(settings.timeout.value);
+    compile.remote_calls = settings.remote_calls.value;
+    compile.fanout = settings.fanout.value;
+    compile.exclude = settings.exclude.value;
+    if let Some(deploy) = deploy {
+        deploy.endpoint = settings.endpoint.value;
+        deploy.region = settings.region.value;
+        deploy.role = settings.role.value;
+    }
+    Ok(())
 }
 
 /// `print!` panics when stdout is a closed pipe (`lambada ... | head -1`), and Rust
@@ -732,7 +821,10 @@ fn compile_options(args: &CompileArgs, guide: Option<Guide>) -> CompileOptions {
         plan: PlanOptions {
             annotations: args.annotations,
             remote_calls: args.remote_calls,
+            memory: args.memory.unwrap_or(crate::plan::DEFAULT_MEMORY_MB),
+            timeout: args.timeout.unwrap_or(crate::plan::DEFAULT_TIMEOUT_S),
         },
+        exclude: args.exclude.iter().cloned().collect(),
         prefix: args.prefix.clone(),
         local_modules: true,
         fanout: args.fanout,

@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod codegen;
+pub mod config;
 pub mod deploy;
 pub mod deps;
 pub mod diff;
@@ -45,6 +46,8 @@ pub struct CompileOptions {
     pub fanout: u32,
     /// `--profile`: a profile and the cost model that decides with it.
     pub guide: Option<plan::cost::Guide>,
+    /// Functions and classes kept local by name (`[tool.lambada] exclude`).
+    pub exclude: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +105,12 @@ pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compil
             parsed.error_at(bad.at, bad.message.clone()),
         ));
     }
-    let plan = plan::plan_guided(&facts, options.plan, options.guide.as_ref());
+    let plan = plan::plan_excluding(
+        &facts,
+        options.plan,
+        options.guide.as_ref(),
+        &options.exclude,
+    );
     let driver =
         rewrite::driver(&parsed, &facts, &plan).map_err(|source| CompileError::Rewrite {
             path: parsed.source.path.clone(),

@@ -848,3 +848,57 @@ fn a_remote_traceback_names_the_programs_file_and_lines() {
         ))
         .stderr(predicate::str::contains("lambada_handler.py").not());
 }
+
+// Configuration (issue 11 §6).
+
+#[test]
+fn tool_lambada_in_pyproject_sets_what_flags_do_not_and_v_says_where_from() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "pyproject.toml",
+        b"[project]\nname = \"shop\"\n\n[tool.lambada]\nmemory = 512\ntimeout = 60\nprefix = \"shop-\"\nexclude = [\"helper\"]\n",
+    );
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    write(
+        &dir.path().join("src"),
+        "app.py",
+        b"def helper(x):\n    return x + 1\n\n\ndef work(x):\n    return x * 2\n\n\nprint(helper(1), work(2))\n",
+    );
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "-v", "--timeout", "90", "src/app.py"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "  memory = 512 (src/../pyproject.toml:5)\n",
+        ))
+        .stderr(predicate::str::contains("  timeout = 90 (--timeout)\n"))
+        .stderr(predicate::str::contains("  fanout = 64 (default)\n"))
+        .stdout(predicate::str::contains(
+            "kept local: excluded by the configuration (exclude)",
+        ));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("lambada-out/app/lambada.json")).unwrap(),
+    )
+    .unwrap();
+    let work = &manifest["functions"]["work"];
+    assert_eq!(work["memory"], 512);
+    assert_eq!(work["timeout"], 90);
+    assert_eq!(work["function_name"], "shop-app-work");
+    assert!(manifest["functions"].get("helper").is_none());
+    // A bad value in the file is the user's: file, line and column, exit 2.
+    write(
+        dir.path(),
+        "pyproject.toml",
+        b"[tool.lambada]\nmemory = 100\n",
+    );
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "src/app.py"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "src/../pyproject.toml:2:10: error: memory = 100: Lambda accepts 128..=10240 MB",
+        ));
+}
