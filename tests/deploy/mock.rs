@@ -613,3 +613,28 @@ async fn an_update_already_in_progress_is_waited_for_before_deciding() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_role_that_never_becomes_assumable_fails_saying_how_long_it_was_retried() {
+    let mock = Mock::start(|s| {
+        s.faults.push(Fault {
+            op: "CreateFunction",
+            times: u32::MAX,
+            status: 400,
+            error_type: "InvalidParameterValueException",
+            message: "The role defined for the function cannot be assumed by Lambda.",
+        })
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_app(dir.path(), "", &[Func::new("fib")]);
+    let summary = deploy(dir.path(), &local_options(&mock.endpoint))
+        .await
+        .unwrap();
+    assert_eq!(summary.failed, 1, "{summary}");
+    let error = summary.functions[0].error.clone().unwrap();
+    assert!(
+        error.contains("cannot be assumed by Lambda. (retried for 5 s"),
+        "{error}"
+    );
+}
