@@ -278,6 +278,8 @@ async fn deploy_and_run(
                 options.deps.target.python.0, options.deps.target.python.1
             ),
             progress: !options.quiet,
+            // The embedded host accepts any role: no IAM round trip.
+            role: Some(deploy::LOCAL_PLACEHOLDER_ROLE.to_owned()),
             ..DeployOptions::default()
         },
     )

@@ -34,11 +34,15 @@ pub struct Target {
     /// The endpoint URL requests go to (the standard AWS one when none is configured).
     pub endpoint: String,
     pub region: String,
-    pub role: String,
+    /// The configuration the client was built from (credentials, region, endpoint), for
+    /// other services' clients (IAM, see `role`).
+    pub sdk_config: SdkConfig,
+    /// The endpoint is on this machine (loopback).
+    pub local: bool,
 }
 
-/// Resolves endpoint, region, credentials and role; fails before any request when the
-/// role is missing on AWS or no credentials are found.
+/// Resolves endpoint, region and credentials; fails before any request when no
+/// credentials are found. (The role is `role::resolve`'s.)
 pub async fn connect(opts: &DeployOptions) -> Result<Target, DeployError> {
     let env_endpoint = opts
         .endpoint
@@ -49,12 +53,6 @@ pub async fn connect(opts: &DeployOptions) -> Result<Target, DeployError> {
     if let Some(endpoint) = &opts.endpoint {
         check_endpoint_url(endpoint)?;
     }
-    let role = match (&opts.role, local) {
-        (Some(role), _) => role.clone(),
-        (None, true) => LOCAL_PLACEHOLDER_ROLE.to_string(),
-        (None, false) => return Err(DeployError::MissingRole),
-    };
-
     let http_client = http_client();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client.clone())
@@ -99,7 +97,8 @@ pub async fn connect(opts: &DeployOptions) -> Result<Target, DeployError> {
         client,
         endpoint,
         region,
-        role,
+        sdk_config,
+        local,
     })
 }
 

@@ -173,3 +173,42 @@ async fn a_function_the_endpoint_rejects_fails_alone_with_the_service_message() 
         "a debug dump, not the message: {error}"
     );
 }
+
+#[tokio::test]
+async fn without_a_role_one_is_created_through_the_endpoints_iam_and_then_reused() {
+    let endpoint = &moto().endpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = "rolefree-";
+    let funcs = vec![Func::new("fib")];
+    write_app(dir.path(), prefix, &funcs);
+    let first = deploy(dir.path(), &local_options(endpoint)).await.unwrap();
+    assert_eq!((first.created, first.failed), (1, 0), "{first}");
+    let conf = lambda_client(endpoint)
+        .get_function_configuration()
+        .function_name(function_name(prefix, "fib"))
+        .send()
+        .await
+        .unwrap();
+    // Named after the program: the prefix and the module.
+    assert_eq!(
+        conf.role(),
+        Some("arn:aws:iam::123456789012:role/lambada-rolefree-app")
+    );
+    // The program's next new function finds it by name.
+    let other = tempfile::tempdir().unwrap();
+    write_app(other.path(), prefix, &[Func::new("area")]);
+    let second = deploy(other.path(), &local_options(endpoint))
+        .await
+        .unwrap();
+    assert_eq!((second.created, second.failed), (1, 0), "{second}");
+    let conf = lambda_client(endpoint)
+        .get_function_configuration()
+        .function_name(function_name(prefix, "area"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        conf.role(),
+        Some("arn:aws:iam::123456789012:role/lambada-rolefree-app")
+    );
+}
