@@ -174,25 +174,33 @@ async fn a_function_the_endpoint_rejects_fails_alone_with_the_service_message() 
     );
 }
 
+/// The execution role moto holds for a function.
+async fn role_of(endpoint: &str, function_name: &str) -> Option<String> {
+    lambda_client(endpoint)
+        .get_function_configuration()
+        .function_name(function_name)
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .map(str::to_owned)
+}
+
 #[tokio::test]
 async fn without_a_role_one_is_created_through_the_endpoints_iam_and_then_reused() {
     let endpoint = &moto().endpoint;
     let dir = tempfile::tempdir().unwrap();
     let prefix = "rolefree-";
-    let funcs = vec![Func::new("fib")];
-    write_app(dir.path(), prefix, &funcs);
+    write_app(dir.path(), prefix, &[Func::new("fib")]);
     let first = deploy(dir.path(), &local_options(endpoint)).await.unwrap();
     assert_eq!((first.created, first.failed), (1, 0), "{first}");
-    let conf = lambda_client(endpoint)
-        .get_function_configuration()
-        .function_name(function_name(prefix, "fib"))
-        .send()
-        .await
-        .unwrap();
     // Named after the program: the prefix and the module.
+    let role = "arn:aws:iam::123456789012:role/lambada-rolefree-app";
     assert_eq!(
-        conf.role(),
-        Some("arn:aws:iam::123456789012:role/lambada-rolefree-app")
+        role_of(endpoint, &function_name(prefix, "fib"))
+            .await
+            .as_deref(),
+        Some(role)
     );
     // The program's next new function finds it by name.
     let other = tempfile::tempdir().unwrap();
@@ -201,14 +209,10 @@ async fn without_a_role_one_is_created_through_the_endpoints_iam_and_then_reused
         .await
         .unwrap();
     assert_eq!((second.created, second.failed), (1, 0), "{second}");
-    let conf = lambda_client(endpoint)
-        .get_function_configuration()
-        .function_name(function_name(prefix, "area"))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        conf.role(),
-        Some("arn:aws:iam::123456789012:role/lambada-rolefree-app")
+        role_of(endpoint, &function_name(prefix, "area"))
+            .await
+            .as_deref(),
+        Some(role)
     );
 }
