@@ -50,11 +50,13 @@ fn main() {
         plan: PlanOptions {
             annotations: false,
             remote_calls: RemoteCalls::Driver,
+            ..PlanOptions::default()
         },
         prefix: String::new(),
         local_modules: false,
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
+        exclude: Default::default(),
     };
 
     let (parse_time, syntax_errors) = best_of(runs, || parse_all(&sources));

@@ -6,15 +6,17 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::deps::{self, Arch, DepsOptions, IndexOptions, Installer, Target};
 use crate::host::{AccessKey, HostConfig};
 use crate::lifecycle::commands::{Orphans, PriceArgs};
 use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
+use crate::report::plural;
 use crate::{
-    CompileOptions, Compiled, codegen, deploy, diff, lifecycle, package, parse, profile, run,
+    CompileOptions, Compiled, config, deploy, diff, lifecycle, package, parse, profile, run,
 };
 
 /// FaaSify Python programs: calls to a program's functions and classes become
@@ -111,7 +113,8 @@ pub struct CompileArgs {
     #[arg(long)]
     pub local: bool,
 
-    /// Print a unified diff of every generated file against its source.
+    /// Print a unified diff of every generated file against its source (`lambada run`:
+    /// on stderr, before the program runs).
     #[arg(long)]
     pub diff: bool,
 
@@ -119,14 +122,10 @@ pub struct CompileArgs {
     #[arg(long)]
     pub annotations: bool,
 
-    /// Output root; each FILE gets its own directory below it.
-    #[arg(
-        short = 'o',
-        long = "out",
-        value_name = "DIR",
-        default_value = "lambada-out"
-    )]
-    pub out: PathBuf,
+    /// Output root; each FILE gets its own directory below it [default: lambada-out;
+    /// `lambada run`: a temporary directory, removed afterwards].
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: Option<PathBuf>,
 
     /// Which calls cross the network: `driver` (only calls from the rewritten program;
     /// calls inside a cloud function stay local) or `all` (every call to a moved function,
@@ -142,7 +141,8 @@ pub struct CompileArgs {
     #[arg(short = 'q', long, conflicts_with = "debug")]
     pub quiet: bool,
 
-    /// Output format of the analysis report and summaries.
+    /// Output format of the analysis report and summaries (`lambada run`: a JSON run
+    /// report on stderr once the program exits).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -154,6 +154,19 @@ pub struct CompileArgs {
     /// out (`map(f, xs)`, `[f(x) for x in xs]`...); 1 keeps them sequential.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub fanout: u32,
+
+    /// Memory of a cloud function whose @cloudfunction does not set it [default: 128].
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u32).range(128..=10240))]
+    pub memory: Option<u32>,
+
+    /// Timeout of a cloud function whose @cloudfunction does not set it [default: 30].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=900))]
+    pub timeout: Option<u32>,
+
+    /// Keep this function or class local (repeatable; `exclude = [...]` in
+    /// `[tool.lambada]`).
+    #[arg(long, value_name = "NAME")]
+    pub exclude: Vec<String>,
 
     /// Put third-party packages inside each function's zip instead of one shared layer
     /// per dependency set.
@@ -187,6 +200,18 @@ pub struct CompileArgs {
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 }
+
+impl CompileArgs {
+    /// The output root: `-o DIR`, else `lambada-out`.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT))
+    }
+}
+
+/// Where compiled programs go without `-o`.
+pub const DEFAULT_OUT: &str = "lambada-out";
 
 /// Where and how cloud functions are deployed.
 #[derive(Debug, Clone, Args)]
@@ -403,7 +428,9 @@ pub enum Format {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    quiet_on_closed_output();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Some(Command::Serve(args)) => match args.host_config() {
             Ok(config) => crate::host::serve(config, args.print_endpoint),
@@ -412,9 +439,20 @@ pub fn main() -> ExitCode {
                 ExitCode::from(BAD_INPUT)
             }
         },
-        Some(Command::Run(args)) => run_command(&args),
+        Some(Command::Run(mut args)) => {
+            let run_matches = matches.subcommand_matches("run").unwrap_or(&matches);
+            if let Err(code) = configure(&mut args.compile, None, run_matches) {
+                return code;
+            }
+            run_command(&args)
+        }
         Some(Command::Profile(args)) => profile_command(&args),
-        Some(Command::Deploy(args)) => {
+        Some(Command::Deploy(mut args)) => {
+            let deploy_matches = matches.subcommand_matches("deploy").unwrap_or(&matches);
+            if let Err(code) = configure(&mut args.compile, Some(&mut args.deploy), deploy_matches)
+            {
+                return code;
+            }
             let orphans = if args.prune {
                 Orphans::Prune
             } else {
@@ -428,13 +466,144 @@ pub fn main() -> ExitCode {
         Some(Command::Call(args)) => lifecycle::commands::call_command(&args),
         Some(Command::Logs(args)) => lifecycle::commands::logs_command(&args),
         Some(Command::Stats(args)) => lifecycle::commands::stats_command(&args),
-        None => compile_command(
-            &cli.compile,
-            &cli.deploy,
-            cli.profile.as_deref(),
-            Orphans::Warn,
-        ),
+        None => {
+            if let Some(message) = unknown_command(&cli.compile.files) {
+                eprintln!("{message}");
+                return ExitCode::from(BAD_INPUT);
+            }
+            if let Err(code) = configure(&mut cli.compile, Some(&mut cli.deploy), &matches) {
+                return code;
+            }
+            compile_command(
+                &cli.compile,
+                &cli.deploy,
+                cli.profile.as_deref(),
+                Orphans::Warn,
+            )
+        }
     }
+}
+
+/// Settles every setting from the flags, the program's pyproject.toml and the defaults
+/// (see `config`), and writes the results back into the arguments; `-v` says where
+/// each came from. The error is the exit status to give.
+fn configure(
+    compile: &mut CompileArgs,
+    deploy: Option<&mut DeployArgs>,
+    matches: &ArgMatches,
+) -> Result<(), ExitCode> {
+    let Some(program) = compile.files.first().cloned() else {
+        return Ok(());
+    };
+    // A value the user gave: on the command line or through the flag's variable.
+    let given = |id: &str, flag: &str| match matches.value_source(id) {
+        Some(ValueSource::CommandLine) => Some(flag.to_owned()),
+        Some(ValueSource::EnvVariable) => Some(match id {
+            "role" => "LAMBADA_ROLE_ARN".to_owned(),
+            _ => format!("{flag}'s environment variable"),
+        }),
+        _ => None,
+    };
+    let with = |value: Option<String>, id: &str, flag: &str| {
+        value.and_then(|v| given(id, flag).map(|f| (v, f)))
+    };
+    let flags = config::Flags {
+        endpoint: deploy
+            .as_ref()
+            .and_then(|d| with(d.endpoint.clone(), "endpoint", "--endpoint")),
+        region: deploy
+            .as_ref()
+            .and_then(|d| with(d.region.clone(), "region", "--region")),
+        role: deploy
+            .as_ref()
+            .and_then(|d| with(d.role.clone(), "role", "--role")),
+        prefix: with(Some(compile.prefix.clone()), "prefix", "--prefix"),
+        memory: compile.memory.map(|v| (v, "--memory".to_owned())),
+        timeout: compile.timeout.map(|v| (v, "--timeout".to_owned())),
+        remote_calls: given("remote_calls", "--remote-calls").map(|f| (compile.remote_calls, f)),
+        fanout: given("fanout", "--fanout").map(|f| (compile.fanout, f)),
+        exclude: (!compile.exclude.is_empty())
+            .then(|| (compile.exclude.clone(), "--exclude".to_owned())),
+    };
+    let settings = match config::resolve(&program, flags) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("{err}");
+            return Err(ExitCode::from(BAD_INPUT));
+        }
+    };
+    if compile.debug {
+        eprint!("{}", settings.describe());
+    }
+    compile.prefix = settings.prefix.value;
+    compile.memory = Some(settings.memory.value);
+    compile.timeout = Some(settings.timeout.value);
+    compile.remote_calls = settings.remote_calls.value;
+    compile.fanout = settings.fanout.value;
+    compile.exclude = settings.exclude.value;
+    if let Some(deploy) = deploy {
+        deploy.endpoint = settings.endpoint.value;
+        deploy.region = settings.region.value;
+        deploy.role = settings.role.value;
+    }
+    Ok(())
+}
+
+/// `print!` panics when stdout is a closed pipe (`lambada ... | head -1`), and Rust
+/// ignores SIGPIPE so that the host survives clients and workers that go away. A closed
+/// stdout or stderr means whoever reads it is gone: stop quietly, with the status a
+/// process killed by SIGPIPE has (128 + 13), as `cat` would.
+fn quiet_on_closed_output() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let closed_pipe = format!("(os error {})", libc::EPIPE);
+        if message.starts_with("failed printing to std") && message.contains(&closed_pipe) {
+            std::process::exit(128 + libc::SIGPIPE);
+        }
+        default_hook(info);
+    }));
+}
+
+/// `lambada lsit`: a first FILE that is no file, has no `.py` and looks like a word is
+/// a mistyped command, not a program. The commands come from clap's own list, so every
+/// subcommand is covered.
+fn unknown_command(files: &[PathBuf]) -> Option<String> {
+    let first = files.first()?;
+    let word = first.to_str()?;
+    let looks_like_a_command = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !looks_like_a_command || first.exists() || word.ends_with(".py") {
+        return None;
+    }
+    let command = <Cli as clap::CommandFactory>::command();
+    let names: Vec<String> = command
+        .get_subcommands()
+        .flat_map(|sub| {
+            std::iter::once(sub.get_name().to_owned())
+                .chain(sub.get_all_aliases().map(str::to_owned))
+        })
+        .filter(|name| name != "help")
+        .collect();
+    let closest = names
+        .iter()
+        .map(|name| (strsim::jaro(word, name), name))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let mut message = format!("lambada: error: unknown command '{word}'");
+    match closest {
+        Some((_, name)) => message += &format!("\n  tip: a similar command exists: '{name}'"),
+        None => message += &format!("\n  commands: {}", names.join(", ")),
+    }
+    message += &format!("\n  (a program is a Python file: no file named {word} exists here)");
+    Some(message)
 }
 
 /// Exit statuses: 0 success, 1 the work failed, 2 bad usage or bad input.
@@ -486,13 +655,14 @@ fn compile_command(
         }
     };
     let mut written = Vec::new();
+    let out = args.out_dir();
     for item in &compiled {
-        match package::write(&item.output, &args.out) {
+        match package::write(&item.output, &out) {
             Ok(dir) => written.push(dir),
             Err(err) => {
                 eprintln!(
                     "lambada: error: cannot write {}: {err}",
-                    args.out.join(&item.output.name).display()
+                    out.join(&item.output.name).display()
                 );
                 return ExitCode::from(FAILED);
             }
@@ -507,7 +677,7 @@ fn compile_command(
 
 fn run_command(args: &RunArgs) -> ExitCode {
     let Some(file) = run::single_file(&args.compile.files) else {
-        eprintln!("lambada: error: `lambada run` runs one program; pass exactly one FILE");
+        eprintln!("{}", run_files_error(&args.compile.files));
         return ExitCode::from(BAD_INPUT);
     };
     // The embedded host runs every function on --python: build packages for it, and
@@ -546,6 +716,8 @@ fn run_command(args: &RunArgs) -> ExitCode {
         stats: args.stats,
         invocation_log: args.invocation_log.clone(),
         stdin,
+        out: args.compile.out.clone(),
+        diff: args.compile.diff,
         report: args.compile.debug.then_some(match args.compile.format {
             Format::Text => run::ReportFormat::Text,
             Format::Json => run::ReportFormat::Json,
@@ -557,6 +729,13 @@ fn run_command(args: &RunArgs) -> ExitCode {
                 eprint!("{}", report.stats_text());
                 let summary = lifecycle::stats::summarise(&report.invocations, prices);
                 eprint!("{}", summary.to_text());
+            }
+            if args.compile.format == Format::Json {
+                // stderr: the program's stdout is its own.
+                eprintln!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json()).expect("reports serialise")
+                );
             }
             ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
         }
@@ -572,6 +751,23 @@ fn run_command(args: &RunArgs) -> ExitCode {
             eprintln!("lambada: error: {err}");
             ExitCode::from(FAILED)
         }
+    }
+}
+
+/// `lambada run prog.py 12 3`: clap takes `12 3` for more programs. When only the
+/// first is a program, the rest were meant for it: say how to pass them.
+fn run_files_error(files: &[PathBuf]) -> String {
+    let one = "lambada: error: `lambada run` runs one program; pass exactly one FILE";
+    match files {
+        [program, rest @ ..] if !rest.is_empty() && rest.iter().all(|arg| !arg.is_file()) => {
+            let rest: Vec<String> = rest.iter().map(|a| a.display().to_string()).collect();
+            format!(
+                "{one}\n  tip: arguments for the program go after `--`: lambada run {} -- {}",
+                program.display(),
+                rest.join(" ")
+            )
+        }
+        _ => one.to_owned(),
     }
 }
 
@@ -600,7 +796,7 @@ fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<Guided>, ExitCode> 
             }
         };
     }
-    let previous = profile::profile_path(&args.compile.out, file);
+    let previous = profile::profile_path(&args.compile.out_dir(), file);
     if let Some(profile) = profile::reusable(&previous, file) {
         if !args.compile.quiet {
             eprintln!(
@@ -628,15 +824,15 @@ fn run_profile(args: &RunArgs, file: &Path) -> Result<Option<Guided>, ExitCode> 
     let options = profile::ProfileOptions {
         python: args.python.clone(),
         program_args: args.program_args.clone(),
-        out: args.compile.out.clone(),
+        out: args.compile.out_dir(),
         rehearsal: Some(stdin),
     };
     match profile::run(file, &options) {
         Ok(run) => {
             if !args.compile.quiet {
                 eprintln!(
-                    "lambada run: profiled {} units -> {}",
-                    run.profile.units.len(),
+                    "lambada run: profiled {} -> {}",
+                    plural(run.profile.units.len() as u64, "unit"),
                     run.path.display()
                 );
             }
@@ -667,8 +863,8 @@ fn profile_command(args: &ProfileArgs) -> ExitCode {
         Ok(run) => {
             if !args.quiet {
                 eprintln!(
-                    "lambada profile: {} units, {} ({}) -> {}",
-                    run.profile.units.len(),
+                    "lambada profile: {}, {} ({}) -> {}",
+                    plural(run.profile.units.len() as u64, "unit"),
                     run.profile.mechanism,
                     run.profile.python,
                     run.path.display()
@@ -694,7 +890,10 @@ fn compile_options(args: &CompileArgs, guide: Option<Guide>) -> CompileOptions {
         plan: PlanOptions {
             annotations: args.annotations,
             remote_calls: args.remote_calls,
+            memory: args.memory.unwrap_or(crate::plan::DEFAULT_MEMORY_MB),
+            timeout: args.timeout.unwrap_or(crate::plan::DEFAULT_TIMEOUT_S),
         },
+        exclude: args.exclude.iter().cloned().collect(),
         prefix: args.prefix.clone(),
         local_modules: true,
         fanout: args.fanout,
@@ -721,7 +920,12 @@ fn deploy_outputs(
             }
         };
         if summary.is_success() {
-            if let Err(err) = deploy::mark_deployed(dir, &summary.endpoint, &summary.region) {
+            if let Err(err) = deploy::mark_deployed_with_profile(
+                dir,
+                &summary.endpoint,
+                &summary.region,
+                deploy_args.aws_profile.as_deref(),
+            ) {
                 eprintln!("lambada: error: {err}");
                 return ExitCode::from(FAILED);
             }
@@ -729,7 +933,7 @@ fn deploy_outputs(
             all_ok = false;
         }
         if args.format == Format::Text && !args.quiet {
-            eprint!("{summary}");
+            eprintln!("{summary}");
             if summary.is_success() {
                 eprintln!(
                     "  run it: python3 {}",
@@ -845,7 +1049,7 @@ pub(crate) fn compile_all(
                 file.display(),
                 other.parsed.source.path.display(),
                 source.module,
-                args.out.join(&source.module).display()
+                args.out_dir().join(&source.module).display()
             ));
         }
         let mut item = crate::compile(source, &options).map_err(|e| e.to_string())?;
@@ -883,7 +1087,7 @@ fn print_results(args: &CompileArgs, compiled: &[Compiled], written: &[PathBuf])
             print!("{}", item.report.to_text());
         }
         if args.diff {
-            let diff = review_diff(item);
+            let diff = diff::review(item);
             if color {
                 print!("{}", diff::colorize(&diff));
             } else {
@@ -910,27 +1114,4 @@ fn print_results(args: &CompileArgs, compiled: &[Compiled], written: &[PathBuf])
             }
         }
     }
-}
-
-/// The driver and every handler module, each diffed against the original program.
-fn review_diff(item: &Compiled) -> String {
-    let original = &item.parsed.source.text;
-    let source_name = item.parsed.source.path.display().to_string();
-    let mut out = String::new();
-    for (path, bytes) in &item.output.files {
-        let is_driver = path == Path::new(&format!("{}.py", item.output.name));
-        let is_handler = path.file_name().is_some_and(|n| n == codegen::HANDLER_FILE);
-        if !(is_driver || is_handler) {
-            continue;
-        }
-        let generated = String::from_utf8_lossy(bytes);
-        let new_name = format!("{}/{}", item.output.name, path.display());
-        out.push_str(&diff::unified(
-            &source_name,
-            &new_name,
-            original,
-            &generated,
-        ));
-    }
-    out
 }

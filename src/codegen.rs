@@ -21,6 +21,11 @@ pub const HANDLER_FILE: &str = "lambada_handler.py";
 /// program's own, such as a global called `handler`.
 pub const HANDLER: &str = "lambada_handler._lambada_handler";
 
+/// Beside the handler module in a package: which of its lines came from which line of
+/// the program, so that a remote traceback names `app.py` lines (see
+/// [`handler_line_map`]).
+pub const LINES_FILE: &str = "lambada_lines.json";
+
 /// Whether a path in an output (`lambada_runtime/wire.py`) belongs to the runtime package.
 pub fn is_runtime_file(path: &str) -> bool {
     path.strip_prefix(RUNTIME_DIR)
@@ -134,6 +139,34 @@ pub fn handler_module(
     );
     text.push('\n');
     text
+}
+
+/// The line map of a handler module rendered by [`handler_module`]: `{"file": "app.py",
+/// "lines": [[handler line, program line, count], ...]}`, one run per statement of the
+/// slice. The statements are in the handler verbatim and in order, so each is found
+/// after the one before it.
+pub fn handler_line_map(
+    parsed: &ParsedModule,
+    facts: &ModuleFacts,
+    movement: &Move,
+    handler: &str,
+) -> String {
+    let mut runs = Vec::new();
+    let mut cursor = 0;
+    for &index in &movement.slice {
+        let range = facts.statements[index].range;
+        let text = parsed.text(range);
+        let Some(found) = handler[cursor..].find(text) else {
+            continue;
+        };
+        let at = cursor + found;
+        let handler_line = handler[..at].matches('\n').count() + 1;
+        let count = text.matches('\n').count() + 1;
+        runs.push([handler_line, parsed.line(range.start()), count]);
+        cursor = at + text.len();
+    }
+    let map = serde_json::json!({ "file": file_name(parsed), "lines": runs });
+    format!("{map}\n")
 }
 
 /// With `--remote-calls all`, the stub a package rebinds the moved function defined by

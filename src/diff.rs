@@ -1,6 +1,29 @@
 //! Review: unified diffs of what lambada generated against what it came from.
 
+use std::path::Path;
+
 use similar::TextDiff;
+
+use crate::{Compiled, codegen};
+
+/// What `--diff` shows: the driver and every handler module, each diffed against the
+/// original program.
+pub fn review(item: &Compiled) -> String {
+    let original = &item.parsed.source.text;
+    let source_name = item.parsed.source.path.display().to_string();
+    let mut out = String::new();
+    for (path, bytes) in &item.output.files {
+        let is_driver = path == Path::new(&format!("{}.py", item.output.name));
+        let is_handler = path.file_name().is_some_and(|n| n == codegen::HANDLER_FILE);
+        if !(is_driver || is_handler) {
+            continue;
+        }
+        let generated = String::from_utf8_lossy(bytes);
+        let new_name = format!("{}/{}", item.output.name, path.display());
+        out.push_str(&unified(&source_name, &new_name, original, &generated));
+    }
+    out
+}
 
 /// A unified diff of `old` (at path `old_name`) against `new`, with three lines of
 /// context; empty when the texts are equal.

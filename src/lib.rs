@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod codegen;
+pub mod config;
 pub mod deploy;
 pub mod deps;
 pub mod diff;
@@ -47,6 +48,8 @@ pub struct CompileOptions {
     pub fanout: u32,
     /// `--profile`: a profile and the cost model that decides with it.
     pub guide: Option<plan::cost::Guide>,
+    /// Functions and classes kept local by name (`[tool.lambada] exclude`).
+    pub exclude: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,10 @@ pub enum CompileError {
         line: usize,
         name: String,
     },
+    /// A setting of the program's own (`@cloudfunction(memory=100)`) that Lambda would
+    /// refuse, rendered like a syntax error.
+    #[error("{0}")]
+    Setting(parse::SyntaxError),
     #[error("{path}: {source}")]
     Rewrite {
         path: std::path::PathBuf,
@@ -95,7 +102,17 @@ pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compil
             name: name.clone(),
         });
     }
-    let plan = plan::plan_guided(&facts, options.plan, options.guide.as_ref());
+    if let Some(bad) = facts.setting_errors.first() {
+        return Err(CompileError::Setting(
+            parsed.error_at(bad.at, bad.message.clone()),
+        ));
+    }
+    let plan = plan::plan_excluding(
+        &facts,
+        options.plan,
+        options.guide.as_ref(),
+        &options.exclude,
+    );
     let driver =
         rewrite::driver(&parsed, &facts, &plan).map_err(|source| CompileError::Rewrite {
             path: parsed.source.path.clone(),

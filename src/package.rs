@@ -200,7 +200,9 @@ pub fn build(
                 movement,
             },
         );
+        let lines = codegen::handler_line_map(parsed, facts, movement, &handler);
         package.insert(codegen::HANDLER_FILE.into(), handler.into_bytes().into());
+        package.insert(codegen::LINES_FILE.into(), lines.into_bytes().into());
         package.extend(runtime_files().map(|(path, bytes)| (path.to_owned(), bytes)));
         let package_manifest = Manifest {
             functions: movement

@@ -17,6 +17,9 @@ use crate::analysis::{
 pub const DEFAULT_MEMORY_MB: u32 = 128;
 pub const DEFAULT_TIMEOUT_S: u32 = 30;
 
+/// Why a unit named in `exclude` stays local.
+const EXCLUDED: &str = "excluded by the configuration (exclude)";
+
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
 )]
@@ -34,6 +37,22 @@ pub struct PlanOptions {
     /// Move only functions decorated with `@cloudfunction`.
     pub annotations: bool,
     pub remote_calls: RemoteCalls,
+    /// Memory (MB) of a cloud function whose `@cloudfunction` does not say
+    /// (`--memory`, `[tool.lambada] memory`).
+    pub memory: u32,
+    /// Timeout (seconds) of a cloud function whose `@cloudfunction` does not say.
+    pub timeout: u32,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            annotations: false,
+            remote_calls: RemoteCalls::Driver,
+            memory: DEFAULT_MEMORY_MB,
+            timeout: DEFAULT_TIMEOUT_S,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -121,10 +140,21 @@ pub fn plan(facts: &ModuleFacts, options: PlanOptions) -> Plan {
 /// The plan, with a profile's cost model deciding among the units the static analysis
 /// would move (`--profile`).
 pub fn plan_guided(facts: &ModuleFacts, options: PlanOptions, guide: Option<&cost::Guide>) -> Plan {
+    plan_excluding(facts, options, guide, &BTreeSet::new())
+}
+
+/// [`plan_guided`], with units the user keeps local by name (`[tool.lambada] exclude`).
+pub fn plan_excluding(
+    facts: &ModuleFacts,
+    options: PlanOptions,
+    guide: Option<&cost::Guide>,
+    exclude: &BTreeSet<String>,
+) -> Plan {
     let mut planner = Planner {
         facts,
         options,
         guide,
+        exclude,
         figures: BTreeMap::new(),
         reasons: BTreeMap::new(),
         tied: BTreeSet::new(),
@@ -165,6 +195,8 @@ struct Planner<'f> {
     facts: &'f ModuleFacts,
     options: PlanOptions,
     guide: Option<&'f cost::Guide>,
+    /// Units the user keeps local by name.
+    exclude: &'f BTreeSet<String>,
     /// The cost model's figures for every unit it judged.
     figures: BTreeMap<String, cost::Figures>,
     /// Units kept local, with the reason.
@@ -386,6 +418,9 @@ impl Planner<'_> {
     }
 
     fn function_reason(&self, function: &FunctionFacts) -> Option<String> {
+        if self.exclude.contains(&function.name) {
+            return Some(EXCLUDED.to_owned());
+        }
         if self.options.annotations && function.cloudfunction.is_none() {
             return Some("not decorated with @cloudfunction (--annotations)".to_owned());
         }
@@ -445,6 +480,9 @@ impl Planner<'_> {
     }
 
     fn class_reason(&self, class: &ClassFacts) -> Option<String> {
+        if self.exclude.contains(&class.name) {
+            return Some(EXCLUDED.to_owned());
+        }
         if self.options.annotations {
             return Some("classes move only without --annotations".to_owned());
         }
@@ -633,10 +671,10 @@ impl Planner<'_> {
         let annotation = self.function(name).and_then(|f| f.cloudfunction);
         movement.memory = annotation
             .and_then(|a| a.memory)
-            .unwrap_or(DEFAULT_MEMORY_MB);
+            .unwrap_or(self.options.memory);
         movement.timeout = annotation
             .and_then(|a| a.duration)
-            .unwrap_or(DEFAULT_TIMEOUT_S);
+            .unwrap_or(self.options.timeout);
         movement
     }
 }
@@ -1011,13 +1049,7 @@ mod tests {
         })
         .expect("test sources parse");
         let facts = crate::analysis::analyse(&parsed, None);
-        let plan = plan(
-            &facts,
-            PlanOptions {
-                annotations: false,
-                remote_calls: RemoteCalls::Driver,
-            },
-        );
+        let plan = plan(&facts, PlanOptions::default());
         (facts, plan)
     }
 

@@ -17,6 +17,16 @@ use crate::plan::{Decision, Plan, Readonly, UnitKind};
 /// the call instead of the cloud function.
 pub const LOCAL_TWIN: &str = "kept in the program; runs the call when an argument or global cannot travel: open files, StringIO, sockets, locks, loggers with handlers, generators";
 
+/// `1 function`, `3 functions`: a count with its noun, for every message that counts.
+pub fn plural(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub file: String,

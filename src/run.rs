@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::deploy::{self, DeployOptions, DeploySummary};
 use crate::host::invocation_log::{self, InvocationRow};
 use crate::host::{Host, HostConfig, HostStats};
+use crate::report::plural;
 use crate::{CompileOptions, package, parse};
 
 /// What `lambada run` needs to know.
@@ -36,6 +37,13 @@ pub struct RunOptions {
     /// Input already read from this process's stdin (by `run --profile`'s first run),
     /// given to the program again; `None`: the program reads stdin itself.
     pub stdin: Option<Vec<u8>>,
+    /// `-o DIR`: the compiled copy is written to DIR/<module> and kept (the functions
+    /// deployed from it, the manifest marked deployed to the host that is gone once the
+    /// run ends); `None`: a temporary directory, removed afterwards.
+    pub out: Option<PathBuf>,
+    /// `--diff`: the review diff goes to stderr before the program runs (its stdout is
+    /// the program's).
+    pub diff: bool,
     /// `-v`: the analysis report (with `--profile`, the cost model's figures) goes to
     /// stderr before the program runs, as text or, with `--format json`, as JSON.
     pub report: Option<ReportFormat>,
@@ -144,8 +152,9 @@ impl RuntimeStats {
         }
         if self.verified > 0 || self.differences > 0 {
             text += &format!(
-                "lambada run: verified {} calls against the local twin, {} differences\n",
-                self.verified, self.differences
+                "lambada run: verified {} against the local twin, {}\n",
+                plural(self.verified, "call"),
+                plural(self.differences, "difference")
             );
         }
         text
@@ -162,6 +171,11 @@ pub enum RunError {
     Dependencies(#[from] crate::deps::DepsError),
     #[error("cannot prepare a temporary directory: {0}")]
     TempDir(std::io::Error),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot start the embedded host: {0}")]
     Host(#[from] crate::host::HostError),
     #[error(transparent)]
@@ -190,12 +204,22 @@ pub fn run(file: &Path, options: &RunOptions) -> Result<RunReport, RunError> {
         ),
         None => {}
     }
+    if options.diff {
+        eprint!("{}", crate::diff::review(&compiled));
+    }
     let scratch = tempfile::Builder::new()
         .prefix("lambada-run.")
         .tempdir()
         .map_err(RunError::TempDir)?;
+    let out_root = match &options.out {
+        Some(dir) => dir.clone(),
+        None => scratch.path().join("out"),
+    };
     let out_dir =
-        package::write(&compiled.output, &scratch.path().join("out")).map_err(RunError::TempDir)?;
+        package::write(&compiled.output, &out_root).map_err(|source| RunError::Write {
+            path: out_root.join(&compiled.output.name),
+            source,
+        })?;
     let driver = out_dir.join(format!("{}.py", compiled.output.name));
     let stats_file = scratch.path().join("runtime-stats.json");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -280,6 +304,8 @@ async fn deploy_and_run(
                 options.deps.target.python.0, options.deps.target.python.1
             ),
             progress: !options.quiet,
+            // The embedded host accepts any role: no IAM round trip.
+            role: Some(deploy::LOCAL_PLACEHOLDER_ROLE.to_owned()),
             ..DeployOptions::default()
         },
     )
@@ -365,20 +391,43 @@ fn exit_code(status: ExitStatus) -> i32 {
 }
 
 impl RunReport {
+    /// `--format json`: what the run did, as one JSON object (stats included).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "exit_code": self.exit_code,
+            "deploy": self.deploy,
+            "deploy_ms": self.deploy_time.as_millis() as u64,
+            "program_ms": self.program_time.as_millis() as u64,
+            "invocations": self.host.requests("Invoke"),
+            "invoke_latency": self.host.invoke_latency,
+            "workers_started": self.host.workers_started,
+            "runtime": self.runtime.as_ref().map(|r| serde_json::json!({
+                "calls": r.calls,
+                "fallbacks": r.fallbacks.iter().map(|(key, f)| (key.clone(), serde_json::json!({
+                    "count": f.count,
+                    "reasons": f.reasons,
+                }))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                "verified": r.verified,
+                "differences": r.differences,
+            })),
+        })
+    }
+
     /// The `--stats` lines.
     pub fn stats_text(&self) -> String {
         let invocations = self.host.requests("Invoke");
         let mut text = format!(
-            "lambada run: {} functions deployed in {:.0} ms ({} created, {} updated, {} unchanged)\n",
-            self.deploy.functions.len(),
+            "lambada run: {} deployed in {:.0} ms ({} created, {} updated, {} unchanged)\n",
+            plural(self.deploy.functions.len() as u64, "function"),
             self.deploy_time.as_secs_f64() * 1000.0,
             self.deploy.created,
             self.deploy.updated,
             self.deploy.unchanged,
         );
         text += &format!(
-            "lambada run: program ran {:.0} ms, {invocations} invocations",
-            self.program_time.as_secs_f64() * 1000.0
+            "lambada run: program ran {:.0} ms, {}",
+            self.program_time.as_secs_f64() * 1000.0,
+            plural(invocations, "invocation")
         );
         if let Some(latency) = &self.host.invoke_latency {
             text += &format!(
@@ -445,7 +494,7 @@ mod tests {
             stats.text(),
             "lambada run: calls: fib 10, write_row 3\n\
              lambada run: write_row: 3 calls ran locally through the twin (argument 'out' is a StringIO: cannot travel)\n\
-             lambada run: verified 7 calls against the local twin, 1 differences\n"
+             lambada run: verified 7 calls against the local twin, 1 difference\n"
         );
     }
 

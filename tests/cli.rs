@@ -393,7 +393,8 @@ fn run_deploys_to_the_embedded_host_and_passes_the_exit_status_through() {
         .assert()
         .success()
         .stdout("144\n287\n")
-        .stderr(predicate::str::contains("1 invocations"));
+        .stderr(predicate::str::contains("1 function deployed"))
+        .stderr(predicate::str::contains("ms, 1 invocation,"));
     lambada()
         .current_dir(dir.path())
         .args(["run", "-q"])
@@ -518,4 +519,386 @@ fn deploying_with_wrong_credentials_to_a_host_that_checks_them_is_a_clear_error(
         .output()
         .map(|out| assert_eq!(String::from_utf8_lossy(&out.stdout), "144\n287\n"))
         .unwrap();
+}
+
+// Defects found by trying lambada as a new user would (issue 11 §8).
+
+#[test]
+fn json_into_a_pipe_closed_early_stops_quietly_without_a_panic() {
+    // `lambada --local --format json app.py | head -0`: the reader is gone before
+    // anything is written.
+    let out = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lambada"))
+        .args(["--local", "--format", "json", "-o"])
+        .arg(out.path())
+        .arg(fixture("bank_system.py"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+}
+
+#[test]
+fn a_run_report_into_a_closed_stderr_stops_quietly_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lambada"))
+        .current_dir(dir.path())
+        .args(["run", "-v", "--format", "json"])
+        .arg(fixture("fib_counter.py"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(141));
+}
+
+#[test]
+fn the_deploy_summary_ends_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(&dir.path().join("state"), &[]);
+    lambada()
+        .current_dir(dir.path())
+        .args(["--endpoint", &served.endpoint])
+        .arg(fixture("fib_counter.py"))
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success()
+        .stderr(predicate::str::is_match(r"deployed 1 function to \S+ in [0-9.]+ s: 1 created, 0 updated, 0 unchanged, 0 failed\n  run it: ").unwrap());
+}
+
+#[test]
+fn run_writes_its_compiled_copy_to_out_shows_the_diff_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = lambada()
+        .current_dir(dir.path())
+        .args(["run", "-q", "--diff", "--format", "json", "-o", "kept"])
+        .arg(fixture("fib_counter.py"))
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    // stdout stays the program's; the diff and the report go to stderr.
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "144\n287\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("+import lambada_runtime as _lambada\n"),
+        "{stderr}"
+    );
+    let json_at = stderr.find("\n{\n").expect("a JSON report") + 1;
+    let report: serde_json::Value = serde_json::from_str(&stderr[json_at..]).unwrap();
+    assert_eq!(report["exit_code"], 0);
+    assert_eq!(report["invocations"], 1);
+    assert_eq!(report["deploy"]["created"], 1);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("kept/fib_counter/lambada.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["transport"], "lambda");
+}
+
+#[test]
+fn cloudfunction_settings_lambda_refuses_are_refused_at_compile_time() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app.py",
+        b"def cloudfunction(**kw):\n    return lambda f: f\n\n@cloudfunction(memory=100)\ndef f(x):\n    return x\n\nprint(f(1))\n",
+    );
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "--annotations", "-o", "out", "app.py"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "app.py:4:16: error: @cloudfunction(memory=100): Lambda accepts 128..=10240 MB",
+        ))
+        .stderr(predicate::str::contains("4 | @cloudfunction(memory=100)\n"));
+    assert!(is_empty_dir(&dir.path().join("out")));
+    write(
+        dir.path(),
+        "app.py",
+        b"def cloudfunction(**kw):\n    return lambda f: f\n\n@cloudfunction(timeout=901)\ndef f(x):\n    return x\n\nprint(f(1))\n",
+    );
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "--annotations", "app.py"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "app.py:4:16: error: @cloudfunction(timeout=901): Lambda accepts 1..=900 seconds",
+        ));
+}
+
+#[test]
+fn timeout_is_an_alias_of_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app.py",
+        b"def cloudfunction(**kw):\n    return lambda f: f\n\n@cloudfunction(memory=512, timeout=60)\ndef f(x):\n    return x\n\nprint(f(1))\n",
+    );
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "--annotations", "app.py"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning").not());
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("lambada-out/app/lambada.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["functions"]["f"]["memory"], 512);
+    assert_eq!(manifest["functions"]["f"]["timeout"], 60);
+}
+
+#[test]
+fn a_keep_local_reason_names_what_was_found_at_that_line() {
+    let out = tempfile::tempdir().unwrap();
+    lambada()
+        .args(["--local", "-v", "-o"])
+        .arg(out.path())
+        .arg(fixture("input_sys_stdin.py"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("reads sys.stdin at line 10"))
+        .stdout(predicate::str::contains("reads sys.stdin at line 15"))
+        .stdout(predicate::str::contains("calls input()").not());
+}
+
+#[test]
+fn the_aws_profile_deployed_with_is_the_one_the_program_signs_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(
+        &dir.path().join("state"),
+        &[
+            "--access-key",
+            "AKIDPROFILEONE",
+            "--secret-key",
+            "p1-secret",
+        ],
+    );
+    let credentials = write(
+        dir.path(),
+        "credentials",
+        b"[default]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = other\n\n[p1]\naws_access_key_id = AKIDPROFILEONE\naws_secret_access_key = p1-secret\n",
+    );
+    let config = write(dir.path(), "config", b"[profile p1]\nregion = us-east-1\n");
+    let aws_env = |cmd: &mut std::process::Command| {
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_LAMBDA",
+        ] {
+            cmd.env_remove(name);
+        }
+        cmd.env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_CONFIG_FILE", &config);
+    };
+    let mut deploy = std::process::Command::new(env!("CARGO_BIN_EXE_lambada"));
+    deploy
+        .current_dir(dir.path())
+        .args(["-q", "--aws-profile", "p1", "--endpoint", &served.endpoint])
+        .arg(fixture("fib_counter.py"));
+    aws_env(&mut deploy);
+    let deployed = deploy.output().unwrap();
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    // No AWS_PROFILE: the program finds p1 in its manifest, as the deploy used it.
+    let mut program = std::process::Command::new("python3");
+    program.arg(dir.path().join("lambada-out/fib_counter/fib_counter.py"));
+    aws_env(&mut program);
+    let ran = program.output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout),
+        "144\n287\n",
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+}
+
+#[test]
+fn an_unknown_command_is_named_with_the_closest_one() {
+    let dir = tempfile::tempdir().unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .arg("serv")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "lambada: error: unknown command 'serv'\n  tip: a similar command exists: 'serve'\n",
+        ));
+    lambada()
+        .current_dir(dir.path())
+        .arg("zzzz")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown command 'zzzz'"))
+        .stderr(predicate::str::contains("commands: serve, run, profile"));
+    // A file of that name is a program, whatever it is called.
+    write(dir.path(), "serv", b"print(1)\n");
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "-q", "serv"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_hyphenated_file_name_becomes_a_valid_module_name() {
+    let dir = tempfile::tempdir().unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "-q"])
+        .arg(fixture("cli/my-app.py"))
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .stdout("144\n");
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "-q", "-o", "out"])
+        .arg(fixture("cli/my-app.py"))
+        .assert()
+        .success();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/my_app/lambada.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["functions"]["square"]["function_name"],
+        "my_app-square"
+    );
+}
+
+#[test]
+fn program_arguments_without_the_separator_get_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prog.py", b"import sys\nprint(sys.argv[1:])\n");
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "prog.py", "12", "3"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "arguments for the program go after `--`: lambada run prog.py -- 12 3",
+        ));
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "-q", "prog.py", "--", "12", "3"])
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .stdout("['12', '3']\n");
+}
+
+#[test]
+fn missing_credentials_name_the_cloud_function() {
+    let dir = tempfile::tempdir().unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "-q"])
+        .arg(fixture("fib_counter.py"))
+        .assert()
+        .success();
+    let ran = std::process::Command::new("python3")
+        .arg(dir.path().join("lambada-out/fib_counter/fib_counter.py"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("LAMBADA_TRANSPORT", "lambda")
+        // Not loopback: no placeholder credentials; nothing is ever sent there.
+        .env("AWS_ENDPOINT_URL_LAMBDA", "http://192.0.2.1:9")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        stderr.contains("cloud function fib_counter-fib failed: Lambada.NoCredentials"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_remote_traceback_names_the_programs_file_and_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    lambada()
+        .current_dir(dir.path())
+        .args(["run", "-q"])
+        .arg(fixture("exception_uncaught.py"))
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "its traceback there:\nTraceback (most recent call last):\n  File \"exception_uncaught.py\", line 15, in verify\n    raise ValueError(\"bad checksum %d\" % got)\n",
+        ))
+        .stderr(predicate::str::contains("lambada_handler.py").not());
+}
+
+// Configuration (issue 11 §6).
+
+#[test]
+fn tool_lambada_in_pyproject_sets_what_flags_do_not_and_v_says_where_from() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "pyproject.toml",
+        b"[project]\nname = \"shop\"\n\n[tool.lambada]\nmemory = 512\ntimeout = 60\nprefix = \"shop-\"\nexclude = [\"helper\"]\n",
+    );
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    write(
+        &dir.path().join("src"),
+        "app.py",
+        b"def helper(x):\n    return x + 1\n\n\ndef work(x):\n    return x * 2\n\n\nprint(helper(1), work(2))\n",
+    );
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "-v", "--timeout", "90", "src/app.py"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "  memory = 512 (src/../pyproject.toml:5)\n",
+        ))
+        .stderr(predicate::str::contains("  timeout = 90 (--timeout)\n"))
+        .stderr(predicate::str::contains("  fanout = 64 (default)\n"))
+        .stdout(predicate::str::contains(
+            "kept local: excluded by the configuration (exclude)",
+        ));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("lambada-out/app/lambada.json")).unwrap(),
+    )
+    .unwrap();
+    let work = &manifest["functions"]["work"];
+    assert_eq!(work["memory"], 512);
+    assert_eq!(work["timeout"], 90);
+    assert_eq!(work["function_name"], "shop-app-work");
+    assert!(manifest["functions"].get("helper").is_none());
+    // A bad value in the file is the user's: file, line and column, exit 2.
+    write(
+        dir.path(),
+        "pyproject.toml",
+        b"[tool.lambada]\nmemory = 100\n",
+    );
+    lambada()
+        .current_dir(dir.path())
+        .args(["--local", "src/app.py"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "src/../pyproject.toml:2:10: error: memory = 100: Lambda accepts 128..=10240 MB",
+        ));
 }

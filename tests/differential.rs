@@ -25,11 +25,13 @@ fn compare(
         plan: PlanOptions {
             annotations: false,
             remote_calls,
+            ..PlanOptions::default()
         },
         prefix: String::new(),
         local_modules: true,
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
+        exclude: Default::default(),
     };
     let compiled = lambada::compile(source, &options).map_err(|e| e.to_string())?;
     let out_dir = package::write(&compiled.output, out_root).map_err(|e| e.to_string())?;

@@ -53,10 +53,12 @@ fn compile_guided(program: &Path, profile_file: &Path) -> lambada::Compiled {
         plan: PlanOptions {
             annotations: false,
             remote_calls: RemoteCalls::Driver,
+            ..PlanOptions::default()
         },
         prefix: String::new(),
         local_modules: true,
         fanout: lambada::package::DEFAULT_FANOUT,
+        exclude: Default::default(),
         guide: Some(Guide::new(
             profile::load(profile_file).expect("profile loads"),
         )),
@@ -115,11 +117,13 @@ fn the_json_report_carries_the_figures_behind_each_decision() {
             plan: PlanOptions {
                 annotations: false,
                 remote_calls: RemoteCalls::Driver,
+                ..PlanOptions::default()
             },
             prefix: String::new(),
             local_modules: true,
             guide: None,
             fanout: lambada::package::DEFAULT_FANOUT,
+            exclude: Default::default(),
         },
     )
     .unwrap();

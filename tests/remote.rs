@@ -40,11 +40,13 @@ fn compile_into(file: &Path, prefix: &str, remote_calls: RemoteCalls, root: &Pat
             plan: PlanOptions {
                 annotations: false,
                 remote_calls,
+                ..PlanOptions::default()
             },
             prefix: prefix.to_owned(),
             local_modules: true,
             fanout: lambada::package::DEFAULT_FANOUT,
             guide: None,
+            exclude: Default::default(),
         },
     )
     .unwrap();

@@ -39,11 +39,13 @@ fn compile(path: &Path, remote_calls: RemoteCalls) -> lambada::Compiled {
         plan: PlanOptions {
             annotations: false,
             remote_calls,
+            ..PlanOptions::default()
         },
         prefix: String::new(),
         local_modules: true,
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
+        exclude: Default::default(),
     };
     lambada::compile(source, &options).expect("fixture compiles")
 }

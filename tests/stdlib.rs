@@ -14,11 +14,13 @@ fn every_stdlib_file_compiles_or_is_a_syntax_error_and_every_output_parses() {
         plan: PlanOptions {
             annotations: false,
             remote_calls: RemoteCalls::All,
+            ..PlanOptions::default()
         },
         prefix: String::new(),
         local_modules: false,
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
+        exclude: Default::default(),
     };
     let (mut compiled, mut rejected, mut moved) = (0, 0, 0);
     let mut failures = Vec::new();

@@ -12,7 +12,10 @@ use super::scope::Resolver;
 pub enum EffectKind {
     /// `print(...)`, `sys.stdout.write(...)`, `sys.stderr.write(...)`: captured and replayed.
     Prints,
-    /// `input()` or a read of `sys.stdin`: needs the user's terminal.
+    /// `input()`: needs the user's terminal.
+    CallsInput,
+    /// A read of `sys.stdin` (`csv.reader(sys.stdin)`, `for line in sys.stdin`): needs
+    /// the program's standard input.
     ReadsStdin,
     /// A function of the `random` module that uses its hidden global generator: the
     /// cloud function's generator is not the program's, so results would differ.
@@ -40,7 +43,8 @@ impl EffectKind {
     pub fn needs_local_process(self) -> bool {
         matches!(
             self,
-            EffectKind::ReadsStdin
+            EffectKind::CallsInput
+                | EffectKind::ReadsStdin
                 | EffectKind::GlobalRandom
                 | EffectKind::ReadsArgv
                 | EffectKind::WritesFile
@@ -54,7 +58,8 @@ impl EffectKind {
     pub fn describe(self) -> &'static str {
         match self {
             EffectKind::Prints => "prints",
-            EffectKind::ReadsStdin => "calls input()",
+            EffectKind::CallsInput => "calls input()",
+            EffectKind::ReadsStdin => "reads sys.stdin",
             EffectKind::GlobalRandom => "uses the random module's global generator",
             EffectKind::ReadsArgv => "reads sys.argv",
             EffectKind::OpensLocalFile => "reads a data file",
@@ -117,7 +122,7 @@ pub fn classify_call(call: &ExprCall, resolver: &Resolver<'_>) -> Option<EffectK
         | "sys.stdout.writelines"
         | "sys.stderr.writelines"
         | "pprint.pprint" => Some(EffectKind::Prints),
-        "input" => Some(EffectKind::ReadsStdin),
+        "input" => Some(EffectKind::CallsInput),
         _ if uses_global_random(&name) => Some(EffectKind::GlobalRandom),
         _ => None,
     }

@@ -57,7 +57,22 @@ pub struct ModuleFacts {
     /// Where the runtime import goes (after the docstring and `__future__` imports).
     pub runtime_import: InsertPoint,
     pub warnings: Vec<Warning>,
+    /// `@cloudfunction` settings no function can be deployed with (`memory=100`): the
+    /// program is refused at compile time, where the position is known.
+    pub setting_errors: Vec<SettingError>,
 }
+
+/// A setting the platform would refuse, at its keyword in the source.
+#[derive(Debug, Clone)]
+pub struct SettingError {
+    pub at: TextSize,
+    pub message: String,
+}
+
+/// The range Lambda accepts for a function's memory, in MB.
+pub const MEMORY_RANGE_MB: std::ops::RangeInclusive<u32> = 128..=10240;
+/// The range Lambda accepts for a function's timeout, in seconds.
+pub const TIMEOUT_RANGE_S: std::ops::RangeInclusive<u32> = 1..=900;
 
 #[derive(Debug, Clone, Copy)]
 pub struct InsertPoint {
@@ -291,6 +306,7 @@ impl<'p> Analyser<'p> {
                     mid_line: false,
                 },
                 warnings: Vec::new(),
+                setting_errors: Vec::new(),
             },
         }
     }
@@ -656,9 +672,20 @@ impl<'p> Analyser<'p> {
                 _ => None,
             };
             let line = self.line(keyword.start());
-            match (arg.as_str(), value) {
-                ("memory", Some(mb)) => annotation.memory = Some(mb),
-                ("duration", Some(seconds)) => annotation.duration = Some(seconds),
+            // `timeout=` is what Lambda calls it; the original Lambada said `duration=`.
+            let setting = match arg.as_str() {
+                "timeout" => "duration",
+                other => other,
+            };
+            match (setting, value) {
+                ("memory", Some(mb)) => {
+                    self.check_range(keyword.start(), arg, mb, MEMORY_RANGE_MB, "MB");
+                    annotation.memory = Some(mb);
+                }
+                ("duration", Some(seconds)) => {
+                    self.check_range(keyword.start(), arg, seconds, TIMEOUT_RANGE_S, "seconds");
+                    annotation.duration = Some(seconds);
+                }
                 ("memory" | "duration", None) => self.facts.warnings.push(Warning {
                     line,
                     message: format!(
@@ -668,12 +695,34 @@ impl<'p> Analyser<'p> {
                 _ => self.facts.warnings.push(Warning {
                     line,
                     message: format!(
-                        "@cloudfunction does not know `{arg}`; it takes memory= (MB) and duration= (seconds)"
+                        "@cloudfunction does not know `{arg}`; it takes memory= (MB) and duration= (seconds; timeout= is the same)"
                     ),
                 }),
             }
         }
         Some(annotation)
+    }
+
+    /// Records a setting outside what Lambda accepts, so that it fails here and not at
+    /// deploy time.
+    fn check_range(
+        &mut self,
+        at: TextSize,
+        arg: &str,
+        value: u32,
+        range: std::ops::RangeInclusive<u32>,
+        unit: &str,
+    ) {
+        if !range.contains(&value) {
+            self.facts.setting_errors.push(SettingError {
+                at,
+                message: format!(
+                    "@cloudfunction({arg}={value}): Lambda accepts {}..={} {unit}; pick a value in that range",
+                    range.start(),
+                    range.end()
+                ),
+            });
+        }
     }
 
     /// Where the twin decorator of a definition goes: the line of its `def`/`class`

@@ -34,26 +34,23 @@ pub struct Target {
     /// The endpoint URL requests go to (the standard AWS one when none is configured).
     pub endpoint: String,
     pub region: String,
-    pub role: String,
+    /// The configuration the client was built from (credentials, region, endpoint), for
+    /// other services' clients (IAM, see `role`).
+    pub sdk_config: SdkConfig,
+    /// The endpoint is on this machine (loopback).
+    pub local: bool,
 }
 
-/// Resolves endpoint, region, credentials and role; fails before any request when the
-/// role is missing on AWS or no credentials are found.
+/// Resolves endpoint, region and credentials; fails before any request when no
+/// credentials are found. (The role is `role::resolve`'s.)
 pub async fn connect(opts: &DeployOptions) -> Result<Target, DeployError> {
-    let local = requested_endpoint(opts)?
-        .as_deref()
-        .is_some_and(is_loopback_url);
-    let role = match (&opts.role, local) {
-        (Some(role), _) => role.clone(),
-        (None, true) => LOCAL_PLACEHOLDER_ROLE.to_string(),
-        (None, false) => return Err(DeployError::MissingRole),
-    };
     let connected = connect_sdk(opts).await?;
     Ok(Target {
         client: aws_sdk_lambda::Client::new(&connected.sdk_config),
         endpoint: connected.endpoint,
         region: connected.region,
-        role,
+        sdk_config: connected.sdk_config,
+        local: connected.local,
     })
 }
 

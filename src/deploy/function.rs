@@ -18,6 +18,9 @@ use super::wait::{self, Readiness, RemoteFunction};
 pub struct Context {
     pub client: Client,
     pub role: String,
+    /// The role was created in this run: Lambda may refuse it for a few seconds, until
+    /// it has propagated (any other role's rejection is final).
+    pub fresh_role: bool,
     pub runtime: String,
     pub policy: RetryPolicy,
     /// Published dependency layers: hash to version ARN.
@@ -119,7 +122,7 @@ async fn create(ctx: &Context, spec: &FunctionSpec, line: &Line) -> Result<Optio
         &ctx.policy,
         Waits {
             conflict: false,
-            role: true,
+            role: ctx.fresh_role,
         },
         || async {
             ctx.client
@@ -214,7 +217,7 @@ async fn update(
             &ctx.policy,
             Waits {
                 conflict: true,
-                role: true,
+                role: ctx.fresh_role,
             },
             || async {
                 ctx.client

@@ -229,9 +229,24 @@ pub fn mark_manifest_deployed(manifest: &mut Value, endpoint: &str, region: &str
 /// (temporary file in the same directory, then rename), so a reader never sees half a
 /// manifest. Call it only after a deploy whose summary has no failure.
 pub fn mark_deployed(manifest_dir: &Path, endpoint: &str, region: &str) -> Result<(), DeployError> {
+    mark_deployed_with_profile(manifest_dir, endpoint, region, None)
+}
+
+/// [`mark_deployed`], and the AWS profile the functions were deployed with
+/// (`--aws-profile`), so that the program signs its invocations with the same
+/// credentials (the runtime reads `profile` unless `AWS_PROFILE` is set).
+pub fn mark_deployed_with_profile(
+    manifest_dir: &Path,
+    endpoint: &str,
+    region: &str,
+    profile: Option<&str>,
+) -> Result<(), DeployError> {
     let path = manifest_dir.join(MANIFEST_FILE);
     let mut manifest = read_manifest(&path)?;
     mark_manifest_deployed(&mut manifest, endpoint, region);
+    if let (Some(profile), Value::Object(map)) = (profile, &mut manifest) {
+        map.insert("profile".into(), Value::String(profile.into()));
+    }
     let write_error = |source: io::Error| DeployError::WriteManifest {
         path: path.clone(),
         source,

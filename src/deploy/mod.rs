@@ -24,8 +24,8 @@
 //!   message. It is `Serialize` (for `--format json`) and `Display` (for people). Exit
 //!   with status 1 when `!summary.is_success()`.
 //! - [`DeployError`] is for whole-run failures only, before or instead of any per-function
-//!   work: no or bad manifest, zips that do not match it, no role on AWS, no
-//!   credentials, an unreachable endpoint, credentials the endpoint rejects.
+//!   work: no or bad manifest, zips that do not match it, no role given and none that
+//!   could be created through IAM, no credentials, an unreachable endpoint, credentials the endpoint rejects.
 //! - [`mark_deployed`] rewrites the manifest (atomically) with `transport: "lambda"`,
 //!   the endpoint and the region, for the rewritten program to invoke the deployed
 //!   functions. Call it after a successful deploy.
@@ -36,10 +36,11 @@
 //! runtime differ. After each change it polls GetFunctionConfiguration until `State` is
 //! Active and `LastUpdateStatus` Successful, and a function counts as done only once the
 //! endpoint reports our CodeSha256. Throttling (429) and "update in progress" (409) are
-//! retried with backoff, the "role cannot be assumed" error of a fresh IAM role for 30 s
-//! (see [`RetryPolicy`]).
+//! retried with backoff, the "role cannot be assumed" error of an IAM role created in this
+//! run for 30 s (see [`RetryPolicy`]); any other role's rejection fails at once.
 //!
-//! Files: `client` (configuration chain, endpoint, role), `function` (the per-function
+//! Files: `client` (configuration chain, endpoint), `role` (the execution role: given,
+//! or created or reused through IAM), `function` (the per-function
 //! state machine), `retry` (error classification, backoff), `wait` (function states),
 //! `progress` (terminal lines), `summary` (the result), `manifest` (reading, verifying,
 //! rewriting `lambada.json`).
@@ -50,6 +51,7 @@ mod layers;
 mod manifest;
 mod progress;
 mod retry;
+pub mod role;
 mod summary;
 mod wait;
 
@@ -62,7 +64,8 @@ use tokio::task::JoinSet;
 
 pub use client::{Connected, LOCAL_PLACEHOLDER_ROLE, connect_sdk, is_loopback_url};
 pub use manifest::{
-    FunctionSpec, MANIFEST_FILE, code_sha256, load_functions, mark_deployed, mark_manifest_deployed,
+    FunctionSpec, MANIFEST_FILE, code_sha256, load_functions, mark_deployed,
+    mark_deployed_with_profile, mark_manifest_deployed,
 };
 pub use retry::RetryPolicy;
 pub use summary::{DeploySummary, FunctionReport, Outcome};
@@ -140,9 +143,9 @@ pub enum DeployError {
     #[error("invalid endpoint {endpoint:?}: expected a URL such as http://127.0.0.1:10000")]
     InvalidEndpoint { endpoint: String },
     #[error(
-        "no execution role for the functions: pass --role arn:aws:iam::ACCOUNT:role/NAME or set LAMBADA_ROLE_ARN (a role that lambda.amazonaws.com may assume, e.g. with the AWSLambdaBasicExecutionRole policy)"
+        "no execution role for the functions: lambada could not create or find role {name} through IAM ({message}); pass --role arn:aws:iam::ACCOUNT:role/NAME or set LAMBADA_ROLE_ARN (a role that lambda.amazonaws.com may assume, e.g. with the AWSLambdaBasicExecutionRole policy)"
     )]
-    MissingRole,
+    RoleNotCreated { name: String, message: String },
     #[error(
         "no AWS credentials found ({reason}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile NAME"
     )]
@@ -175,12 +178,23 @@ pub async fn deploy(
         preflight(&target, &opts.retry, &first.function_name).await?;
     }
 
+    let role = match specs.first() {
+        Some(first) => {
+            let name = role::role_name(&first.function_name, &first.key);
+            role::resolve(&target, opts.role.as_deref(), &name).await?
+        }
+        None => role::Role {
+            arn: opts.role.clone().unwrap_or_default(),
+            origin: role::Origin::Given,
+        },
+    };
     let layer_specs = manifest::load_layers(manifest_dir)?;
     let layer_arns =
         layers::publish_all(&target.client, &opts.retry, &opts.runtime, &layer_specs).await?;
     let ctx = Arc::new(function::Context {
         client: target.client.clone(),
-        role: target.role.clone(),
+        fresh_role: role.is_fresh(),
+        role: role.arn,
         runtime: opts.runtime.clone(),
         policy: opts.retry.clone(),
         layer_arns,

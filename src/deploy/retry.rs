@@ -296,7 +296,7 @@ where
     let mut attempt = 0u32;
     let mut transient_failures = 0u32;
     loop {
-        let err = match op().await {
+        let mut err = match op().await {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
@@ -312,6 +312,14 @@ where
             ErrorKind::Credentials | ErrorKind::NotFound | ErrorKind::Other => false,
         };
         if !retry {
+            if err.kind == ErrorKind::RoleNotReady && attempt > 0 {
+                // The wait was not silent for nothing: say what was waited for, and
+                // what else the same message can mean.
+                err.message += &format!(
+                    " (retried for {:.0} s, as a new role takes seconds to propagate; check that the role exists and trusts lambda.amazonaws.com)",
+                    elapsed.as_secs_f64()
+                );
+            }
             return Err(err);
         }
         tokio::time::sleep(backoff(policy, attempt)).await;

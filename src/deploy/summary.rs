@@ -96,11 +96,10 @@ impl DeploySummary {
 /// and one line per failure with the service's message.
 impl fmt::Display for DeploySummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let total = self.functions.len();
         write!(
             f,
-            "deployed {total} function{} to {} in {:.1} s: {} created, {} updated, {} unchanged, {} failed",
-            if total == 1 { "" } else { "s" },
+            "deployed {} to {} in {:.1} s: {} created, {} updated, {} unchanged, {} failed",
+            crate::report::plural(self.functions.len() as u64, "function"),
             self.endpoint,
             self.elapsed_ms as f64 / 1000.0,
             self.created,

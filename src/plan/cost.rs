@@ -108,9 +108,13 @@ pub fn decide(
                 Some("never called in the profile run (profile)".to_owned())
             } else if let Some(movers) = inside.get(name) {
                 Some(format!(
-                    "runs inside the cloud function of {}: all {} calls come from it (profile)",
+                    "runs inside the cloud function of {}: {} from it (profile)",
                     movers.join(", "),
-                    count(f.calls)
+                    if f.calls == 1 {
+                        "its one call comes".to_owned()
+                    } else {
+                        format!("all {} calls come", count(f.calls))
+                    }
                 ))
             } else if !expensive.contains(name) {
                 Some(cheap_reason(&f))

@@ -3,6 +3,8 @@ raised in the caller as themselves with nothing added. The remote traceback is k
 beside the exception (``remote_traceback(exc)``) and printed by an excepthook, after the
 local one, when the exception escapes the program."""
 
+import json
+import os
 import sys
 import threading
 import traceback
@@ -39,13 +41,57 @@ def safe_str(exc):
         return "<%s; str() failed>" % type(exc).__name__
 
 
-def format_remote(exc, skip_file):
-    """The traceback of an exception raised by the function, without the runtime's frames."""
+def read_line_map(handler_file):
+    """The line map beside a package's handler module (lambada_lines.json, written by the
+    compiler): (handler file, program file name, [[handler line, program line, count]])."""
+    if not handler_file:
+        return None
+    path = os.path.join(os.path.dirname(handler_file), "lambada_lines.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            found = json.load(f)
+        return handler_file, found["file"], [tuple(run) for run in found["lines"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _map_frames(stack, line_map):
+    """Frames of the handler module renamed to the program's file and line: the code there
+    is the program's, copied verbatim."""
+    handler_file, program_file, runs = line_map
+    for i, frame in enumerate(stack):
+        if frame.filename != handler_file:
+            continue
+        for first, program_line, count in runs:
+            if first <= frame.lineno < first + count:
+                stack[i] = traceback.FrameSummary(program_file, program_line + frame.lineno - first,
+                                                  frame.name, lookup_line=False, line=frame.line)
+                break
+
+
+def _map_exception(te, line_map):
+    seen = set()
+    pending = [te]
+    while pending:
+        te = pending.pop()
+        if te is None or id(te) in seen:
+            continue
+        seen.add(id(te))
+        _map_frames(te.stack, line_map)
+        pending.extend([te.__cause__, te.__context__] + list(getattr(te, "exceptions", None) or ()))
+
+
+def format_remote(exc, skip_file, line_map=None):
+    """The traceback of an exception raised by the function, without the runtime's frames,
+    with the handler module's lines named as the program's (``line_map``)."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(skip_file):
         tb = tb.tb_next
     try:
-        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        described = traceback.TracebackException(type(exc), exc, tb)
+        if line_map is not None:
+            _map_exception(described, line_map)
+        text = "".join(described.format())
     except Exception:
         text = "%s: %s\n" % (type(exc).__name__, safe_str(exc))
     if len(text) > MAX_TRACEBACK_CHARS:

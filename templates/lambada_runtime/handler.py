@@ -44,8 +44,16 @@ class Handler:
         self.key = key
         self.is_class = isinstance(target, type)
         self._writable = None
+        self._line_map = _MISSING
         entry = (transports.manifest().get("functions") or {}).get(key) or {}
         self.readonly = entry.get("readonly") or ()
+
+    def line_map(self):
+        """The package's map from handler lines to the program's, read once (None when
+        the package has none)."""
+        if self._line_map is _MISSING:
+            self._line_map = errors.read_line_map(self.namespace.get("__file__"))
+        return self._line_map
 
     def writable(self):
         """Globals that code of this module can rebind (``global x``), found once."""
@@ -173,7 +181,7 @@ class Handler:
             if exc is None:
                 response["ret"] = value(ret)
             else:
-                response["error"] = _error(exc, value)
+                response["error"] = _error(exc, value, self.line_map())
             encoder.run()
             rebound = self._globals_back(started, value, encoder)
             if rebound:
@@ -292,10 +300,10 @@ def _with_defaults(raw, event, decoder):
     return fn
 
 
-def _error(exc, value):
+def _error(exc, value, line_map=None):
     """The exception as the caller will raise it, plus a description in case the caller
     cannot rebuild it."""
-    text = errors.format_remote(exc, _HERE_PREFIX)
+    text = errors.format_remote(exc, _HERE_PREFIX, line_map)
     return {
         "exc": value(exc),
         "type": type(exc).__qualname__,

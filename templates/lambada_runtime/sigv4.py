@@ -73,8 +73,24 @@ def _signing_key(secret_key, datestamp, region, service):
     return key
 
 
+# The profile baked into the manifest at deploy time (`--aws-profile`), if any.
+_baked_profile = None
+
+
+def use_profile(name):
+    global _baked_profile
+    _baked_profile = name or None
+
+
 def _aws_profile():
-    return os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
+    return (os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or _baked_profile
+            or "default")
+
+
+def profile_note():
+    """` for profile NAME` when one other than the default was asked for."""
+    profile = _aws_profile()
+    return "" if profile == "default" else " for profile %s" % profile
 
 
 def _read_ini(path, section):

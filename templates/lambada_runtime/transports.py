@@ -372,6 +372,9 @@ class LambdaTransport:
     """POSTs the request to {endpoint}/2015-03-31/functions/{name}/invocations."""
 
     def __init__(self, manifest):
+        # The AWS profile the functions were deployed with (`--aws-profile`): the
+        # program signs with the same credentials unless AWS_PROFILE says otherwise.
+        sigv4.use_profile(manifest.get("profile"))
         self.region = sigv4.find_region(manifest)
         self.endpoint = sigv4.find_endpoint(manifest, self.region).rstrip("/")
         parts = urllib.parse.urlsplit(self.endpoint)
@@ -386,14 +389,14 @@ class LambdaTransport:
         self.base_path = parts.path
         self._credentials = None
 
-    def credentials(self):
+    def credentials(self, fn):
         if self._credentials is None:
             found = sigv4.find_credentials()
             if found is None:
                 if not sigv4.is_loopback(self.hostname):
                     raise RemoteError("Lambada.NoCredentials",
-                                      "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                                      "or configure ~/.aws/credentials")
+                                      "no AWS credentials%s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                                      "or configure ~/.aws/credentials" % sigv4.profile_note(), fn.name)
                 found = sigv4.PLACEHOLDER_CREDENTIALS
             self._credentials = found
         return self._credentials
@@ -413,7 +416,7 @@ class LambdaTransport:
                 "Content-Type": "application/json",
                 "X-Amz-Invocation-Type": "RequestResponse",
             }
-            signature = sigv4.sign_headers("POST", path, "", headers, body, self.credentials(), self.region,
+            signature = sigv4.sign_headers("POST", path, "", headers, body, self.credentials(fn), self.region,
                                            "lambda")
             headers.update(signature)
             headers["User-Agent"] = "lambada-runtime/1"

@@ -39,6 +39,9 @@ struct MockState {
     wrong_sha: Option<String>,
     /// A created function ends in State Failed with this reason.
     fails_with: Option<String>,
+    /// Answers IAM (GetRole: none; CreateRole, AttachRolePolicy) as AWS does; otherwise
+    /// IAM requests are refused, as by the embedded host.
+    iam: bool,
 }
 
 struct Mock {
@@ -96,12 +99,54 @@ fn ok(status: u16, body: Value) -> Response {
         .into_response()
 }
 
+fn iam_answer(iam: bool, action: &str) -> Response {
+    let xml = |status: u16, body: String| {
+        (
+            StatusCode::from_u16(status).unwrap(),
+            [("content-type", "text/xml")],
+            body,
+        )
+            .into_response()
+    };
+    let meta = "<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>";
+    match (iam, action) {
+        (false, _) => error(400, "InvalidRequestContentException", "unknown operation"),
+        (true, "GetRole") => xml(
+            404,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchEntity</Code><Message>The role with name lambada-app cannot be found.</Message></Error><RequestId>1</RequestId></ErrorResponse>".into(),
+        ),
+        (true, "CreateRole") => xml(
+            200,
+            format!(
+                "<CreateRoleResponse><CreateRoleResult><Role><Path>/</Path><RoleName>lambada-app</RoleName><RoleId>AROAMOCK</RoleId><Arn>arn:aws:iam::123456789012:role/lambada-app</Arn><CreateDate>2026-01-01T00:00:00Z</CreateDate></Role></CreateRoleResult>{meta}</CreateRoleResponse>"
+            ),
+        ),
+        (true, "AttachRolePolicy") => xml(
+            200,
+            format!("<AttachRolePolicyResponse>{meta}</AttachRolePolicyResponse>"),
+        ),
+        (true, _) => error(400, "InvalidAction", "not mocked"),
+    }
+}
+
 async fn handle(
     State(state): State<Arc<Mutex<MockState>>>,
     method: Method,
     uri: Uri,
     body: Bytes,
 ) -> Response {
+    // IAM's query protocol: a form with the action, at the same endpoint (as moto).
+    if body.starts_with(b"Action=") {
+        let action = String::from_utf8_lossy(&body)
+            .split('&')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("Action=")
+            .to_owned();
+        let mut s = state.lock().unwrap();
+        s.requests.push(format!("{action} -"));
+        return iam_answer(s.iam, &action);
+    }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let rest = uri.path().trim_start_matches("/2015-03-31/functions");
     let parts: Vec<&str> = rest.trim_matches('/').split('/').collect();
@@ -349,8 +394,9 @@ async fn an_update_in_progress_is_waited_out() {
 }
 
 #[tokio::test]
-async fn a_fresh_role_that_cannot_be_assumed_yet_is_retried() {
+async fn a_role_created_in_this_run_is_waited_for_until_it_can_be_assumed() {
     let mock = Mock::start(|s| {
+        s.iam = true;
         s.faults.push(Fault {
             op: "CreateFunction",
             times: 3,
@@ -366,7 +412,41 @@ async fn a_fresh_role_that_cannot_be_assumed_yet_is_retried() {
         .await
         .unwrap();
     assert_eq!((summary.created, summary.failed), (1, 0), "{summary}");
+    assert_eq!(mock.count("CreateRole"), 1);
+    assert_eq!(mock.count("AttachRolePolicy"), 1);
     assert_eq!(mock.count("CreateFunction"), 4);
+}
+
+#[tokio::test]
+async fn a_given_role_the_endpoint_rejects_fails_at_once_with_its_message() {
+    let mock = Mock::start(|s| {
+        s.faults.push(Fault {
+            op: "CreateFunction",
+            times: u32::MAX,
+            status: 400,
+            error_type: "InvalidParameterValueException",
+            message: "The role defined for the function cannot be assumed by Lambda.",
+        })
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_app(dir.path(), "", &[Func::new("fib")]);
+    let options = lambada::deploy::DeployOptions {
+        role: Some("arn:aws:iam::123456789012:role/not-for-lambda".into()),
+        ..local_options(&mock.endpoint)
+    };
+    let started = std::time::Instant::now();
+    let summary = deploy(dir.path(), &options).await.unwrap();
+    assert_eq!(summary.failed, 1, "{summary}");
+    assert_eq!(mock.count("CreateFunction"), 1);
+    // No IAM request either: the role was given.
+    assert_eq!(mock.count("GetRole"), 0);
+    let error = summary.functions[0].error.clone().unwrap();
+    assert!(
+        error.contains("InvalidParameterValueException: The role defined for the function cannot be assumed by Lambda."),
+        "{error}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[tokio::test]
@@ -611,5 +691,31 @@ async fn an_update_already_in_progress_is_waited_for_before_deciding() {
     assert_eq!(
         mock.count("UpdateFunctionCode") + mock.count("UpdateFunctionConfiguration"),
         0
+    );
+}
+
+#[tokio::test]
+async fn a_role_that_never_becomes_assumable_fails_saying_how_long_it_was_retried() {
+    let mock = Mock::start(|s| {
+        s.iam = true;
+        s.faults.push(Fault {
+            op: "CreateFunction",
+            times: u32::MAX,
+            status: 400,
+            error_type: "InvalidParameterValueException",
+            message: "The role defined for the function cannot be assumed by Lambda.",
+        })
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_app(dir.path(), "", &[Func::new("fib")]);
+    let summary = deploy(dir.path(), &local_options(&mock.endpoint))
+        .await
+        .unwrap();
+    assert_eq!(summary.failed, 1, "{summary}");
+    let error = summary.functions[0].error.clone().unwrap();
+    assert!(
+        error.contains("cannot be assumed by Lambda. (retried for 5 s"),
+        "{error}"
     );
 }

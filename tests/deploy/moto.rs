@@ -173,3 +173,46 @@ async fn a_function_the_endpoint_rejects_fails_alone_with_the_service_message() 
         "a debug dump, not the message: {error}"
     );
 }
+
+/// The execution role moto holds for a function.
+async fn role_of(endpoint: &str, function_name: &str) -> Option<String> {
+    lambda_client(endpoint)
+        .get_function_configuration()
+        .function_name(function_name)
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn without_a_role_one_is_created_through_the_endpoints_iam_and_then_reused() {
+    let endpoint = &moto().endpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = "rolefree-";
+    write_app(dir.path(), prefix, &[Func::new("fib")]);
+    let first = deploy(dir.path(), &local_options(endpoint)).await.unwrap();
+    assert_eq!((first.created, first.failed), (1, 0), "{first}");
+    // Named after the program: the prefix and the module.
+    let role = "arn:aws:iam::123456789012:role/lambada-rolefree-app";
+    assert_eq!(
+        role_of(endpoint, &function_name(prefix, "fib"))
+            .await
+            .as_deref(),
+        Some(role)
+    );
+    // The program's next new function finds it by name.
+    let other = tempfile::tempdir().unwrap();
+    write_app(other.path(), prefix, &[Func::new("area")]);
+    let second = deploy(other.path(), &local_options(endpoint))
+        .await
+        .unwrap();
+    assert_eq!((second.created, second.failed), (1, 0), "{second}");
+    assert_eq!(
+        role_of(endpoint, &function_name(prefix, "area"))
+            .await
+            .as_deref(),
+        Some(role)
+    );
+}

@@ -1,28 +1,8 @@
 //! What the deployer decides before any request: the manifest, the packages, the role.
 
-use lambada::deploy::{DeployError, DeployOptions, deploy, deploy_blocking, mark_deployed};
+use lambada::deploy::{DeployError, deploy_blocking, mark_deployed};
 
 use crate::support::{Func, local_options, write_app};
-
-#[tokio::test]
-async fn a_missing_role_on_aws_says_how_to_pass_one() {
-    let dir = tempfile::tempdir().unwrap();
-    write_app(dir.path(), "", &[Func::new("fib")]);
-    let opts = DeployOptions {
-        endpoint: Some("https://lambda.eu-west-1.amazonaws.com".into()),
-        region: Some("eu-west-1".into()),
-        progress: false,
-        ..DeployOptions::default()
-    };
-    let err = deploy(dir.path(), &opts).await.unwrap_err();
-    assert!(matches!(err, DeployError::MissingRole), "{err:?}");
-    let text = err.to_string();
-    assert!(
-        text.contains("--role arn:aws:iam::ACCOUNT:role/NAME"),
-        "{text}"
-    );
-    assert!(text.contains("LAMBADA_ROLE_ARN"), "{text}");
-}
 
 #[test]
 fn a_zip_that_does_not_match_the_manifest_stops_the_deploy() {
