@@ -7,6 +7,7 @@ pub mod cost;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::analysis::split::SplitShape;
 use crate::analysis::{
     ClassFacts, EffectKind, FunctionFacts, MethodFacts, ModuleFacts, NameKind, StatementKind,
     is_builtin,
@@ -82,6 +83,8 @@ pub struct Move {
     /// Parameters the function only reads (for a class: per method, the receiver
     /// included): the runtime skips their write-back comparison.
     pub readonly: Readonly,
+    /// A function that reads stdin, split at its reads into segments (issue 13).
+    pub split: Option<Box<SplitShape>>,
 }
 
 /// Read-only parameters of a moved function, or of each method of a moved class.
@@ -128,6 +131,7 @@ pub fn plan_guided(facts: &ModuleFacts, options: PlanOptions, guide: Option<&cos
         figures: BTreeMap::new(),
         reasons: BTreeMap::new(),
         tied: BTreeSet::new(),
+        splits: BTreeMap::new(),
         slices: BTreeMap::new(),
     };
     planner.decide();
@@ -172,6 +176,10 @@ struct Planner<'f> {
     /// Units among them that must run in this process (stdin, argv, global random
     /// state), which ties whatever uses them to this process too.
     tied: BTreeSet<String>,
+    /// Functions that read stdin and move split at their reads, with how a caller's
+    /// reason describes them: a caller in the cloud could not suspend for the read, so
+    /// callers stay tied to this process (tainting stays the fallback).
+    splits: BTreeMap<String, String>,
     /// The slice of every function and class, by its statement.
     slices: BTreeMap<usize, Move>,
 }
@@ -190,7 +198,8 @@ impl Planner<'_> {
             self.facts.classes.iter().map(|c| c.name.as_str()).collect();
         let stateful = self.stateful_local_names();
         for function in &self.facts.functions {
-            let reason = local_effect(&function.effects)
+            let reason = self
+                .stdin_or_local_effect(function)
                 .or_else(|| uses_stateful_module(&function.free, &stateful))
                 .or_else(|| class_state_write(&function.attribute_writes, &class_names, &[]))
                 .or_else(|| module_namespace(function.uses_module_namespace));
@@ -285,6 +294,45 @@ impl Planner<'_> {
                 self.reasons.insert(name.clone(), reason);
             }
             self.figures.insert(name, figures);
+        }
+    }
+
+    /// The reason an effect keeps `function` here. Reading stdin does not when the
+    /// function can be split at its reads (it is noted in `splits`); when it cannot,
+    /// the reason names the construct that prevents it.
+    fn stdin_or_local_effect(&mut self, function: &FunctionFacts) -> Option<String> {
+        let stdin = |(kind, _): &&(EffectKind, usize)| *kind == EffectKind::ReadsStdin;
+        let first_local = function
+            .effects
+            .iter()
+            .find(|(kind, _)| kind.needs_local_process());
+        let first = first_local?;
+        let can_split = !function.is_async && function.yield_line.is_none();
+        // A read that cannot be split names its construct, even when another effect
+        // (the file a `with open(...)` writes) would keep the function here too.
+        match (&function.split, stdin(&first) || can_split) {
+            (Some(Ok(shape)), _) if can_split => {
+                let others: Vec<(EffectKind, usize)> = function
+                    .effects
+                    .iter()
+                    .filter(|e| !stdin(e))
+                    .copied()
+                    .collect();
+                let reason = local_effect(&others);
+                if reason.is_none() {
+                    let line = shape.points.first().map_or(function.line, |p| p.line);
+                    self.splits.insert(
+                        function.name.clone(),
+                        format!(
+                            "reads stdin at line {line} ({} moves split at its reads, but a caller in a cloud function could not suspend for them)",
+                            function.name
+                        ),
+                    );
+                }
+                reason
+            }
+            (Some(Err(why)), true) if can_split => Some(why.clone()),
+            _ => local_effect(&function.effects),
         }
     }
 
@@ -432,9 +480,17 @@ impl Planner<'_> {
                 if self.tied.contains(name) {
                     continue;
                 }
-                let tie = uses.iter().find(|(used, _)| self.tied.contains(used));
+                let tie = uses
+                    .iter()
+                    .find(|(used, _)| self.tied.contains(used) || self.splits.contains_key(used));
                 if let Some((used, line)) = tie {
-                    let root = &self.reasons[used];
+                    let root = self
+                        .reasons
+                        .get(used)
+                        .or_else(|| self.splits.get(used))
+                        .cloned()
+                        .unwrap_or_default();
+                    self.splits.remove(name);
                     // Replaces a weaker reason (a generator that calls input() is tied).
                     self.reasons.insert(
                         name.clone(),
@@ -574,6 +630,15 @@ impl Planner<'_> {
             };
         }
         let annotation = self.function(name).and_then(|f| f.cloudfunction);
+        movement.split = match kind {
+            UnitKind::Function => self
+                .function(name)
+                .and_then(|f| f.split.as_ref())
+                .and_then(|s| s.as_ref().ok())
+                .filter(|_| self.splits.contains_key(name))
+                .map(|shape| Box::new(shape.clone())),
+            UnitKind::Class => None,
+        };
         movement.memory = annotation
             .and_then(|a| a.memory)
             .unwrap_or(DEFAULT_MEMORY_MB);
