@@ -32,6 +32,8 @@ pub enum ReadKind {
     Read,
     /// `sys.stdin.readlines(hint)`.
     Readlines,
+    /// One step of `for line in sys.stdin`.
+    Line,
 }
 
 impl ReadKind {
@@ -42,6 +44,7 @@ impl ReadKind {
             ReadKind::Readline => "readline",
             ReadKind::Read => "read",
             ReadKind::Readlines => "readlines",
+            ReadKind::Line => "line",
         }
     }
 }
@@ -94,6 +97,22 @@ pub struct Loop {
     pub orelse: Vec<u32>,
 }
 
+/// `for TARGET in sys.stdin:` (no `else`): the header becomes a `while` and each step
+/// a suspension point at the top of the body.
+#[derive(Debug, Clone)]
+pub struct StdinLoop {
+    pub point: u32,
+    pub line: usize,
+    /// From `for` to the end of `sys.stdin`: replaced by the `while` header.
+    pub header: TextRange,
+    pub target: TextRange,
+    /// Other points in the body.
+    pub body: Vec<u32>,
+    /// The first statement of the body, where the step goes, and its indentation.
+    pub body_at: TextSize,
+    pub indent: String,
+}
+
 /// How to make a function resumable at its reads.
 #[derive(Debug, Clone)]
 pub struct SplitShape {
@@ -106,6 +125,7 @@ pub struct SplitShape {
     pub guards: Vec<Guard>,
     pub tests: Vec<Test>,
     pub loops: Vec<Loop>,
+    pub stdin_loops: Vec<StdinLoop>,
     /// The first statement of each `finally` block around a point, with its indentation.
     pub finals: Vec<(TextSize, String)>,
     /// Multi-line string literals, whose continuation lines must not be re-indented.
@@ -176,6 +196,11 @@ impl<'r> ReadFinder<'r> {
         }
     }
 
+    fn is_stdin(&self, expr: &Expr) -> bool {
+        matches!(expr, Expr::Attribute(attribute) if attribute.attr.as_str() == "stdin"
+            && qualified_name(&attribute.value, self.resolver).as_deref() == Some("sys"))
+    }
+
     fn in_scope(&mut self, what: &'static str, at: TextSize, f: impl FnOnce(&mut Self)) {
         self.scopes.push((what, at));
         f(self);
@@ -191,6 +216,17 @@ impl<'a> Visitor<'a> for ReadFinder<'_> {
                 self.in_scope("a nested function", def.start(), |s| {
                     visitor::walk_stmt(s, stmt)
                 });
+            }
+            Stmt::For(for_stmt) if self.is_stdin(&for_stmt.iter) => {
+                self.reads.push(Read {
+                    kind: ReadKind::Line,
+                    call: for_stmt.iter.range(),
+                    args: TextRange::empty(for_stmt.iter.end()),
+                    nested_in: self.scopes.last().copied(),
+                });
+                self.visit_expr(&for_stmt.target);
+                self.visit_body(&for_stmt.body);
+                self.visit_body(&for_stmt.orelse);
             }
             Stmt::ClassDef(class) => {
                 self.nested.push(("a nested class", class.start()));
@@ -278,6 +314,7 @@ impl<'p, 'r> Splitter<'p, 'r> {
                 guards: Vec::new(),
                 tests: Vec::new(),
                 loops: Vec::new(),
+                stdin_loops: Vec::new(),
                 finals: Vec::new(),
                 strings: Vec::new(),
             },
@@ -488,6 +525,40 @@ impl<'p, 'r> Splitter<'p, 'r> {
                     });
                 }
                 Ok(body.into_iter().chain(orelse).collect())
+            }
+            Stmt::For(for_stmt)
+                if self
+                    .all_reads
+                    .iter()
+                    .any(|r| r.call == for_stmt.iter.range() && r.kind == ReadKind::Line) =>
+            {
+                if !for_stmt.orelse.is_empty() {
+                    return Err(format!(
+                        "iterates sys.stdin in a `for` loop with an `else` clause (line {line}), which cannot be split"
+                    ));
+                }
+                if !for_stmt.target.is_name_expr() {
+                    return Err(format!(
+                        "iterates sys.stdin into `{}` (line {line}), which cannot be split (a name can)",
+                        self.parsed.text(for_stmt.target.range())
+                    ));
+                }
+                self.own_line(stmt.start(), "the `for` over sys.stdin")?;
+                let first = for_stmt.body.first().expect("a for loop has a body");
+                self.own_line(first.start(), "the body of the `for` over sys.stdin")?;
+                let point = self.next_point;
+                self.next_point += 1;
+                let body = self.block(&for_stmt.body)?;
+                self.shape.stdin_loops.push(StdinLoop {
+                    point,
+                    line,
+                    header: TextRange::new(stmt.start(), for_stmt.iter.end()),
+                    target: for_stmt.target.range(),
+                    body: body.clone(),
+                    body_at: first.start(),
+                    indent: self.indent_of(first.start()),
+                });
+                Ok(std::iter::once(point).chain(body).collect())
             }
             Stmt::For(for_stmt) => {
                 self.no_reads(for_stmt.iter.range(), "in the iterable of `for`")?;

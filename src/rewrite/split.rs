@@ -13,7 +13,7 @@
 use ruff_text_size::{TextRange, TextSize};
 
 use super::{Edit, apply};
-use crate::analysis::split::{Point, SplitShape};
+use crate::analysis::split::SplitShape;
 use crate::parse::ParsedModule;
 
 const INDENT: &str = "    ";
@@ -32,6 +32,39 @@ pub fn resumable(parsed: &ParsedModule, stmt: TextRange, shape: &SplitShape) -> 
     let indented =
         |at: TextSize, text: String| text.replace('\n', &format!("\n{}", INDENT.repeat(depth(at))));
     let mut edits = vec![Edit::insert(shape.prelude_at, prelude(shape))];
+    for lp in &shape.stdin_loops {
+        let mut all = vec![lp.point];
+        all.extend(&lp.body);
+        edits.push(Edit::replace(
+            lp.header,
+            format!("while (_lambada_pt in {} or not _lambada_pt)", tuple(&all)),
+        ));
+        let ind = &lp.indent;
+        let (head, tail) = suspension(lp.point, lp.line, "line", ind);
+        let step = format!(
+            "{head}(){tail}_lambada_v = _lambada.split.received(_lambada_v)\n{ind}if _lambada_v is None:  # the end of stdin\n{ind}{INDENT}break\n{ind}{} = _lambada_v\n{ind}",
+            &source[lp.target]
+        );
+        let step = if lp.body.is_empty() {
+            step
+        } else {
+            // Resuming at a later point of the body skips the step.
+            let inner = step.replace('\n', &format!("\n{INDENT}"));
+            format!(
+                "if _lambada_pt in (0, {}):\n{ind}{INDENT}{}",
+                lp.point,
+                inner.trim_end()
+            ) + &format!("\n{ind}")
+        };
+        // Before a guard starting at the same statement, outside it.
+        let outside = shape
+            .guards
+            .iter()
+            .filter(|g| g.start < lp.body_at && lp.body_at <= g.end)
+            .count();
+        let step = step.replace('\n', &format!("\n{}", INDENT.repeat(outside)));
+        edits.push(Edit::insert(lp.body_at, step));
+    }
     let mut guards: Vec<_> = shape.guards.iter().collect();
     guards.sort_by_key(|g| (g.start, std::cmp::Reverse(g.end)));
     for guard in guards {
@@ -57,6 +90,7 @@ pub fn resumable(parsed: &ParsedModule, stmt: TextRange, shape: &SplitShape) -> 
     let mut replaced: Vec<TextRange> = shape.tests.iter().map(|t| t.range).collect();
     replaced.extend(shape.loops.iter().map(|l| l.iter));
     replaced.extend(shape.points.iter().map(|p| p.call));
+    replaced.extend(shape.stdin_loops.iter().map(|l| l.header));
     if let (Some(first), Some(last)) = (
         shape.guards.iter().map(|g| g.start).min(),
         shape.guards.iter().map(|g| g.end).max(),
@@ -106,7 +140,12 @@ pub fn resumable(parsed: &ParsedModule, stmt: TextRange, shape: &SplitShape) -> 
     }
     for point in &shape.points {
         let at = point.stmt.start();
-        let (head, tail) = suspension(point);
+        let (head, tail) = suspension(
+            point.number,
+            point.line,
+            point.kind.runtime_name(),
+            &point.indent,
+        );
         let args = source[point.args].trim();
         let args = if args.is_empty() {
             "()".to_owned()
@@ -152,14 +191,10 @@ fn prelude(shape: &SplitShape) -> String {
 
 /// What goes before the statement at a point, around the read's arguments: suspend,
 /// or, resumed, go on with the statement, whose read is replaced by the value read.
-fn suspension(point: &Point) -> (String, String) {
-    let ind = &point.indent;
-    let n = point.number;
+fn suspension(n: u32, line: usize, kind: &str, ind: &str) -> (String, String) {
     (
         format!(
-            "if _lambada_pt != {n}:  # line {line}: the driver reads, then the call resumes here\n{ind}{INDENT}_lambada_sus = _lambada.split.suspend({n}, \"{kind}\", ",
-            line = point.line,
-            kind = point.kind.runtime_name(),
+            "if _lambada_pt != {n}:  # line {line}: the driver reads, then the call resumes here\n{ind}{INDENT}_lambada_sus = _lambada.split.suspend({n}, \"{kind}\", "
         ),
         format!(", locals())\n{ind}{INDENT}return _lambada_sus\n{ind}_lambada_pt = 0\n{ind}"),
     )

@@ -68,7 +68,7 @@ def received(outcome):
     kind, value = outcome
     if kind == "raise":
         raise value
-    return value
+    return value  # None for "stop": the end of a `for` over sys.stdin
 
 
 def loop(iterator, current, skip):
@@ -157,6 +157,10 @@ def _read(suspended):
             value = sys.stdin.read(*args)
         elif kind == "readlines":
             value = sys.stdin.readlines(*args)
+        elif kind == "line":  # a step of `for line in sys.stdin`
+            value = next(sys.stdin, None)
+            if value is None:
+                return ("stop", None)
         else:
             raise RuntimeError("lambada: unknown read %r" % kind)
     except (Exception, KeyboardInterrupt) as exc:
