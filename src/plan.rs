@@ -1068,6 +1068,85 @@ mod tests {
         );
     }
 
+    fn split_points(plan: &Plan, name: &str) -> Vec<usize> {
+        match &unit(plan, name).decision {
+            Decision::Moved(m) => {
+                let shape = m.split.as_ref().expect("split");
+                let mut lines: Vec<usize> = shape.points.iter().map(|p| p.line).collect();
+                lines.extend(shape.stdin_loops.iter().map(|l| l.line));
+                lines.sort();
+                lines
+            }
+            Decision::KeptLocal { reason } => panic!("{name} kept local: {reason}"),
+        }
+    }
+
+    #[test]
+    fn a_function_reading_stdin_moves_split_at_each_read() {
+        let (_, plan) = plan_of(
+            "import sys\n\ndef loop(n):\n    total = 0\n    for i in range(n):\n        if i % 2:\n            total += int(input('odd? '))\n        else:\n            total -= len(sys.stdin.readline())\n    for line in sys.stdin:\n        total += 1\n    return total\n",
+        );
+        assert_eq!(split_points(&plan, "loop"), [7, 9, 10]);
+    }
+
+    #[test]
+    fn callers_of_a_split_function_stay_local_with_the_reason() {
+        let (_, plan) = plan_of(
+            "def ask(prompt):\n    return input(prompt)\n\ndef twice():\n    return ask('a') + ask('b')\n",
+        );
+        assert_eq!(split_points(&plan, "ask"), [2]);
+        assert_eq!(
+            reason(&plan, "twice"),
+            "calls ask() at line 5, which reads stdin at line 2 (ask moves split at its reads, but a caller in a cloud function could not suspend for them)"
+        );
+    }
+
+    #[test]
+    fn reads_that_cannot_be_split_keep_the_function_local_naming_the_construct() {
+        let cases = [
+            (
+                "def f(path):\n    with open(path) as src:\n        x = input()\n    return x\n",
+                "reads stdin at line 3 inside `with open(path)` (line 2): the file opened there would be held across the read, which cannot travel",
+            ),
+            (
+                "def f(n):\n    return [input() for _ in range(n)]\n",
+                "reads stdin inside a comprehension at line 2, which cannot be split",
+            ),
+            (
+                "def f():\n    x = input()\n    g = lambda: x\n    return g()\n",
+                "reads stdin at line 2 and defines a lambda at line 3: its closure could not be carried across the read",
+            ),
+            (
+                "def f(log):\n    x = log.pop() + input()\n    return x\n",
+                "reads stdin at line 2 after `log.pop()` in the same statement, which has run by then and cannot be run again after the read",
+            ),
+            (
+                "def f():\n    return input() + input()\n",
+                "reads stdin twice in one statement (line 2), which cannot be split",
+            ),
+            (
+                "def f():\n    while input() != 'q':\n        pass\n",
+                "reads stdin in the condition of `while` at line 2, which cannot be split",
+            ),
+            (
+                "def f():\n    try:\n        pass\n    except ValueError:\n        x = input()\n",
+                "reads stdin in an `except` handler (line 4) at line 5, which cannot be split",
+            ),
+            (
+                "import sys\n\ndef f():\n    for line in sys.stdin:\n        print(line)\n    else:\n        print('end')\n",
+                "iterates sys.stdin in a `for` loop with an `else` clause (line 4), which cannot be split",
+            ),
+            (
+                "import sys\n\ndef f():\n    return list(sys.stdin)\n",
+                "uses sys.stdin at line 4 other than through readline(), read() or readlines() (it cannot be split there)",
+            ),
+        ];
+        for (source, want) in cases {
+            let (_, plan) = plan_of(source);
+            assert_eq!(reason(&plan, "f"), want, "{source}");
+        }
+    }
+
     fn method(name: &str, kind: MethodKind, readonly: &[&str]) -> MethodFacts {
         MethodFacts {
             name: name.to_owned(),
