@@ -387,7 +387,12 @@ impl Planner<'_> {
             return Some(format!("async def (line {})", function.line));
         }
         if let Some(line) = function.yield_line {
-            return Some(format!("generator (yield at line {line})"));
+            // A generator moves split at its yields (issue 13) when it can be.
+            return match &function.split {
+                Some(Ok(_)) => None,
+                Some(Err(why)) => Some(format!("generator (yield at line {line}): {why}")),
+                None => Some(format!("generator (yield at line {line})")),
+            };
         }
         if let Some(line) = self.facts.decorators.get(&function.name) {
             return Some(format!(
@@ -635,7 +640,12 @@ impl Planner<'_> {
                 .function(name)
                 .and_then(|f| f.split.as_ref())
                 .and_then(|s| s.as_ref().ok())
-                .filter(|_| self.splits.contains_key(name))
+                .filter(|_| {
+                    // Split at its reads, or a generator split at its yields (whose
+                    // callers in packages run the original generator there).
+                    self.splits.contains_key(name)
+                        || self.function(name).is_some_and(|f| f.yield_line.is_some())
+                })
                 .map(|shape| Box::new(shape.clone())),
             UnitKind::Class => None,
         };
@@ -951,7 +961,12 @@ fn add_invocations(plan: &mut Plan, facts: &ModuleFacts) {
     let moved_functions: BTreeMap<usize, String> = plan
         .units
         .iter()
-        .filter(|u| u.kind == UnitKind::Function && matches!(u.decision, Decision::Moved(_)))
+        // A split function's calls inside packages run its original (a generator
+        // there is an ordinary generator; callers of a reading one stay local).
+        .filter(|u| {
+            u.kind == UnitKind::Function
+                && matches!(&u.decision, Decision::Moved(m) if m.split.is_none())
+        })
         .filter_map(|u| {
             facts
                 .functions
@@ -1099,6 +1114,20 @@ mod tests {
             reason(&plan, "twice"),
             "calls ask() at line 5, which reads stdin at line 2 (ask moves split at its reads, but a caller in a cloud function could not suspend for them)"
         );
+    }
+
+    #[test]
+    fn a_generator_moves_split_at_its_yields_unless_it_delegates() {
+        let (_, plan) = plan_of(
+            "def count(n):\n    i = 0\n    while i < n:\n        got = yield i\n        i += got or 1\n\ndef both(a):\n    yield from count(a)\n\ndef total(n):\n    return sum(count(n))\n",
+        );
+        assert_eq!(split_points(&plan, "count"), [4]);
+        assert_eq!(
+            reason(&plan, "both"),
+            "generator (yield at line 8): `yield from` at line 8 cannot be split (its sub-iterator would run here)"
+        );
+        // Its callers move: in their packages the generator is the original one.
+        assert!(matches!(unit(&plan, "total").decision, Decision::Moved(_)));
     }
 
     #[test]

@@ -381,13 +381,14 @@ impl Report {
                             crate::analysis::split::ReadKind::Line => {
                                 "a step of `for` over sys.stdin"
                             }
+                            crate::analysis::split::ReadKind::Yield => "yield",
                         };
                         format!("point {} at line {} ({read})", p.point, p.line)
                     })
                     .collect();
                 let _ = writeln!(
                     out,
-                    "      split:           {} segments in the cloud, the reads in the driver: {}",
+                    "      split:           {} segments in the cloud, the reads and yields in the driver: {}",
                     split.segments,
                     points.join(", ")
                 );

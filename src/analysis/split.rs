@@ -34,6 +34,8 @@ pub enum ReadKind {
     Readlines,
     /// One step of `for line in sys.stdin`.
     Line,
+    /// A `yield` of a generator: the driver's generator yields the value.
+    Yield,
 }
 
 impl ReadKind {
@@ -45,6 +47,7 @@ impl ReadKind {
             ReadKind::Read => "read",
             ReadKind::Readlines => "readlines",
             ReadKind::Line => "line",
+            ReadKind::Yield => "yield",
         }
     }
 }
@@ -144,10 +147,26 @@ pub fn split_shape(
 ) -> Option<Result<SplitShape, NotSplittable>> {
     let mut finder = ReadFinder::new(resolver);
     finder.visit_body(&def.body);
-    if finder.reads.is_empty() && finder.other_stdin.is_none() {
+    if finder.reads.is_empty() && finder.other_stdin.is_none() && finder.yield_from.is_none() {
         return None;
     }
-    Some(Splitter::new(parsed, resolver, finder).run(def, bound))
+    let only_yields =
+        finder.reads.iter().all(|r| r.kind == ReadKind::Yield) && finder.other_stdin.is_none();
+    if let Some(at) = finder.yield_from {
+        return Some(Err(format!(
+            "`yield from` at line {} cannot be split (its sub-iterator would run here)",
+            parsed.line(at)
+        )));
+    }
+    let shape = Splitter::new(parsed, resolver, finder).run(def, bound);
+    // The same rules hold for a generator's yields as for reads; say which it is.
+    Some(shape.map_err(|why| {
+        if only_yields {
+            why.replace("reads stdin", "yields")
+        } else {
+            why
+        }
+    }))
 }
 
 /// A read found anywhere in some code, with the scopes it sits in.
@@ -168,6 +187,8 @@ struct ReadFinder<'r> {
     other_stdin: Option<TextSize>,
     /// Nested functions, classes and lambdas: (what, where).
     nested: Vec<(&'static str, TextSize)>,
+    /// A `yield from` in the function's own scope.
+    yield_from: Option<TextSize>,
     scopes: Vec<(&'static str, TextSize)>,
     /// Calls that are the read's callee chain (`sys.stdin.readline`), not other uses.
     callee_attrs: BTreeSet<TextSize>,
@@ -180,6 +201,7 @@ impl<'r> ReadFinder<'r> {
             reads: Vec::new(),
             other_stdin: None,
             nested: Vec::new(),
+            yield_from: None,
             scopes: Vec::new(),
             callee_attrs: BTreeSet::new(),
         }
@@ -267,6 +289,23 @@ impl<'a> Visitor<'a> for ReadFinder<'_> {
                         == Some("sys") =>
             {
                 self.other_stdin.get_or_insert(expr.start());
+            }
+            Expr::Yield(yield_expr) if self.scopes.is_empty() => {
+                let args = yield_expr
+                    .value
+                    .as_ref()
+                    .map_or(TextRange::empty(expr.end()), |v| v.range());
+                self.reads.push(Read {
+                    kind: ReadKind::Yield,
+                    call: expr.range(),
+                    args,
+                    nested_in: None,
+                });
+                visitor::walk_expr(self, expr);
+            }
+            Expr::YieldFrom(_) if self.scopes.is_empty() => {
+                self.yield_from.get_or_insert(expr.start());
+                visitor::walk_expr(self, expr);
             }
             Expr::Lambda(lambda) => {
                 self.nested.push(("a lambda", lambda.start()));

@@ -13,7 +13,7 @@
 use ruff_text_size::{TextRange, TextSize};
 
 use super::{Edit, apply};
-use crate::analysis::split::SplitShape;
+use crate::analysis::split::{ReadKind, SplitShape};
 use crate::parse::ParsedModule;
 
 const INDENT: &str = "    ";
@@ -147,10 +147,12 @@ pub fn resumable(parsed: &ParsedModule, stmt: TextRange, shape: &SplitShape) -> 
             &point.indent,
         );
         let args = source[point.args].trim();
-        let args = if args.is_empty() {
-            "()".to_owned()
-        } else {
-            format!("({args},)")
+        let args = match (args.is_empty(), point.kind) {
+            (true, ReadKind::Yield) => "(None,)".to_owned(),
+            (true, _) => "()".to_owned(),
+            // `yield a, b` yields one tuple.
+            (false, ReadKind::Yield) => format!("(({args}),)"),
+            (false, _) => format!("({args},)"),
         };
         edits.push(Edit::insert(
             at,

@@ -16,9 +16,12 @@ the same object-graph protocol as arguments: shared objects, the caller's object
 (written back in place) and cycles keep their identity; a local that cannot travel (an
 open file, a generator) fails loudly at that read, never silently."""
 
+import atexit
 import copy
+import inspect
 import sys
 import threading
+import weakref
 
 from . import caller, transports
 
@@ -131,16 +134,68 @@ def cloud_split(key, namespace):
         def stub(*args, **kwargs):
             fn = transports._functions.get(key) or transports.function(key)
             result = caller.remote(fn, twin, args, kwargs, namespace)
-            while getattr(type(result), "_lambada_suspend", False):
-                outcome = _read(result)
-                result = caller.remote(fn, None, (result.point, result.locals, outcome), {},
-                                       namespace, "resume")
+            while _is_suspend(result):
+                result = _resume(fn, namespace, result, _read(result))
             return result
 
+        def generator_stub(*args, **kwargs):
+            generator = _generator(key, twin, args, kwargs, namespace)
+            _live.add(generator)
+            return generator
+
+        if inspect.isgeneratorfunction(twin):
+            caller._wraps(generator_stub, twin)
+            return generator_stub
         caller._wraps(stub, twin)
         return stub
 
     return decorate
+
+
+# The driver's generators still open: the program's exit closes them while the runtime
+# can still invoke (a generator left open is closed when it is collected, and at the
+# interpreter's shutdown that would be too late to resume it in the cloud).
+_live = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live():
+    for generator in list(_live):
+        try:
+            generator.close()
+        except Exception:  # as at the interpreter's shutdown, where it would be ignored
+            pass
+
+
+def _is_suspend(result):
+    return getattr(type(result), "_lambada_suspend", False)
+
+
+def _resume(fn, namespace, suspended, outcome):
+    return caller.remote(fn, None, (suspended.point, suspended.locals, outcome), {},
+                         namespace, "resume")
+
+
+def _generator(key, twin, args, kwargs, namespace):
+    """The driver's side of a moved generator: a generator here whose every step resumes
+    the function in the cloud. ``next()`` and ``send(v)`` resume it with the value of the
+    ``yield`` it stopped at; ``throw(exc)`` and ``close()`` (GeneratorExit) resume it with
+    the exception raised there, so its ``except`` and ``finally`` blocks run in the cloud as
+    they would have run here. Like any generator, nothing runs before the first ``next()``."""
+    fn = transports._functions.get(key) or transports.function(key)
+    result = caller.remote(fn, twin, args, kwargs, namespace)
+    if inspect.isgenerator(result):  # the call ran through the local twin
+        return (yield from result)
+    while _is_suspend(result):
+        if result.kind != "yield":
+            outcome = _read(result)
+        else:
+            try:
+                outcome = ("value", (yield result.args[0]))
+            except BaseException as exc:  # throw() and close(): raised at the yield there
+                outcome = ("raise", exc)
+        result = _resume(fn, namespace, result, outcome)
+    return result
 
 
 def _read(suspended):
