@@ -66,10 +66,13 @@ pub fn header(source_file: &str) -> String {
 /// stays as it is and becomes the local twin the runtime falls back to.
 ///
 /// `globals` is `globals()` unless the program binds that name at module level.
-pub fn cloud_decorator(kind: UnitKind, key: &str, globals_hidden: bool) -> String {
-    let decorator = match kind {
-        UnitKind::Function => "cloud",
-        UnitKind::Class => "cloud_class",
+/// A function split at its reads gets `@_lambada.cloud_split(...)`: its stub runs the
+/// segments and does the reads in between.
+pub fn cloud_decorator(kind: UnitKind, key: &str, globals_hidden: bool, split: bool) -> String {
+    let decorator = match (kind, split) {
+        (UnitKind::Function, false) => "cloud",
+        (UnitKind::Function, true) => "cloud_split",
+        (UnitKind::Class, _) => "cloud_class",
     };
     let globals = if globals_hidden {
         "__import__(\"builtins\").globals()"
@@ -114,8 +117,20 @@ pub fn handler_module(
     let segments: Vec<minijinja::Value> = segments
         .into_iter()
         .map(|i| {
+            let range = facts.statements[i].range;
+            let split = module.movement.split.as_ref().filter(|_| {
+                facts
+                    .functions
+                    .iter()
+                    .any(|f| f.stmt == i && f.name == module.key)
+            });
+            let text = match split {
+                // The function itself, made resumable at its reads.
+                Some(shape) => crate::rewrite::split::resumable(parsed, range, shape),
+                None => parsed.text(range).to_owned(),
+            };
             context! {
-                text => parsed.text(facts.statements[i].range).to_owned(),
+                text,
                 stub => remote_stub(facts, module.movement, i),
             }
         })
@@ -203,11 +218,11 @@ mod tests {
     #[test]
     fn the_decorator_names_the_cloud_function() {
         assert_eq!(
-            cloud_decorator(UnitKind::Function, "fib", false),
+            cloud_decorator(UnitKind::Function, "fib", false, false),
             r#"@_lambada.cloud("fib", globals())"#
         );
         assert_eq!(
-            cloud_decorator(UnitKind::Class, "Account", false),
+            cloud_decorator(UnitKind::Class, "Account", false, false),
             r#"@_lambada.cloud_class("Account", globals())"#
         );
     }
@@ -215,7 +230,7 @@ mod tests {
     #[test]
     fn a_module_binding_named_globals_does_not_hide_the_builtin() {
         assert_eq!(
-            cloud_decorator(UnitKind::Function, "f", true),
+            cloud_decorator(UnitKind::Function, "f", true, false),
             r#"@_lambada.cloud("f", __import__("builtins").globals())"#
         );
     }

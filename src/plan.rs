@@ -7,6 +7,7 @@ pub mod cost;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::analysis::split::SplitShape;
 use crate::analysis::{
     ClassFacts, EffectKind, FunctionFacts, MethodFacts, MethodKind, ModuleFacts, NameKind,
     StatementKind, is_builtin,
@@ -101,6 +102,8 @@ pub struct Move {
     /// Parameters the function only reads (for a class: per method, the receiver
     /// included): the runtime skips their write-back comparison.
     pub readonly: Readonly,
+    /// A function that reads stdin, split at its reads into segments (issue 13).
+    pub split: Option<Box<SplitShape>>,
 }
 
 /// Read-only parameters of a moved function, or of each method of a moved class.
@@ -158,6 +161,7 @@ pub fn plan_excluding(
         figures: BTreeMap::new(),
         reasons: BTreeMap::new(),
         tied: BTreeSet::new(),
+        splits: BTreeMap::new(),
         slices: BTreeMap::new(),
     };
     planner.decide();
@@ -204,6 +208,10 @@ struct Planner<'f> {
     /// Units among them that must run in this process (stdin, argv, global random
     /// state), which ties whatever uses them to this process too.
     tied: BTreeSet<String>,
+    /// Functions that read stdin and move split at their reads, with how a caller's
+    /// reason describes them: a caller in the cloud could not suspend for the read, so
+    /// callers stay tied to this process (tainting stays the fallback).
+    splits: BTreeMap<String, String>,
     /// The slice of every function and class, by its statement.
     slices: BTreeMap<usize, Move>,
 }
@@ -236,7 +244,8 @@ impl Planner<'_> {
                     .filter(|(root, _)| class_names.contains(root.as_str()))
                     .map(|(root, line)| (root.clone(), function.name.clone(), *line)),
             );
-            let reason = local_effect(&function.effects)
+            let reason = self
+                .stdin_or_local_effect(function)
                 .or_else(|| uses_stateful_module(&function.free, &stateful))
                 .or_else(|| stateful_decorator(&function.decorators, &stateful))
                 .or_else(|| class_state_write(&writes, &class_names, &[]))
@@ -359,6 +368,47 @@ impl Planner<'_> {
         }
     }
 
+    /// The reason an effect keeps `function` here. Reading stdin does not when the
+    /// function can be split at its reads (it is noted in `splits`); when it cannot,
+    /// the reason names the construct that prevents it.
+    fn stdin_or_local_effect(&mut self, function: &FunctionFacts) -> Option<String> {
+        let stdin = |(kind, _): &&(EffectKind, usize)| {
+            matches!(kind, EffectKind::ReadsStdin | EffectKind::CallsInput)
+        };
+        let first_local = function
+            .effects
+            .iter()
+            .find(|(kind, _)| kind.needs_local_process());
+        let first = first_local?;
+        let can_split = !function.is_async && function.yield_line.is_none();
+        // A read that cannot be split names its construct, even when another effect
+        // (the file a `with open(...)` writes) would keep the function here too.
+        match (&function.split, stdin(&first) || can_split) {
+            (Some(Ok(shape)), _) if can_split => {
+                let others: Vec<(EffectKind, usize)> = function
+                    .effects
+                    .iter()
+                    .filter(|e| !stdin(e))
+                    .copied()
+                    .collect();
+                let reason = local_effect(&others);
+                if reason.is_none() {
+                    let line = shape.points.first().map_or(function.line, |p| p.line);
+                    self.splits.insert(
+                        function.name.clone(),
+                        format!(
+                            "reads stdin at line {line} ({} moves split at its reads, but a caller in a cloud function could not suspend for them)",
+                            function.name
+                        ),
+                    );
+                }
+                reason
+            }
+            (Some(Err(why)), true) if can_split => Some(why.clone()),
+            _ => local_effect(&function.effects),
+        }
+    }
+
     /// Names bound by imports of local modules whose functions change the module's
     /// own state, with the module and its first such function.
     /// Names of the program's methods that change their object (the receiver is not
@@ -428,7 +478,12 @@ impl Planner<'_> {
             return Some(format!("async def (line {})", function.line));
         }
         if let Some(line) = function.yield_line {
-            return Some(format!("generator (yield at line {line})"));
+            // A generator moves split at its yields (issue 13) when it can be.
+            return match &function.split {
+                Some(Ok(_)) => None,
+                Some(Err(why)) => Some(format!("generator (yield at line {line}): {why}")),
+                None => Some(format!("generator (yield at line {line})")),
+            };
         }
         if let Some(line) = self.facts.decorators.get(&function.name) {
             return Some(format!(
@@ -524,9 +579,17 @@ impl Planner<'_> {
                 if self.tied.contains(name) {
                     continue;
                 }
-                let tie = uses.iter().find(|(used, _)| self.tied.contains(used));
+                let tie = uses
+                    .iter()
+                    .find(|(used, _)| self.tied.contains(used) || self.splits.contains_key(used));
                 if let Some((used, line)) = tie {
-                    let root = &self.reasons[used];
+                    let root = self
+                        .reasons
+                        .get(used)
+                        .or_else(|| self.splits.get(used))
+                        .cloned()
+                        .unwrap_or_default();
+                    self.splits.remove(name);
                     let uses = if self.class(used).is_some() {
                         format!("uses class {used} at line {line}")
                     } else {
@@ -669,6 +732,20 @@ impl Planner<'_> {
             };
         }
         let annotation = self.function(name).and_then(|f| f.cloudfunction);
+        movement.split = match kind {
+            UnitKind::Function => self
+                .function(name)
+                .and_then(|f| f.split.as_ref())
+                .and_then(|s| s.as_ref().ok())
+                .filter(|_| {
+                    // Split at its reads, or a generator split at its yields (whose
+                    // callers in packages run the original generator there).
+                    self.splits.contains_key(name)
+                        || self.function(name).is_some_and(|f| f.yield_line.is_some())
+                })
+                .map(|shape| Box::new(shape.clone())),
+            UnitKind::Class => None,
+        };
         movement.memory = annotation
             .and_then(|a| a.memory)
             .unwrap_or(self.options.memory);
@@ -1016,7 +1093,12 @@ fn add_invocations(plan: &mut Plan, facts: &ModuleFacts) {
     let moved_functions: BTreeMap<usize, String> = plan
         .units
         .iter()
-        .filter(|u| u.kind == UnitKind::Function && matches!(u.decision, Decision::Moved(_)))
+        // A split function's calls inside packages run its original (a generator
+        // there is an ordinary generator; callers of a reading one stay local).
+        .filter(|u| {
+            u.kind == UnitKind::Function
+                && matches!(&u.decision, Decision::Moved(m) if m.split.is_none())
+        })
         .filter_map(|u| {
             facts
                 .functions
@@ -1125,6 +1207,99 @@ mod tests {
             reason(&plan, "squares"),
             "returns a lazy iterator (map) at line 4: it must not be materialised"
         );
+    }
+
+    fn split_points(plan: &Plan, name: &str) -> Vec<usize> {
+        match &unit(plan, name).decision {
+            Decision::Moved(m) => {
+                let shape = m.split.as_ref().expect("split");
+                let mut lines: Vec<usize> = shape.points.iter().map(|p| p.line).collect();
+                lines.extend(shape.stdin_loops.iter().map(|l| l.line));
+                lines.sort();
+                lines
+            }
+            Decision::KeptLocal { reason } => panic!("{name} kept local: {reason}"),
+        }
+    }
+
+    #[test]
+    fn a_function_reading_stdin_moves_split_at_each_read() {
+        let (_, plan) = plan_of(
+            "import sys\n\ndef loop(n):\n    total = 0\n    for i in range(n):\n        if i % 2:\n            total += int(input('odd? '))\n        else:\n            total -= len(sys.stdin.readline())\n    for line in sys.stdin:\n        total += 1\n    return total\n",
+        );
+        assert_eq!(split_points(&plan, "loop"), [7, 9, 10]);
+    }
+
+    #[test]
+    fn callers_of_a_split_function_stay_local_with_the_reason() {
+        let (_, plan) = plan_of(
+            "def ask(prompt):\n    return input(prompt)\n\ndef twice():\n    return ask('a') + ask('b')\n",
+        );
+        assert_eq!(split_points(&plan, "ask"), [2]);
+        assert_eq!(
+            reason(&plan, "twice"),
+            "calls ask() at line 5, which reads stdin at line 2 (ask moves split at its reads, but a caller in a cloud function could not suspend for them)"
+        );
+    }
+
+    #[test]
+    fn a_generator_moves_split_at_its_yields_unless_it_delegates() {
+        let (_, plan) = plan_of(
+            "def count(n):\n    i = 0\n    while i < n:\n        got = yield i\n        i += got or 1\n\ndef both(a):\n    yield from count(a)\n\ndef total(n):\n    return sum(count(n))\n",
+        );
+        assert_eq!(split_points(&plan, "count"), [4]);
+        assert_eq!(
+            reason(&plan, "both"),
+            "generator (yield at line 8): `yield from` at line 8 cannot be split (its sub-iterator would run here)"
+        );
+        // Its callers move: in their packages the generator is the original one.
+        assert!(matches!(unit(&plan, "total").decision, Decision::Moved(_)));
+    }
+
+    #[test]
+    fn reads_that_cannot_be_split_keep_the_function_local_naming_the_construct() {
+        let cases = [
+            (
+                "def f(path):\n    with open(path) as src:\n        x = input()\n    return x\n",
+                "reads stdin at line 3 inside `with open(path)` (line 2): the file opened there would be held across the read, which cannot travel",
+            ),
+            (
+                "def f(n):\n    return [input() for _ in range(n)]\n",
+                "reads stdin inside a comprehension at line 2, which cannot be split",
+            ),
+            (
+                "def f():\n    x = input()\n    g = lambda: x\n    return g()\n",
+                "reads stdin at line 2 and defines a lambda at line 3: its closure could not be carried across the read",
+            ),
+            (
+                "def f(log):\n    x = log.pop() + input()\n    return x\n",
+                "reads stdin at line 2 after `log.pop()` in the same statement, which has run by then and cannot be run again after the read",
+            ),
+            (
+                "def f():\n    return input() + input()\n",
+                "reads stdin twice in one statement (line 2), which cannot be split",
+            ),
+            (
+                "def f():\n    while input() != 'q':\n        pass\n",
+                "reads stdin in the condition of `while` at line 2, which cannot be split",
+            ),
+            (
+                "def f():\n    try:\n        pass\n    except ValueError:\n        x = input()\n",
+                "reads stdin in an `except` handler (line 4) at line 5, which cannot be split",
+            ),
+            (
+                "import sys\n\ndef f():\n    for line in sys.stdin:\n        print(line)\n    else:\n        print('end')\n",
+                "iterates sys.stdin in a `for` loop with an `else` clause (line 4), which cannot be split",
+            ),
+            (
+                "import sys\n\ndef f():\n    return list(sys.stdin)\n",
+                "uses sys.stdin at line 4 other than through readline(), read() or readlines() (it cannot be split there)",
+            ),
+        ];
+        for (source, want) in cases {
+            let (_, plan) = plan_of(source);
+            assert_eq!(reason(&plan, "f"), want, "{source}");
+        }
     }
 
     fn method(name: &str, kind: MethodKind, readonly: &[&str]) -> MethodFacts {

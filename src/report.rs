@@ -81,6 +81,27 @@ pub struct UnitReport {
     /// With `--profile`: the cost model's figures and verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<Figures>,
+    /// A moved function split at its reads of stdin: its suspension points and the
+    /// locals each segment hands to the next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SplitReport {
+    /// Segments run in the cloud: one more than the points.
+    pub segments: usize,
+    pub points: Vec<PointReport>,
+    /// The locals (parameters included) that travel at every point, when bound;
+    /// `_lambada_it_N` is the iterator of a `for` loop around a point.
+    pub locals: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PointReport {
+    pub point: u32,
+    pub line: usize,
+    pub read: crate::analysis::split::ReadKind,
 }
 
 #[derive(Debug, Serialize)]
@@ -187,6 +208,10 @@ pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &s
                 package,
                 readonly,
                 profile: unit.cost.clone(),
+                split: match &unit.decision {
+                    Decision::Moved(m) => m.split.as_deref().map(split_report),
+                    Decision::KeptLocal { .. } => None,
+                },
             }
         })
         .collect();
@@ -198,6 +223,29 @@ pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &s
         fanouts: crate::rewrite::fanout::sites(parsed, facts, plan),
         layers: Vec::new(),
         dependency_warnings: Vec::new(),
+    }
+}
+
+fn split_report(shape: &crate::analysis::split::SplitShape) -> SplitReport {
+    let mut points: Vec<PointReport> = shape
+        .points
+        .iter()
+        .map(|p| PointReport {
+            point: p.number,
+            line: p.line,
+            read: p.kind,
+        })
+        .chain(shape.stdin_loops.iter().map(|l| PointReport {
+            point: l.point,
+            line: l.line,
+            read: crate::analysis::split::ReadKind::Line,
+        }))
+        .collect();
+    points.sort_by_key(|p| p.point);
+    SplitReport {
+        segments: points.len() + 1,
+        points,
+        locals: shape.locals.clone(),
     }
 }
 
@@ -329,6 +377,32 @@ impl Report {
             }
             if let Some(readonly) = &unit.readonly {
                 let _ = writeln!(out, "      read-only:       {}", readonly_text(readonly));
+            }
+            if let Some(split) = &unit.split {
+                let points: Vec<String> = split
+                    .points
+                    .iter()
+                    .map(|p| {
+                        let read = match p.read {
+                            crate::analysis::split::ReadKind::Input => "input()",
+                            crate::analysis::split::ReadKind::Readline => "sys.stdin.readline()",
+                            crate::analysis::split::ReadKind::Read => "sys.stdin.read()",
+                            crate::analysis::split::ReadKind::Readlines => "sys.stdin.readlines()",
+                            crate::analysis::split::ReadKind::Line => {
+                                "a step of `for` over sys.stdin"
+                            }
+                            crate::analysis::split::ReadKind::Yield => "yield",
+                        };
+                        format!("point {} at line {} ({read})", p.point, p.line)
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "      split:           {} segments in the cloud, the reads and yields in the driver: {}",
+                    split.segments,
+                    points.join(", ")
+                );
+                let _ = writeln!(out, "      locals carried:  {}", list(&split.locals));
             }
             if let Some(figures) = &unit.profile {
                 let _ = writeln!(out, "      profile:         {}", figures_text(figures));

@@ -13,6 +13,7 @@ mod modules;
 pub mod paths;
 mod readonly;
 pub mod scope;
+pub mod split;
 mod values;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -220,6 +221,8 @@ pub struct FunctionFacts {
     pub attribute_calls: Vec<(String, String, usize)>,
     /// Calls `globals()`: reads and writes the whole module by name.
     pub uses_module_namespace: Option<usize>,
+    /// Reads stdin: how to split it at its reads, or why it cannot be (issue 13).
+    pub split: Option<Result<split::SplitShape, split::NotSplittable>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -620,7 +623,16 @@ impl<'p> Analyser<'p> {
             }
             _ => None,
         };
+        let split = if def.is_async {
+            None
+        } else {
+            let resolver = Resolver {
+                imports: &self.import_map,
+            };
+            split::split_shape(self.parsed, def, &resolver, &scope.bound)
+        };
         let facts = FunctionFacts {
+            split,
             docstring,
             returns_function,
             name: def.name.to_string(),

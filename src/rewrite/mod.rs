@@ -7,6 +7,7 @@
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
 pub mod fanout;
+pub mod split;
 
 use crate::analysis::{InsertPoint, ModuleFacts, RUNTIME_ALIAS};
 use crate::codegen;
@@ -87,9 +88,9 @@ pub fn driver_edits(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan) -> 
     edits.push(runtime_import(facts.runtime_import));
     let globals_hidden = facts.names.contains_key("globals");
     for unit in &plan.units {
-        if !matches!(unit.decision, Decision::Moved(_)) {
+        let Decision::Moved(movement) = &unit.decision else {
             continue;
-        }
+        };
         let site = match unit.kind {
             UnitKind::Function => facts
                 .functions
@@ -109,7 +110,12 @@ pub fn driver_edits(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan) -> 
             format!(
                 "{}{}\n",
                 site.indent,
-                codegen::cloud_decorator(unit.kind, &unit.name, globals_hidden)
+                codegen::cloud_decorator(
+                    unit.kind,
+                    &unit.name,
+                    globals_hidden,
+                    movement.split.is_some()
+                )
             ),
         ));
     }

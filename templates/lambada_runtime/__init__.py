@@ -18,18 +18,22 @@ code relies on, and the modules of this package for each concern:
     verify      LAMBADA_VERIFY=1: every call also runs locally and the results are compared
     stats       counts of calls and local fallbacks (LAMBADA_STATS_FILE)
     fanout      independent calls of one function invoked concurrently, in order
+    split       functions split at their reads of stdin: the segments and the reads
 """
 
+from . import split
 from . import stats as _stats
 from . import transports as _transports
 from .caller import cloud, cloud_class, invoke
 from .errors import PayloadTooLargeError, RemoteError, remote_traceback
 from .fanout import fanout, map  # noqa: A004 - lambada_runtime.map is the public name
 from .handler import make_handler
+from .split import cloud_split
 
 __all__ = [
     "cloud",
     "cloud_class",
+    "cloud_split",
     "invoke",
     "fanout",
     "map",

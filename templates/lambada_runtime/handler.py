@@ -8,7 +8,7 @@ before anything runs, so the caller can run the call locally instead."""
 
 import types
 
-from . import cache, capture, errors, interp, state, transports, wire
+from . import cache, capture, errors, interp, split, state, transports, wire
 
 _MISSING = object()
 _ModuleType = types.ModuleType
@@ -151,6 +151,11 @@ class Handler:
                 raw = member
             raw = _unwrap(raw)
             readonly = self.readonly.get(name, ()) if isinstance(self.readonly, dict) else ()
+        elif method == "resume":  # a function split at its reads continues (split.py)
+            target = self.target
+            raw = lambda point, frame_locals, outcome: split.resume(  # noqa: E731
+                target, point, frame_locals, outcome)
+            readonly = ()
         else:
             raw = self.target
             readonly = self.readonly if isinstance(self.readonly, list) else ()
