@@ -82,6 +82,9 @@ pub struct Move {
     /// Parameters the function only reads (for a class: per method, the receiver
     /// included): the runtime skips their write-back comparison.
     pub readonly: Readonly,
+    /// An `async def`: its stub is a coroutine function that awaits the invocation
+    /// without blocking the program's event loop.
+    pub coroutine: bool,
 }
 
 /// Read-only parameters of a moved function, or of each method of a moved class.
@@ -336,7 +339,12 @@ impl Planner<'_> {
             return Some("not decorated with @cloudfunction (--annotations)".to_owned());
         }
         if function.is_async {
-            return Some(format!("async def (line {})", function.line));
+            if let Some(line) = function.yield_line {
+                return Some(format!("async generator (yield at line {line})"));
+            }
+            if let Some((tie, line)) = &function.loop_tie {
+                return Some(format!("async def: {tie} (line {line})"));
+            }
         }
         if let Some(line) = function.yield_line {
             return Some(format!("generator (yield at line {line})"));
@@ -546,6 +554,8 @@ impl Planner<'_> {
             .get(&stmt)
             .cloned()
             .unwrap_or_else(|| slice(self.facts, stmt));
+        movement.coroutine =
+            kind == UnitKind::Function && self.function(name).is_some_and(|f| f.is_async);
         movement.readonly = match kind {
             UnitKind::Function => Readonly::Function(
                 self.function(name)

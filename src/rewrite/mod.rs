@@ -87,9 +87,9 @@ pub fn driver_edits(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan) -> 
     edits.push(runtime_import(facts.runtime_import));
     let globals_hidden = facts.names.contains_key("globals");
     for unit in &plan.units {
-        if !matches!(unit.decision, Decision::Moved(_)) {
+        let Decision::Moved(movement) = &unit.decision else {
             continue;
-        }
+        };
         let site = match unit.kind {
             UnitKind::Function => facts
                 .functions
@@ -109,7 +109,11 @@ pub fn driver_edits(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan) -> 
             format!(
                 "{}{}\n",
                 site.indent,
-                codegen::cloud_decorator(unit.kind, &unit.name, globals_hidden)
+                if movement.coroutine {
+                    codegen::coroutine_decorator(&unit.name, globals_hidden)
+                } else {
+                    codegen::cloud_decorator(unit.kind, &unit.name, globals_hidden)
+                }
             ),
         ));
     }

@@ -18,10 +18,12 @@ code relies on, and the modules of this package for each concern:
     verify      LAMBADA_VERIFY=1: every call also runs locally and the results are compared
     stats       counts of calls and local fallbacks (LAMBADA_STATS_FILE)
     fanout      independent calls of one function invoked concurrently, in order
+    aio         moved coroutines: awaited without blocking (asyncio streams), in order
 """
 
 from . import stats as _stats
 from . import transports as _transports
+from .aio import cloud_coroutine, invoke_async
 from .caller import cloud, cloud_class, invoke
 from .errors import PayloadTooLargeError, RemoteError, remote_traceback
 from .fanout import fanout, map  # noqa: A004 - lambada_runtime.map is the public name
@@ -31,6 +33,8 @@ __all__ = [
     "cloud",
     "cloud_class",
     "invoke",
+    "cloud_coroutine",
+    "invoke_async",
     "fanout",
     "map",
     "make_handler",
