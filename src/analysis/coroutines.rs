@@ -24,14 +24,14 @@ use ruff_text_size::{Ranged, TextSize};
 use super::effects::qualified_name;
 use super::scope::{Resolver, is_builtin};
 
-/// asyncio functions whose arguments are awaitables the combinator waits on.
-const COMBINATORS: &[&str] = &[
-    "asyncio.gather",
-    "asyncio.wait",
-    "asyncio.wait_for",
-    "asyncio.shield",
-    "asyncio.as_completed",
-    "asyncio.timeout",
+/// asyncio functions that wait on awaitables they are given: `gather` on all its
+/// positional arguments, the others on their first (`wait_for(aw, timeout)`).
+const COMBINATORS: &[(&str, bool)] = &[
+    ("asyncio.gather", true),
+    ("asyncio.wait", false),
+    ("asyncio.wait_for", false),
+    ("asyncio.shield", false),
+    ("asyncio.as_completed", false),
 ];
 
 /// Calls that reach the caller's running loop or its tasks, with why that matters.
@@ -112,8 +112,33 @@ impl<'a> Finder<'a> {
                 visitor::walk_expr(self, expr);
             }
         }
+        impl<'b> Stores<'b> {
+            fn parameters(&mut self, parameters: &'b ruff_python_ast::Parameters) {
+                self.0.extend(parameters.iter().map(|p| p.name().as_str()));
+            }
+        }
         let mut stores = Stores(BTreeSet::new());
         stores.visit_body(body);
+        // Parameters of nested functions and lambdas are theirs: whoever calls them
+        // runs inside the coroutine.
+        struct Nested<'s, 'b>(&'s mut Stores<'b>);
+        impl<'b> Visitor<'b> for Nested<'_, 'b> {
+            fn visit_stmt(&mut self, stmt: &'b Stmt) {
+                if let Stmt::FunctionDef(def) = stmt {
+                    self.0.parameters(&def.parameters);
+                }
+                visitor::walk_stmt(self, stmt);
+            }
+            fn visit_expr(&mut self, expr: &'b Expr) {
+                if let Expr::Lambda(lambda) = expr
+                    && let Some(parameters) = &lambda.parameters
+                {
+                    self.0.parameters(parameters);
+                }
+                visitor::walk_expr(self, expr);
+            }
+        }
+        Nested(&mut stores).visit_body(body);
         self.assigned = stores.0;
     }
 
@@ -179,17 +204,17 @@ impl<'a> Finder<'a> {
             }
             Expr::Attribute(attribute) => self.origin(&attribute.value),
             Expr::Subscript(subscript) => self.origin(&subscript.value),
-            Expr::Call(call) => {
-                if self.is_combinator(&call.func) {
+            Expr::Call(call) => match self.combinator(&call.func) {
+                Some(all) => {
+                    let waited = if all { call.arguments.args.len() } else { 1 };
                     call.arguments
                         .args
                         .iter()
-                        .chain(call.arguments.keywords.iter().map(|k| &k.value))
+                        .take(waited)
                         .find_map(|arg| self.awaitable_origin(arg))
-                } else {
-                    self.origin(&call.func)
                 }
-            }
+                None => self.origin(&call.func),
+            },
             Expr::Await(inner) => self.origin(&inner.value),
             _ => None,
         }
@@ -225,8 +250,13 @@ impl<'a> Finder<'a> {
         self.awaitable_origin(elt)
     }
 
-    fn is_combinator(&self, func: &Expr) -> bool {
-        qualified_name(func, &self.resolver).is_some_and(|q| COMBINATORS.contains(&q.as_str()))
+    /// For a combinator: whether it waits on all its positional arguments.
+    fn combinator(&self, func: &Expr) -> Option<bool> {
+        let qualified = qualified_name(func, &self.resolver)?;
+        COMBINATORS
+            .iter()
+            .find(|(name, _)| *name == qualified)
+            .map(|(_, all)| *all)
     }
 
     fn note(&mut self, reason: String, at: TextSize) {
@@ -369,6 +399,17 @@ mod tests {
         let reason = tie("queue = None\nasync def f():\n    async with lock:\n        pass\n")
             .expect("tied");
         assert!(reason.starts_with("`async with` over `lock`"), "{reason}");
+    }
+
+    #[test]
+    fn timeouts_and_nested_handlers_are_not_the_callers() {
+        let source = "import asyncio\nasync def meet(port, bound):\n    reader, writer = await asyncio.open_connection('h', port)\n    word = await asyncio.wait_for(reader.readline(), bound)\n    async def arrive(r, w):\n        await r.readline()\n    server = await asyncio.start_server(arrive, 'h', 0)\n    return word\n";
+        assert_eq!(tie(source), None);
+        let reason = tie(
+            "import asyncio\nasync def f(fut, bound):\n    await asyncio.wait_for(fut, bound)\n",
+        )
+        .expect("tied");
+        assert!(reason.contains("`fut`"), "{reason}");
     }
 
     #[test]

@@ -227,16 +227,13 @@ def _only_reads(fn, twin):
 
 
 async def _inprocess_call(transport, fn, text):
-    if _in_handler():
-        # Called from a coroutine that itself runs in an in-process handler on this
-        # thread (--remote-calls all): its loop is that call's own, so run it here.
+    if transports.inprocess_lock.held():
+        # Called from a coroutine that itself runs in an in-process call on this thread
+        # (--remote-calls all): its loop is that call's own, so run it here.
         return transport.call(fn, text)
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(None, functools.partial(transport.call, fn, text))
 
-
-def _in_handler():
-    return bool(getattr(capture._local, "captures", None))
 
 
 # ---------------------------------------------------------------------------------------
@@ -431,15 +428,16 @@ def run_coroutine(coroutine):
     """Runs a moved coroutine to completion in an event loop of its own. An in-process
     call made from a running coroutine (``--remote-calls all``) gets a thread of its
     own for that loop, whose output goes to the same capture."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if not _loop_running():
         return asyncio.run(coroutine)
     outcome = {}
     captures = list(getattr(capture._local, "captures", None) or ())
+    inside_call = transports.inprocess_lock.held()
 
     def run():
         capture._local.captures = captures[-1:]
+        if inside_call:
+            transports.inprocess_lock.inherit()
         try:
             outcome["ret"] = asyncio.run(coroutine)
         except BaseException as exc:  # delivered in the calling thread
@@ -457,6 +455,14 @@ def run_coroutine(coroutine):
         finally:
             del exc
     return outcome.get("ret")
+
+
+def _loop_running():
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 __all__ = ["cloud_coroutine", "invoke_async", "run_coroutine"]
