@@ -322,6 +322,40 @@ fn json_report_is_valid_json() {
     assert_eq!(reports[0]["units"][0]["moved"], true);
 }
 
+/// `--format json` says which coroutines moved, and why the others stay.
+#[test]
+fn json_report_shows_which_coroutines_moved() {
+    let out = tempfile::tempdir().unwrap();
+    let output = lambada()
+        .args(["--local", "--format", "json", "-o"])
+        .arg(out.path())
+        .arg(fixture("async_gather.py"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let units = reports[0]["units"].as_array().unwrap();
+    let unit = |name: &str| units.iter().find(|u| u["name"] == name).unwrap();
+    let moved: Vec<&str> = units
+        .iter()
+        .filter(|u| u["coroutine"] == true && u["moved"] == true)
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(moved, ["measure", "refuse", "record", "survey"]);
+    assert!(unit("checksum").get("coroutine").is_none());
+    assert_eq!(unit("drain")["coroutine"], true);
+    assert_eq!(
+        unit("drain")["reason"],
+        "async def: awaits `queue`, which comes from the caller and belongs to its event loop (line 65)"
+    );
+    assert!(
+        unit("main")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("asyncio.create_task()")
+    );
+}
+
 #[test]
 fn annotations_move_only_cloudfunction_functions_with_their_settings() {
     let out = tempfile::tempdir().unwrap();
