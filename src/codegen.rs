@@ -74,6 +74,18 @@ pub fn cloud_decorator(kind: UnitKind, key: &str, globals_hidden: bool, split: b
         (UnitKind::Function, true) => "cloud_split",
         (UnitKind::Class, _) => "cloud_class",
     };
+    decorator_line(decorator, key, globals_hidden)
+}
+
+/// The decorator line above a moved `async def`:
+/// `@_lambada.cloud_coroutine("fetch", globals())`. Its stub is itself an `async def`
+/// that awaits the invocation without blocking the event loop, so `asyncio.gather`
+/// over moved coroutines runs their invocations concurrently.
+pub fn coroutine_decorator(key: &str, globals_hidden: bool) -> String {
+    decorator_line("cloud_coroutine", key, globals_hidden)
+}
+
+fn decorator_line(decorator: &str, key: &str, globals_hidden: bool) -> String {
     let globals = if globals_hidden {
         "__import__(\"builtins\").globals()"
     } else {
@@ -196,6 +208,7 @@ fn remote_stub(facts: &ModuleFacts, movement: &Move, stmt: usize) -> Option<mini
         .map(|f| {
             context! {
                 name => f.name.clone(),
+                coroutine => f.is_async,
                 decorators => f.decorators.clone(),
                 docstring => f.docstring.clone(),
             }
@@ -224,6 +237,14 @@ mod tests {
         assert_eq!(
             cloud_decorator(UnitKind::Class, "Account", false, false),
             r#"@_lambada.cloud_class("Account", globals())"#
+        );
+    }
+
+    #[test]
+    fn a_coroutine_gets_the_coroutine_decorator() {
+        assert_eq!(
+            coroutine_decorator("fetch", false),
+            r#"@_lambada.cloud_coroutine("fetch", globals())"#
         );
     }
 

@@ -104,6 +104,9 @@ pub struct Move {
     pub readonly: Readonly,
     /// A function that reads stdin, split at its reads into segments (issue 13).
     pub split: Option<Box<SplitShape>>,
+    /// An `async def`: its stub is a coroutine function that awaits the invocation
+    /// without blocking the program's event loop.
+    pub coroutine: bool,
 }
 
 /// Read-only parameters of a moved function, or of each method of a moved class.
@@ -475,7 +478,12 @@ impl Planner<'_> {
             return Some("not decorated with @cloudfunction (--annotations)".to_owned());
         }
         if function.is_async {
-            return Some(format!("async def (line {})", function.line));
+            if let Some(line) = function.yield_line {
+                return Some(format!("async generator (yield at line {line})"));
+            }
+            if let Some((tie, line)) = &function.loop_tie {
+                return Some(format!("async def: {tie} (line {line})"));
+            }
         }
         if let Some(line) = function.yield_line {
             // A generator moves split at its yields (issue 13) when it can be.
@@ -704,6 +712,8 @@ impl Planner<'_> {
             .get(&stmt)
             .cloned()
             .unwrap_or_else(|| slice(self.facts, stmt));
+        movement.coroutine =
+            kind == UnitKind::Function && self.function(name).is_some_and(|f| f.is_async);
         movement.readonly = match kind {
             UnitKind::Function => Readonly::Function(
                 self.function(name)

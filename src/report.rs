@@ -27,6 +27,9 @@ pub fn plural(n: impl Into<u64>, noun: &str) -> String {
     }
 }
 
+/// How a moved coroutine is called.
+pub const COROUTINE: &str = "async def: its stub awaits the invocation without blocking the event loop, so asyncio.gather runs calls concurrently; the cloud function runs it with asyncio.run";
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub file: String,
@@ -70,6 +73,9 @@ pub struct UnitReport {
     pub globals_read: Vec<String>,
     pub globals_written: Vec<String>,
     pub prints: bool,
+    /// An `async def`; moved, its stub awaits the invocation without blocking.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub coroutine: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub package: Option<PackageReport>,
     /// Moved units: when the local twin runs instead of the cloud function.
@@ -130,16 +136,22 @@ pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &s
         .units
         .iter()
         .map(|unit| {
-            let (free, calls, written, effects) = match unit.kind {
+            let (free, calls, written, effects, coroutine) = match unit.kind {
                 UnitKind::Function => {
                     let f = facts.functions.iter().find(|f| f.name == unit.name);
                     let f = f.expect("planned functions come from the facts");
-                    (&f.free, &f.calls, &f.globals_written, &f.effects)
+                    (
+                        &f.free,
+                        &f.calls,
+                        &f.globals_written,
+                        &f.effects,
+                        f.is_async,
+                    )
                 }
                 UnitKind::Class => {
                     let c = facts.classes.iter().find(|c| c.name == unit.name);
                     let c = c.expect("planned classes come from the facts");
-                    (&c.free, &c.calls, &c.globals_written, &c.effects)
+                    (&c.free, &c.calls, &c.globals_written, &c.effects, false)
                 }
             };
             let module_name = |name: &String| facts.names.contains_key(name) || !is_builtin(name);
@@ -204,6 +216,7 @@ pub fn build(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan, prefix: &s
                 globals_read,
                 globals_written,
                 prints: effects.iter().any(|(k, _)| *k == EffectKind::Prints),
+                coroutine,
                 local_twin: package.as_ref().map(|_| LOCAL_TWIN.to_owned()),
                 package,
                 readonly,
@@ -372,6 +385,9 @@ impl Report {
                 "      prints:          {}",
                 if unit.prints { "yes" } else { "no" }
             );
+            if unit.coroutine && unit.package.is_some() {
+                let _ = writeln!(out, "      coroutine:       {COROUTINE}");
+            }
             if let Some(twin) = &unit.local_twin {
                 let _ = writeln!(out, "      local twin:      {twin}");
             }

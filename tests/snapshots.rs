@@ -192,7 +192,8 @@ fn the_driver_only_adds_the_header_the_import_twin_decorators_and_fanouts() {
                         || trimmed == "import lambada_runtime as _lambada";
                     let decorator = trimmed.starts_with("@_lambada.cloud(\"")
                         || trimmed.starts_with("@_lambada.cloud_class(\"")
-                        || trimmed.starts_with("@_lambada.cloud_split(\"");
+                        || trimmed.starts_with("@_lambada.cloud_split(\"")
+                        || trimmed.starts_with("@_lambada.cloud_coroutine(\"");
                     decorators += usize::from(decorator);
                     !(added || decorator)
                 })
@@ -224,4 +225,21 @@ fn the_driver_only_adds_the_header_the_import_twin_decorators_and_fanouts() {
             assert_eq!(decorators, moved, "{}", path.display());
         }
     }
+}
+
+/// With every call remote, a package rebinds a moved coroutine it calls to an
+/// `async def` stub that awaits the invocation.
+#[test]
+fn a_moved_coroutine_called_inside_a_package_gets_an_async_stub() {
+    std::env::set_current_dir(common::crate_root()).unwrap();
+    let compiled = compile(Path::new("fixtures/async_gather.py"), RemoteCalls::All);
+    let handler = &compiled.output.files[Path::new("functions/survey/lambada_handler.py")];
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            "async_gather__survey_remote_calls_all",
+            String::from_utf8_lossy(handler)
+        );
+    });
 }

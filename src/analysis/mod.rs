@@ -8,6 +8,7 @@
 
 mod body;
 mod classes;
+mod coroutines;
 mod effects;
 mod modules;
 pub mod paths;
@@ -197,6 +198,9 @@ pub struct FunctionFacts {
     pub is_async: bool,
     /// Line of the first `yield` directly in the body: the function is a generator.
     pub yield_line: Option<usize>,
+    /// For an `async def`: what ties it to the caller's event loop, and the line
+    /// (see `coroutines`).
+    pub loop_tie: Option<(String, usize)>,
     /// Line of a `return` of a nested function or lambda: a closure cannot travel.
     pub returns_function: Option<usize>,
     pub twin: TwinSite,
@@ -640,6 +644,7 @@ impl<'p> Analyser<'p> {
             line: self.line(def.name.start()),
             is_async: def.is_async,
             yield_line: scope.first_yield.map(|at| self.line(at)),
+            loop_tie: self.loop_tie(def),
             twin: self.twin_site(def.start(), def.decorator_list.last().map(Ranged::end)),
             readonly: readonly::readonly_params(def, &self.import_map),
             returns_lazy_iterator,
@@ -654,6 +659,25 @@ impl<'p> Analyser<'p> {
             uses_module_namespace: self.module_namespace_use(&scope),
         };
         self.facts.functions.push(facts);
+    }
+
+    fn loop_tie(&self, def: &ast::StmtFunctionDef) -> Option<(String, usize)> {
+        if !def.is_async {
+            return None;
+        }
+        let module_defs = self
+            .parsed
+            .ast
+            .body
+            .iter()
+            .filter_map(|stmt| match stmt {
+                Stmt::FunctionDef(f) => Some(f.name.as_str()),
+                Stmt::ClassDef(c) => Some(c.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        coroutines::loop_tie(def, &self.import_map, &module_defs)
+            .map(|(reason, at)| (reason, self.line(at)))
     }
 
     fn cloud_annotation(&mut self, decorator: &Decorator) -> Option<CloudAnnotation> {

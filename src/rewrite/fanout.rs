@@ -85,9 +85,11 @@ impl<'a> Finder<'a> {
         if self.scopes[1..].iter().any(|s| s.contains(id)) {
             return None;
         }
+        // Calls of a coroutine function only make coroutines: the program awaits them
+        // (asyncio.gather runs their invocations concurrently).
         self.plan
             .moved()
-            .find(|(u, _)| u.name == id && u.kind == UnitKind::Function)
+            .find(|(u, m)| u.name == id && u.kind == UnitKind::Function && !m.coroutine)
             .map(|(u, _)| u.name.clone())
     }
 

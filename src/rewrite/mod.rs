@@ -110,12 +110,16 @@ pub fn driver_edits(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan) -> 
             format!(
                 "{}{}\n",
                 site.indent,
-                codegen::cloud_decorator(
-                    unit.kind,
-                    &unit.name,
-                    globals_hidden,
-                    movement.split.is_some()
-                )
+                if movement.coroutine {
+                    codegen::coroutine_decorator(&unit.name, globals_hidden)
+                } else {
+                    codegen::cloud_decorator(
+                        unit.kind,
+                        &unit.name,
+                        globals_hidden,
+                        movement.split.is_some(),
+                    )
+                }
             ),
         ));
     }

@@ -19,11 +19,13 @@ code relies on, and the modules of this package for each concern:
     stats       counts of calls and local fallbacks (LAMBADA_STATS_FILE)
     fanout      independent calls of one function invoked concurrently, in order
     split       functions split at their reads of stdin: the segments and the reads
+    aio         moved coroutines: awaited without blocking (asyncio streams), in order
 """
 
 from . import split
 from . import stats as _stats
 from . import transports as _transports
+from .aio import cloud_coroutine, invoke_async
 from .caller import cloud, cloud_class, invoke
 from .errors import PayloadTooLargeError, RemoteError, remote_traceback
 from .fanout import fanout, map  # noqa: A004 - lambada_runtime.map is the public name
@@ -35,6 +37,8 @@ __all__ = [
     "cloud_class",
     "cloud_split",
     "invoke",
+    "cloud_coroutine",
+    "invoke_async",
     "fanout",
     "map",
     "make_handler",

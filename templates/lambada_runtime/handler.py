@@ -6,9 +6,10 @@ the result, the globals the call rebound, and the new state of every object of t
 caller's that the call changed (see state.py). A request it cannot rebuild is refused
 before anything runs, so the caller can run the call locally instead."""
 
+import inspect
 import types
 
-from . import cache, capture, errors, interp, split, state, transports, wire
+from . import aio, cache, capture, errors, interp, split, state, transports, wire
 
 _MISSING = object()
 _ModuleType = types.ModuleType
@@ -105,6 +106,8 @@ class Handler:
             token = _received_runs(event, records, table, positions) if (cached or put) else None
             try:
                 ret = fn(*args, **kwargs)
+                if _is_coroutine_function(fn):
+                    ret = aio.run_coroutine(ret)  # to completion, in a loop of its own
                 exc = None
             except BaseException as raised:
                 ret = None
@@ -214,6 +217,11 @@ class Handler:
             if now is not _MISSING and now is not start:
                 rebound[name] = value(now)
         return rebound
+
+
+def _is_coroutine_function(fn):
+    code = getattr(fn, "__code__", None)
+    return code is not None and bool(code.co_flags & inspect.CO_COROUTINE)
 
 
 class _Refused(Exception):

@@ -156,6 +156,38 @@ class _Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class _CallLock:
+    """One in-process call at a time: calls share sys.path, the working directory and
+    the packages' modules, and the moved coroutines' calls come from several threads (the
+    event loop's executor). A call made inside a call (same thread, or the thread a call
+    started to run a coroutine in, see aio.run_coroutine) goes through."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._held = threading.local()
+
+    def held(self):
+        return getattr(self._held, "depth", 0) > 0
+
+    def inherit(self):
+        """Marks this thread as running inside the call that started it."""
+        self._held.depth = 1
+
+    def __enter__(self):
+        depth = getattr(self._held, "depth", 0)
+        if depth == 0:
+            self._lock.acquire()
+        self._held.depth = depth + 1
+
+    def __exit__(self, *exc):
+        self._held.depth -= 1
+        if self._held.depth == 0:
+            self._lock.release()
+
+
+inprocess_lock = _CallLock()
+
+
 class InProcessTransport:
     """Runs functions/<key>/lambada_handler.py in this interpreter, through JSON text both
     ways as on the network. The function's timeout and memory are not enforced."""
@@ -166,6 +198,10 @@ class InProcessTransport:
         self._region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
     def call(self, fn, text):
+        with inprocess_lock:
+            return self._call(fn, text)
+
+    def _call(self, fn, text):
         handler = self._handlers.get(fn.key) or self._load(fn)
         event = json.loads(text)
         # A function with data files finds them where Lambda's working directory is:

@@ -84,6 +84,8 @@ def _process_bound_type(t):
     if issubclass(t, _GENERATOR_TYPES):
         return "a running generator or coroutine cannot be moved"
     module = t.__module__
+    if any(_is_asyncio(c.__module__) for c in t.__mro__):
+        return "asyncio objects (queues, events, locks, futures, tasks) belong to this process's event loop"
     if module == "logging" or module.startswith("logging."):
         return "a logger or handler writes to this process's streams and files"
     if module in ("socket", "_socket", "ssl", "select", "selectors", "_thread", "threading",
@@ -139,6 +141,8 @@ def _cpython_set_fill():
 
 _UNREAD = object()
 _set_fill = _UNREAD
+def _is_asyncio(module):
+    return module in ("asyncio", "_asyncio") or module.startswith("asyncio.")
 
 
 # ---------------------------------------------------------------------------------------

@@ -51,13 +51,14 @@ def faasify(program, dest, moved=None, remote_calls="driver", readonly=None, nam
     dest.mkdir(parents=True, exist_ok=True)
     units = {}
     for stmt in tree.body:
-        if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)) and (moved is None or stmt.name in moved):
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and (
+                moved is None or stmt.name in moved):
             units[stmt.name] = stmt
     # The driver: one decorator line above each moved def/class.
     edited = list(lines)
     for unit in sorted(units.values(), key=lambda s: s.lineno, reverse=True):
         indent = lines[unit.lineno - 1][: len(lines[unit.lineno - 1]) - len(lines[unit.lineno - 1].lstrip())]
-        kind = "cloud_class" if isinstance(unit, ast.ClassDef) else "cloud"
+        kind = {ast.ClassDef: "cloud_class", ast.AsyncFunctionDef: "cloud_coroutine"}.get(type(unit), "cloud")
         edited.insert(unit.lineno - 1, '%s@_lambada.%s("%s", globals())\n' % (indent, kind, unit.name))
     driver = HEADER % name + "import lambada_runtime as _lambada\n" + "".join(edited)
     (dest / name).write_text(driver)
@@ -80,6 +81,10 @@ def faasify(program, dest, moved=None, remote_calls="driver", readonly=None, nam
                 if isinstance(units[other], ast.FunctionDef):
                     invokes += ("\n_lambada_%s = %s\ndef %s(*args, **kwargs):\n    return _lambada.invoke("
                                 "\"%s\", args, kwargs, globals(), _lambada_%s)\n" % (other, other, other, other, other))
+                elif isinstance(units[other], ast.AsyncFunctionDef):
+                    invokes += ("\n_lambada_%s = %s\nasync def %s(*args, **kwargs):\n    return await "
+                                "_lambada.invoke_async(\"%s\", args, kwargs, globals(), _lambada_%s)\n"
+                                % (other, other, other, other, other))
         target = key if kind == "class" else ("_lambada_%s" % key if remote_calls == "all" else key)
         handler = (HEADER % name + "import lambada_runtime as _lambada\n\n__name__ = \"__main__\"\n\n"
                    + slice_text + "\n" + invokes

@@ -314,3 +314,39 @@ def test_unreachable_endpoint_is_a_remote_error(layout):
         LAMBADA_TRANSPORT="lambda", AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="a", AWS_SECRET_ACCESS_KEY="b"))
     assert result.returncode == 1
     assert "RemoteError: cloud function app-fib failed: Lambada.ConnectionError: %s" % endpoint in result.stderr
+
+
+# Moved coroutines (aio.py): the asyncio HTTP path signs its requests as the blocking path
+# does (checked with botocore above), keeps its connections alive, reconnects once when
+# the server dropped one, and keeps results, output and the first exception in order.
+
+
+@pytest.mark.parametrize("mode", ["driver", "all"])
+def test_coroutines_over_http(layout, mode):
+    root = layout("coroutines", moved={"square", "refuse"}, remote_calls=mode)
+    original = run_python(sys.executable, root, "original.py")
+    with FakeLambda(root) as server:
+        result = run_python(sys.executable, root, "app.py", env=driver_env(server), timeout=120)
+    assert server.problems == []
+    assert result.stdout == original.stdout, result.stderr
+    assert result.returncode == 0
+    assert [name for _, name in server.requests].count("app-square") == 6
+    # Three connections at most (the three gathered calls in flight together), then reused.
+    assert len({port for port, _ in server.requests}) <= 3
+
+
+def test_coroutines_reconnect_when_the_server_drops_the_connection(layout):
+    root = layout("coroutines", moved={"square", "refuse"})
+    original = run_python(sys.executable, root, "original.py")
+    with FakeLambda(root, drop_connections=True) as server:
+        result = run_python(sys.executable, root, "app.py", env=driver_env(server), timeout=120)
+    assert server.problems == []
+    assert result.stdout == original.stdout, result.stderr
+    assert len({port for port, _ in server.requests}) == len(server.requests) == 7
+
+
+def test_coroutines_in_process(layout):
+    root = layout("coroutines", moved={"square", "refuse"}, remote_calls="all")
+    original = run_python(sys.executable, root, "original.py")
+    result = run_python(sys.executable, root, "app.py")
+    assert result.stdout == original.stdout, result.stderr
