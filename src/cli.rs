@@ -12,7 +12,9 @@ use crate::deps::{self, Arch, DepsOptions, IndexOptions, Installer, Target};
 use crate::host::{AccessKey, HostConfig};
 use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
-use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, profile, run};
+use crate::{
+    CompileOptions, Compiled, codegen, deploy, diff, inplace, package, parse, profile, run,
+};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
 /// invocations of cloud functions (AWS Lambda or any Lambda-compatible endpoint).
@@ -49,6 +51,29 @@ pub enum Command {
     /// Run the original program once, locally, and record its functions' and classes'
     /// calls, times and argument sizes into OUT/<stem>.profile.json (for --profile).
     Profile(ProfileArgs),
+    /// The compiler side of `lambada.move(globals())` (the Python package calls it):
+    /// compile FILE into OUT, deploy, print the plan as one line of JSON, and with the
+    /// embedded host serve until standard input closes.
+    #[command(name = "move-plan", hide = true)]
+    MovePlan(MoveArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MoveArgs {
+    #[command(flatten)]
+    pub compile: CompileArgs,
+
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+
+    /// The program's interpreter: dependencies are built for it, and the embedded
+    /// host's workers run it.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+
+    /// Warm workers per function on the embedded host (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -380,6 +405,7 @@ pub fn main() -> ExitCode {
         },
         Some(Command::Run(args)) => run_command(&args),
         Some(Command::Profile(args)) => profile_command(&args),
+        Some(Command::MovePlan(args)) => move_command(&args),
         None => compile_command(&cli.compile, &cli.deploy, cli.profile.as_deref()),
     }
 }
@@ -619,6 +645,62 @@ fn profile_command(args: &ProfileArgs) -> ExitCode {
         }
         Err(err) => {
             eprintln!("lambada profile: error: {err}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+/// `lambada move-plan`: see `inplace`.
+fn move_command(args: &MoveArgs) -> ExitCode {
+    let Some(file) = run::single_file(&args.compile.files) else {
+        eprintln!("lambada move-plan: error: pass exactly one FILE");
+        return ExitCode::from(BAD_INPUT);
+    };
+    if !package::is_valid_prefix(&args.compile.prefix) {
+        eprintln!(
+            "lambada: error: prefix {:?} may only contain letters, digits, '-' and '_' (Lambda function names)",
+            args.compile.prefix
+        );
+        return ExitCode::from(BAD_INPUT);
+    }
+    let destination = if args.compile.local {
+        inplace::Destination::Local
+    } else if args.deploy.endpoint.is_some() {
+        inplace::Destination::Endpoint(Box::new(deploy_options(&args.deploy, true)))
+    } else {
+        inplace::Destination::EmbeddedHost {
+            python: args.python.clone(),
+            max_workers: args.max_workers,
+        }
+    };
+    // The embedded host runs the functions on the program's interpreter: build for it.
+    let runtime = match &destination {
+        inplace::Destination::Endpoint(_) => Ok(args.deploy.runtime.clone()),
+        _ => deps::interpreter(&args.python).map(|interpreter| interpreter.runtime),
+    };
+    let deps = match runtime.and_then(|runtime| deps_options(&args.compile, &runtime, &args.python))
+    {
+        Ok(deps) => deps,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let options = inplace::MoveOptions {
+        compile: compile_options(&args.compile, None),
+        deps,
+        out: args.compile.out.clone(),
+        destination,
+        quiet: true,
+    };
+    match inplace::run(file, &options, &mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is_bad_input() => {
+            eprintln!("{err}");
+            ExitCode::from(BAD_INPUT)
+        }
+        Err(err) => {
+            eprintln!("lambada: error: {err}");
             ExitCode::from(FAILED)
         }
     }

@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod deps;
 pub mod diff;
 pub mod host;
+pub mod inplace;
 pub mod package;
 pub mod parse;
 pub mod plan;
