@@ -60,7 +60,7 @@ fn build_wheel(dir: &Path) -> PathBuf {
     // stored (uncompressed) wheel of its unstripped binary is quick to write and read.
     // `--auditwheel skip`: the manylinux audit is for wheels published to PyPI.
     run_ok(
-        Command::new(maturin)
+        maturin_command(&maturin)
             .args([
                 "build",
                 "--profile",
@@ -91,6 +91,25 @@ fn build_wheel(dir: &Path) -> PathBuf {
         "the wheel is named for the distribution lambada-faas and this version: {name}"
     );
     wheels[0].clone()
+}
+
+/// maturin, with an environment of a plain shell: what `cargo test` sets for a test
+/// (`CARGO_*`, `OUT_DIR`, its `LD_LIBRARY_PATH`), seen by the cargo that maturin runs,
+/// would make it build dependencies again, and the next `cargo build` after it.
+fn maturin_command(maturin: &Path) -> Command {
+    const KEPT: &[&str] = &["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_BUILD_JOBS"];
+    let mut command = Command::new(maturin);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let injected = name == "CARGO"
+            || name.starts_with("CARGO_")
+            || name == "OUT_DIR"
+            || name == "LD_LIBRARY_PATH";
+        if injected && !KEPT.contains(&name.as_ref()) {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
 }
 
 /// A fresh virtual environment at `dir` with the wheel installed by pip.
