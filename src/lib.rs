@@ -4,7 +4,9 @@
 //! `parse` → `analysis` → `plan` → `rewrite` + `codegen` → `package` → `deploy`,
 //! with `diff` for review and `host` as the embedded Lambda-compatible endpoint.
 //! `profile` is the dynamic analysis: a run of the original program whose figures the
-//! plan's cost model (`plan::cost`) reads. `cli` only wires the stages together.
+//! plan's cost model (`plan::cost`) reads. `inplace` is the compiler's side of
+//! `lambada.move(globals())` (the Python package in `python/lambada`). `cli` only wires
+//! the stages together.
 
 pub mod analysis;
 pub mod cli;
