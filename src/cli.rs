@@ -16,7 +16,8 @@ use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
 use crate::report::plural;
 use crate::{
-    CompileOptions, Compiled, config, deploy, diff, lifecycle, package, parse, profile, run,
+    CompileOptions, Compiled, config, deploy, diff, inplace, lifecycle, package, parse, profile,
+    run,
 };
 
 /// FaaSify Python programs: calls to a program's functions and classes become
@@ -71,6 +72,29 @@ pub enum Command {
     Logs(lifecycle::commands::LogsArgs),
     /// Sum up an invocation log per function, with the estimated AWS bill.
     Stats(lifecycle::commands::StatsArgs),
+    /// The compiler side of `lambada.move(globals())` (the Python package calls it):
+    /// compile FILE into OUT, deploy, print the plan as one line of JSON, and with the
+    /// embedded host serve until standard input closes.
+    #[command(name = "move-plan", hide = true)]
+    MovePlan(MoveArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MoveArgs {
+    #[command(flatten)]
+    pub compile: CompileArgs,
+
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+
+    /// The program's interpreter: dependencies are built for it, and the embedded
+    /// host's workers run it.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+
+    /// Warm workers per function on the embedded host (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -466,6 +490,7 @@ pub fn main() -> ExitCode {
         Some(Command::Call(args)) => lifecycle::commands::call_command(&args),
         Some(Command::Logs(args)) => lifecycle::commands::logs_command(&args),
         Some(Command::Stats(args)) => lifecycle::commands::stats_command(&args),
+        Some(Command::MovePlan(args)) => move_command(&args),
         None => {
             if let Some(message) = unknown_command(&cli.compile.files) {
                 eprintln!("{message}");
@@ -879,6 +904,62 @@ fn profile_command(args: &ProfileArgs) -> ExitCode {
         }
         Err(err) => {
             eprintln!("lambada profile: error: {err}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+/// `lambada move-plan`: see `inplace`.
+fn move_command(args: &MoveArgs) -> ExitCode {
+    let Some(file) = run::single_file(&args.compile.files) else {
+        eprintln!("lambada move-plan: error: pass exactly one FILE");
+        return ExitCode::from(BAD_INPUT);
+    };
+    if !package::is_valid_prefix(&args.compile.prefix) {
+        eprintln!(
+            "lambada: error: prefix {:?} may only contain letters, digits, '-' and '_' (Lambda function names)",
+            args.compile.prefix
+        );
+        return ExitCode::from(BAD_INPUT);
+    }
+    let destination = if args.compile.local {
+        inplace::Destination::Local
+    } else if args.deploy.endpoint.is_some() {
+        inplace::Destination::Endpoint(Box::new(deploy_options(&args.deploy, true)))
+    } else {
+        inplace::Destination::EmbeddedHost {
+            python: args.python.clone(),
+            max_workers: args.max_workers,
+        }
+    };
+    // The embedded host runs the functions on the program's interpreter: build for it.
+    let runtime = match &destination {
+        inplace::Destination::Endpoint(_) => Ok(args.deploy.runtime.clone()),
+        _ => deps::interpreter(&args.python).map(|interpreter| interpreter.runtime),
+    };
+    let deps = match runtime.and_then(|runtime| deps_options(&args.compile, &runtime, &args.python))
+    {
+        Ok(deps) => deps,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let options = inplace::MoveOptions {
+        compile: compile_options(&args.compile, None),
+        deps,
+        out: args.compile.out_dir(),
+        destination,
+        quiet: true,
+    };
+    match inplace::run(file, &options, &mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is_bad_input() => {
+            eprintln!("{err}");
+            ExitCode::from(BAD_INPUT)
+        }
+        Err(err) => {
+            eprintln!("lambada: error: {err}");
             ExitCode::from(FAILED)
         }
     }

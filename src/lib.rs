@@ -5,7 +5,9 @@
 //! with `diff` for review and `host` as the embedded Lambda-compatible endpoint.
 //! `profile` is the dynamic analysis: a run of the original program whose figures the
 //! plan's cost model (`plan::cost`) reads. `lifecycle` lists, removes, invokes and reads
-//! the logs and invocation log of deployed programs. `cli` only wires the stages together.
+//! the logs and invocation log of deployed programs. `inplace` is the compiler's side of
+//! `lambada.move(globals())` (the Python package in `python/lambada`). `cli` only wires
+//! the stages together.
 
 pub mod analysis;
 pub mod cli;
@@ -15,6 +17,7 @@ pub mod deploy;
 pub mod deps;
 pub mod diff;
 pub mod host;
+pub mod inplace;
 pub mod lifecycle;
 pub mod package;
 pub mod parse;

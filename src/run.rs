@@ -261,14 +261,8 @@ async fn run_against_host(
     stats_file: Option<&Path>,
     invocations: Option<&Path>,
 ) -> Result<RunReport, RunError> {
-    let mut config = HostConfig::new(state_dir);
-    config.python = PathBuf::from(&options.python);
-    config.invocation_log = invocations.map(Path::to_path_buf);
     let started = invocation_log::now_text();
-    if let Some(workers) = options.max_workers {
-        config.max_workers = workers.max(1);
-    }
-    let host = Host::start(config).await?;
+    let host = start_host(state_dir, &options.python, options.max_workers, invocations).await?;
     let result = deploy_and_run(&host, out_dir, driver, options, stats_file).await;
     let stats = host.stats();
     host.shutdown().await?;
@@ -294,31 +288,61 @@ async fn deploy_and_run(
 ) -> Result<(DeploySummary, Duration, Duration, ExitStatus), RunError> {
     let endpoint = host.endpoint();
     let started = Instant::now();
+    let summary = deploy_to_host(host, out_dir, &options.deps, options.quiet).await?;
+    let deploy_time = started.elapsed();
+    let started = Instant::now();
+    let status = run_program(driver, options, &endpoint, stats_file).await?;
+    Ok((summary, deploy_time, started.elapsed(), status))
+}
+
+/// Starts the embedded host `lambada run` (and `lambada.move()`) deploys to: an
+/// ephemeral port on 127.0.0.1, functions stored in `state_dir`, workers running
+/// `python` (the program's own interpreter).
+pub async fn start_host(
+    state_dir: &Path,
+    python: &str,
+    max_workers: Option<usize>,
+    invocation_log: Option<&Path>,
+) -> Result<Host, RunError> {
+    let mut config = HostConfig::new(state_dir);
+    config.python = PathBuf::from(python);
+    config.invocation_log = invocation_log.map(Path::to_path_buf);
+    if let Some(workers) = max_workers {
+        config.max_workers = workers.max(1);
+    }
+    Ok(Host::start(config).await?)
+}
+
+/// Deploys the written output `out_dir` to the embedded host, for the Python the
+/// dependencies were built for, and points its manifest at the host.
+pub async fn deploy_to_host(
+    host: &Host,
+    out_dir: &Path,
+    deps: &crate::deps::DepsOptions,
+    quiet: bool,
+) -> Result<DeploySummary, RunError> {
     let summary = deploy::deploy(
         out_dir,
         &DeployOptions {
-            endpoint: Some(endpoint.clone()),
-            region: Some("us-east-1".into()),
-            runtime: format!(
-                "python{}.{}",
-                options.deps.target.python.0, options.deps.target.python.1
-            ),
-            progress: !options.quiet,
+            endpoint: Some(host.endpoint()),
+            region: Some(HOST_REGION.into()),
+            runtime: format!("python{}.{}", deps.target.python.0, deps.target.python.1),
+            progress: !quiet,
             // The embedded host accepts any role: no IAM round trip.
             role: Some(deploy::LOCAL_PLACEHOLDER_ROLE.to_owned()),
             ..DeployOptions::default()
         },
     )
     .await?;
-    let deploy_time = started.elapsed();
     if !summary.is_success() {
         return Err(RunError::DeployFailed(summary));
     }
     deploy::mark_deployed(out_dir, &summary.endpoint, &summary.region)?;
-    let started = Instant::now();
-    let status = run_program(driver, options, &endpoint, stats_file).await?;
-    Ok((summary, deploy_time, started.elapsed(), status))
+    Ok(summary)
 }
+
+/// The region named in the embedded host's ARNs (any would do: it has one).
+pub const HOST_REGION: &str = "us-east-1";
 
 /// Runs the rewritten program in the user's working directory, with this process's
 /// standard streams. Ctrl-C reaches the program too (same process group); lambada

@@ -47,12 +47,16 @@ def cloud(key, namespace):
     return decorate
 
 
-def cloud_class(key, namespace):
+def cloud_class(key, namespace, methods=None):
     """``@_lambada.cloud_class("Account", globals())`` above a moved class: its methods
     run in cloud function ``key`` (the object's state travels with each call and comes
-    back); the class and its objects stay ordinary ones here."""
+    back); the class and its objects stay ordinary ones here. ``methods``: only these
+    names (``lambada.move()``, which finds the class already decorated: what its
+    decorators added stays local, as when this decorator runs first)."""
     def decorate(cls):
         for name, member in list(vars(cls).items()):
+            if methods is not None and name not in methods:
+                continue
             stub = _method_stub(key, cls, name, member, namespace)
             if stub is not None:
                 setattr(cls, name, stub)

@@ -105,10 +105,22 @@ def function(key):
 
 _transports = {}
 
+# What ``lambada.move(globals())`` chose itself (transport, endpoint, region, the
+# program's directory): it wins over LAMBADA_TRANSPORT and AWS_ENDPOINT_URL*, which
+# belong to the program's environment, not to the functions move() deployed.
+_pinned = {}
+
+
+def pin(transport, endpoint=None, region=None, program_dir=None):
+    """Sets the transport (and for ``lambda`` the endpoint and region) of every call;
+    ``program_dir``: the running program's directory, which a package's own view of
+    ``sys.path`` leaves out, as it leaves out the driver's."""
+    _pinned.update(transport=transport, endpoint=endpoint, region=region, program_dir=program_dir)
+
 
 def transport():
     """The transport object, chosen once per process."""
-    name = os.environ.get("LAMBADA_TRANSPORT")
+    name = _pinned.get("transport") or os.environ.get("LAMBADA_TRANSPORT")
     if not name:
         # Inside Lambda a package has no sibling packages to run in-process.
         name = "lambda" if IN_LAMBDA else (manifest().get("transport") or "inprocess")
@@ -322,6 +334,7 @@ def _package_path(fn, directory, host_path):
 def _standard_path(host_path):
     """The entries of sys.path that hold the standard library (not site-packages)."""
     site = set()
+    program_dir = os.path.realpath(_pinned.get("program_dir") or HERE)
     for key in ("purelib", "platlib"):
         try:
             site.add(os.path.realpath(sysconfig.get_paths()[key]))
@@ -332,7 +345,7 @@ def _standard_path(host_path):
         real = os.path.realpath(entry) if entry else entry
         if not entry or real in site or "site-packages" in entry or "dist-packages" in entry:
             continue
-        if os.path.realpath(os.getcwd()) == real or real == os.path.realpath(HERE):
+        if real in (os.path.realpath(os.getcwd()), os.path.realpath(HERE), program_dir):
             continue  # the program's directory: its modules travel in the package
         kept.append(entry)
     return kept
@@ -411,8 +424,8 @@ class LambdaTransport:
         # The AWS profile the functions were deployed with (`--aws-profile`): the
         # program signs with the same credentials unless AWS_PROFILE says otherwise.
         sigv4.use_profile(manifest.get("profile"))
-        self.region = sigv4.find_region(manifest)
-        self.endpoint = sigv4.find_endpoint(manifest, self.region).rstrip("/")
+        self.region = _pinned.get("region") or sigv4.find_region(manifest)
+        self.endpoint = (_pinned.get("endpoint") or sigv4.find_endpoint(manifest, self.region)).rstrip("/")
         parts = urllib.parse.urlsplit(self.endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RemoteError("Lambada.BadEndpoint", "endpoint %r is not an http(s) URL" % self.endpoint)

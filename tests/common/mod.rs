@@ -89,6 +89,17 @@ pub struct Run {
 }
 
 pub fn run_python(python: &Path, dir: &Path, script: &str, stdin: Option<&Path>) -> Run {
+    run_python_with(python, dir, script, stdin, &[])
+}
+
+/// `run_python` with more environment variables.
+pub fn run_python_with(
+    python: &Path,
+    dir: &Path,
+    script: &str,
+    stdin: Option<&Path>,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Run {
     let stdin = match stdin {
         Some(path) => Stdio::from(std::fs::File::open(path).expect("stdin file opens")),
         None => Stdio::null(),
@@ -100,6 +111,7 @@ pub fn run_python(python: &Path, dir: &Path, script: &str, stdin: Option<&Path>)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONIOENCODING", "utf-8")
         .env_remove("LAMBADA_TRANSPORT")
+        .envs(env.iter().copied())
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
