@@ -42,6 +42,7 @@ mod functions;
 mod invoke;
 mod layers;
 mod names;
+mod openwhisk;
 mod runtimes;
 mod sandbox;
 mod server;
@@ -162,7 +163,7 @@ pub fn default_state_dir() -> Option<PathBuf> {
 }
 
 /// The operations counted by [`HostStats`], in a fixed order.
-pub const OPERATIONS: [&str; 30] = [
+pub const OPERATIONS: [&str; 31] = [
     "CreateFunction",
     "ListFunctions",
     "GetFunction",
@@ -192,6 +193,7 @@ pub const OPERATIONS: [&str; 30] = [
     "ListLayerVersions",
     "DeleteLayerVersion",
     "GetCallerIdentity",
+    "OpenWhisk",
     "Unknown",
 ];
 
@@ -298,6 +300,8 @@ pub(crate) struct HostState {
     pub shutting_down: AtomicBool,
     pub events_in_flight: AtomicUsize,
     pub events_done: Notify,
+    /// OpenWhisk activations (see `openwhisk`).
+    pub activations: openwhisk::Activations,
 }
 
 impl HostState {
@@ -408,6 +412,7 @@ impl Host {
             shutting_down: AtomicBool::new(false),
             events_in_flight: AtomicUsize::new(0),
             events_done: Notify::new(),
+            activations: openwhisk::Activations::default(),
         });
         functions::load_stored(&state).await?;
         invoke::replay_pending_events(&state);

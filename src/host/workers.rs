@@ -98,6 +98,9 @@ pub struct Outcome {
     pub function_error: bool,
     /// The full log of the invocation (START … REPORT), when asked for.
     pub log: Option<Vec<u8>>,
+    /// What the function itself wrote (the log without START … REPORT), when the log
+    /// was asked for: an OpenWhisk activation's logs.
+    pub output: Option<Vec<u8>>,
 }
 
 /// The live worker processes of the whole host, so that none outlives it.
@@ -907,14 +910,15 @@ impl Pool {
             Ok(Ok(frame))
                 if frame.kind == RESULT || frame.kind == ERROR || frame.kind == ERROR_RETIRE =>
             {
-                let log = inv.want_log.then(|| {
-                    let body = worker.take_log();
-                    self.compose_log(inv, &body, duration, frame.max_rss_kb, init_duration)
+                let output = inv.want_log.then(|| worker.take_log());
+                let log = output.as_ref().map(|body| {
+                    self.compose_log(inv, body, duration, frame.max_rss_kb, init_duration)
                 });
                 let outcome = Outcome {
                     payload: frame.payload,
                     function_error: frame.kind != RESULT,
                     log,
+                    output,
                 };
                 if frame.kind == ERROR_RETIRE {
                     worker.stdin = None;
@@ -982,13 +986,15 @@ impl Pool {
             Failure::Spawn(reason) => (error_payload("Runtime.Unknown", &reason), Vec::new()),
         };
         let duration = started.elapsed();
-        let log = inv
-            .want_log
-            .then(|| self.compose_log(inv, std::mem::take(&mut log).as_slice(), duration, 0, None));
+        let output = inv.want_log.then(|| std::mem::take(&mut log));
+        let log = output
+            .as_ref()
+            .map(|body| self.compose_log(inv, body, duration, 0, None));
         Outcome {
             payload,
             function_error: true,
             log,
+            output,
         }
     }
 
