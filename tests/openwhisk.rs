@@ -415,3 +415,61 @@ fn the_openwhisk_javascript_client_drives_the_host() {
     );
     assert!(server.stop().success());
 }
+
+#[test]
+fn the_deploy_client_puts_zipped_actions_that_run_main() {
+    use lambada::deploy::openwhisk::{Action, Target, put_actions};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("state"),
+        &["--access-key", UUID, "--secret-key", KEY],
+    );
+    let zip = |answer: &str| {
+        zip_of(&[(
+            "__main__.py",
+            &format!("def main(args):\n    return {{'answer': {answer}, 'args': args}}\n"),
+        )])
+    };
+    let action = |zip: Vec<u8>| Action {
+        name: "app-answer".into(),
+        zip,
+        memory_mb: 1024,
+        timeout_s: 3,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = Target::new(&server.endpoint, &format!("{UUID}:{KEY}"));
+    // Created, then replaced (overwrite=true): the second code runs.
+    for (answer, version) in [("41", "0.0.1"), ("42", "0.0.2")] {
+        let results = runtime
+            .block_on(put_actions(&target, vec![action(zip(answer))]))
+            .unwrap();
+        let put = results[0].1.as_ref().unwrap();
+        assert_eq!(
+            (&put["name"], &put["version"]),
+            (&json!("app-answer"), &json!(version))
+        );
+        assert_eq!(put["limits"]["memory"], 512);
+    }
+    let mut http = server.http();
+    let invoked = ow(
+        &mut http,
+        "POST",
+        &format!("{}?blocking=true&result=true", action_path("app-answer")),
+        Some(&json!({"x": 1})),
+    );
+    assert_eq!(invoked.json(), json!({"answer": 42, "args": {"x": 1}}));
+    // A wrong key is the action's failure, with OpenWhisk's message.
+    let wrong = Target::new(&server.endpoint, &format!("{UUID}:wrong"));
+    let results = runtime
+        .block_on(put_actions(&wrong, vec![action(zip("0"))]))
+        .unwrap();
+    let error = results[0].1.as_ref().unwrap_err().to_string();
+    assert!(
+        error.contains("HTTP 401") && error.contains("authentication is invalid"),
+        "{error}"
+    );
+    assert!(server.stop().success());
+}

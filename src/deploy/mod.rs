@@ -53,6 +53,8 @@ mod retry;
 mod summary;
 mod wait;
 
+pub mod openwhisk;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
