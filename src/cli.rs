@@ -12,6 +12,7 @@ use crate::deps::{self, Arch, DepsOptions, IndexOptions, Installer, Target};
 use crate::host::{AccessKey, HostConfig};
 use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
+use crate::providers::ProviderKind;
 use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, profile, run};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
@@ -94,6 +95,12 @@ pub struct CompileArgs {
     /// Print a unified diff of every generated file against its source.
     #[arg(long)]
     pub diff: bool,
+
+    /// The platform the cloud functions are made for: each gets that platform's entry
+    /// point (handler), manifest fields and deployment; the program calls them through
+    /// that platform's transport.
+    #[arg(long, value_enum, default_value_t = ProviderKind::Aws)]
+    pub provider: ProviderKind,
 
     /// Move only functions decorated with @cloudfunction (memory=MB, duration=seconds).
     #[arg(long)]
@@ -634,6 +641,7 @@ fn compile_options(args: &CompileArgs, guide: Option<Guide>) -> CompileOptions {
         prefix: args.prefix.clone(),
         local_modules: true,
         fanout: args.fanout,
+        provider: args.provider,
     }
 }
 

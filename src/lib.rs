@@ -17,6 +17,7 @@ pub mod package;
 pub mod parse;
 pub mod plan;
 pub mod profile;
+pub mod providers;
 pub mod report;
 pub mod rewrite;
 pub mod run;
@@ -45,6 +46,8 @@ pub struct CompileOptions {
     pub fanout: u32,
     /// `--profile`: a profile and the cost model that decides with it.
     pub guide: Option<plan::cost::Guide>,
+    /// `--provider`: the platform whose entry points the packages get.
+    pub provider: providers::ProviderKind,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +102,14 @@ pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compil
             path: parsed.source.path.clone(),
             source,
         })?;
-    let mut output = package::build(&parsed, &facts, &plan, driver, &options.prefix);
+    let mut output = package::build(
+        &parsed,
+        &facts,
+        &plan,
+        driver,
+        &options.prefix,
+        options.provider,
+    );
     if options.fanout != package::DEFAULT_FANOUT {
         output.set_fanout(options.fanout);
     }

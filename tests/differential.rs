@@ -30,6 +30,7 @@ fn compare(
         local_modules: true,
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
+        provider: lambada::providers::ProviderKind::Aws,
     };
     let compiled = lambada::compile(source, &options).map_err(|e| e.to_string())?;
     let out_dir = package::write(&compiled.output, out_root).map_err(|e| e.to_string())?;

@@ -45,6 +45,7 @@ fn compile_into(file: &Path, prefix: &str, remote_calls: RemoteCalls, root: &Pat
             local_modules: true,
             fanout: lambada::package::DEFAULT_FANOUT,
             guide: None,
+            provider: lambada::providers::ProviderKind::Aws,
         },
     )
     .unwrap();

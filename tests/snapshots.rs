@@ -44,6 +44,7 @@ fn compile(path: &Path, remote_calls: RemoteCalls) -> lambada::Compiled {
         local_modules: true,
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
+        provider: lambada::providers::ProviderKind::Aws,
     };
     lambada::compile(source, &options).expect("fixture compiles")
 }

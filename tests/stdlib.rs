@@ -19,6 +19,7 @@ fn every_stdlib_file_compiles_or_is_a_syntax_error_and_every_output_parses() {
         local_modules: false,
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
+        provider: lambada::providers::ProviderKind::Aws,
     };
     let (mut compiled, mut rejected, mut moved) = (0, 0, 0);
     let mut failures = Vec::new();
