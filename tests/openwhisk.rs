@@ -2,6 +2,7 @@
 //! official Apache OpenWhisk JavaScript client (npm `openwhisk`, installed by tests/run
 //! under target/openwhisk-client), and `lambada run --provider openwhisk`.
 
+mod common;
 mod host_support;
 
 use std::path::PathBuf;
@@ -472,4 +473,106 @@ fn the_deploy_client_puts_zipped_actions_that_run_main() {
         "{error}"
     );
     assert!(server.stop().success());
+}
+
+/// `lambada run --provider openwhisk` on a fixture against `python3` on it: stdout,
+/// stderr (normalised as in the differential tests) and exit status.
+fn run_over_openwhisk(fixture: &common::Fixture) -> Result<(), String> {
+    let dir = fixture.file.parent().unwrap();
+    let script = fixture
+        .file
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let python = PathBuf::from("python3");
+    let original = common::run_python(&python, dir, &script, fixture.stdin.as_deref());
+    let stdin = match &fixture.stdin {
+        Some(path) => std::process::Stdio::from(std::fs::File::open(path).unwrap()),
+        None => std::process::Stdio::null(),
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_lambada"))
+        .args(["run", "-q", "--provider", "openwhisk"])
+        .arg(&script)
+        .current_dir(dir)
+        .env("PYTHONHASHSEED", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONIOENCODING", "utf-8")
+        .env_remove("LAMBADA_TRANSPORT")
+        .stdin(stdin)
+        .output()
+        .unwrap();
+    let faasified = common::Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: common::normalize_stderr(&String::from_utf8_lossy(&out.stderr)),
+        status: out.status.code(),
+    };
+    if original == faasified {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: status {:?} / {:?}\n{}{}",
+        fixture.name,
+        original.status,
+        faasified.status,
+        lambada::diff::unified(
+            "python3 stdout",
+            "openwhisk stdout",
+            &original.stdout,
+            &faasified.stdout
+        ),
+        lambada::diff::unified(
+            "python3 stderr",
+            "openwhisk stderr",
+            &original.stderr,
+            &faasified.stderr
+        ),
+    ))
+}
+
+/// A representative subset of the differential fixtures (classes with state written
+/// back, shared references, an exception of the program's own class escaping, globals
+/// written, input read locally), kept small for CI time (each `lambada run` starts a
+/// host); the whole set is `every_fixture_over_openwhisk` (ignored: minutes).
+const OPENWHISK_FIXTURES: &[&str] = &[
+    "bank_system",
+    "exception_uncaught_custom",
+    "globals_write",
+    "input_direct_indirect",
+    "state_back_references",
+];
+
+#[test]
+fn fixtures_behave_the_same_run_over_openwhisk() {
+    let fixtures: Vec<_> = common::fixtures()
+        .into_iter()
+        .filter(|f| OPENWHISK_FIXTURES.contains(&f.name.as_str()))
+        .collect();
+    assert_eq!(fixtures.len(), OPENWHISK_FIXTURES.len());
+    let failures: Vec<String> = fixtures
+        .iter()
+        .filter_map(|f| run_over_openwhisk(f).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every fixture (the syntax ones need Python 3.12+); prints how many pass.
+#[test]
+#[ignore = "minutes: the measurement of the README's matrix; run with --ignored"]
+fn every_fixture_over_openwhisk() {
+    let modern = common::python_is_modern(&PathBuf::from("python3"));
+    let fixtures: Vec<_> = common::fixtures()
+        .into_iter()
+        .filter(|f| modern || !common::needs_modern_python(f))
+        .collect();
+    let failures: Vec<String> = fixtures
+        .iter()
+        .filter_map(|f| run_over_openwhisk(f).err())
+        .collect();
+    eprintln!(
+        "openwhisk: {}/{} fixtures behave the same",
+        fixtures.len() - failures.len(),
+        fixtures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

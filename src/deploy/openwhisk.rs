@@ -222,6 +222,74 @@ pub async fn put_actions(
     Ok(results)
 }
 
+/// Deploys the written output `dir` (its `lambada.json` and `functions/<key>.zip`) as
+/// actions: one [`FunctionReport`](super::FunctionReport) per function, created (the
+/// action's first version) or updated.
+pub async fn deploy_dir(
+    dir: &std::path::Path,
+    target: &Target,
+) -> Result<super::DeploySummary, OpenWhiskError> {
+    use super::summary::{FunctionReport, Outcome};
+    let started = std::time::Instant::now();
+    let read = |path: std::path::PathBuf| {
+        std::fs::read(&path).map_err(|e| OpenWhiskError::Http {
+            url: path.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    let manifest: Value =
+        serde_json::from_slice(&read(dir.join("lambada.json"))?).unwrap_or(Value::Null);
+    let functions = manifest["functions"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut actions = Vec::new();
+    let mut keys = std::collections::BTreeMap::new();
+    for (key, entry) in &functions {
+        let name = entry["function_name"].as_str().unwrap_or(key).to_string();
+        let zip_path = entry["zip"].as_str().unwrap_or_default();
+        keys.insert(name.clone(), key.clone());
+        actions.push(Action {
+            name,
+            zip: read(dir.join(zip_path))?,
+            memory_mb: entry["memory"].as_u64().unwrap_or(256) as u32,
+            timeout_s: entry["timeout"].as_u64().unwrap_or(60) as u32,
+        });
+    }
+    let shas: std::collections::BTreeMap<String, String> = actions
+        .iter()
+        .map(|a| (a.name.clone(), crate::package::code_sha256(&a.zip)))
+        .collect();
+    let reports = put_actions(target, actions)
+        .await?
+        .into_iter()
+        .map(|(name, result)| {
+            let (outcome, error) = match &result {
+                Ok(action) if action["version"] == "0.0.1" => (Outcome::Created, None),
+                Ok(_) => (Outcome::Updated, None),
+                Err(e) => (Outcome::Failed, Some(format!("PUT action: {e}"))),
+            };
+            FunctionReport {
+                key: keys.get(&name).cloned().unwrap_or_default(),
+                code_sha256: shas.get(&name).cloned().unwrap_or_default(),
+                function_arn: result
+                    .ok()
+                    .map(|a| format!("/{}/{}", a["namespace"].as_str().unwrap_or("_"), name)),
+                function_name: name,
+                outcome,
+                changed: Vec::new(),
+                error,
+            }
+        })
+        .collect();
+    Ok(super::DeploySummary::new(
+        target.base_url(),
+        String::new(),
+        reports,
+        started.elapsed().as_millis() as u64,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -462,6 +462,11 @@ impl Host {
         self.state.census.zygotes.list()
     }
 
+    /// The access keys the host accepts (as configured).
+    pub fn access_keys(&self) -> &[AccessKey] {
+        &self.state.config.access_keys
+    }
+
     /// Whether signatures are checked.
     pub fn verifies_signatures(&self) -> bool {
         !self.state.verifier.is_open()
