@@ -532,13 +532,14 @@ fn run_over_openwhisk(fixture: &common::Fixture) -> Result<(), String> {
 
 /// A representative subset of the differential fixtures (classes with state written
 /// back, shared references, an exception of the program's own class escaping, globals
-/// written, input read locally), kept small for CI time (each `lambada run` starts a
+/// written, input read locally, floats that serde_json would round), kept small for CI time (each `lambada run` starts a
 /// host); the whole set is `every_fixture_over_openwhisk` (ignored: minutes).
 const OPENWHISK_FIXTURES: &[&str] = &[
     "bank_system",
     "exception_uncaught_custom",
     "globals_write",
     "input_direct_indirect",
+    "matrix_stats",
     "state_back_references",
 ];
 

@@ -938,7 +938,15 @@ async fn invoke_action(
     };
     let record = entry.record();
     let action = record.openwhisk.clone().ok_or_else(OwError::not_found)?;
-    let args = Value::Object(arguments(&action, payload)).to_string();
+    // The body as it came when there are no parameters to merge: serde_json does not
+    // give back every float it parsed to the last digit.
+    let args = if action.parameters.is_empty() && !body.iter().all(u8::is_ascii_whitespace) {
+        body.to_vec()
+    } else {
+        Value::Object(arguments(&action, payload))
+            .to_string()
+            .into_bytes()
+    };
     let slot = take_slot(state, &entry).map_err(|_| {
         OwError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -949,7 +957,7 @@ async fn invoke_action(
     let activation_id = id.clone();
     let invocation = Invocation {
         request_id: id.clone(),
-        payload: args.into_bytes(),
+        payload: args,
         client_context: None,
         invoked_arn: format!("/{}/{}", action.namespace, record.name),
         want_log: true,
@@ -968,6 +976,11 @@ async fn invoke_action(
         let outcome = pool.invoke(invocation, false).await;
         drop(slot);
         let end = now_ms();
+        let raw = outcome
+            .as_ref()
+            .ok()
+            .filter(|o| !o.function_error)
+            .map(|o| o.payload.clone());
         let (status, result, output) = judge(outcome, action.timeout_ms);
         let activation = Activation {
             tenant,
@@ -983,14 +996,14 @@ async fn invoke_action(
             annotations,
         };
         activations.activations.push(activation.clone());
-        activation
+        (activation, raw)
     });
     if !blocking_call {
         return Ok(accepted(&activation_id));
     }
     let wait = query_wait(pairs);
-    let activation = match tokio::time::timeout(wait, task).await {
-        Ok(Ok(activation)) => activation,
+    let (activation, raw) = match tokio::time::timeout(wait, task).await {
+        Ok(Ok(finished)) => finished,
         Ok(Err(e)) => {
             return Err(OwError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -1004,6 +1017,15 @@ async fn invoke_action(
         APPLICATION_ERROR | DEVELOPER_ERROR => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
+    if result_only
+        && activation.status != DEVELOPER_ERROR
+        && let Some(raw) = raw
+    {
+        // The function's own bytes: floats exactly as Python wrote them.
+        let mut response = json_response(status, &Value::Null, Some(&activation.id));
+        *response.body_mut() = axum::body::Body::from(raw);
+        return Ok(response);
+    }
     let body = if result_only {
         activation.result.clone()
     } else {
