@@ -13,7 +13,9 @@ use crate::host::{AccessKey, HostConfig};
 use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
 use crate::providers::ProviderKind;
-use crate::{CompileOptions, Compiled, codegen, deploy, diff, package, parse, profile, run};
+use crate::{
+    CompileOptions, Compiled, codegen, deploy, diff, package, parse, profile, providers, run,
+};
 
 /// FaaSify Python programs: calls to a program's functions and classes become
 /// invocations of cloud functions (AWS Lambda or any Lambda-compatible endpoint).
@@ -201,6 +203,11 @@ pub struct DeployArgs {
     /// Lambda runtime of created functions.
     #[arg(long, default_value = "python3.12")]
     pub runtime: String,
+
+    /// With --provider gcf, azure or fission: run the printed commands of the
+    /// platform's CLI (gcloud, func, fission) instead of only printing them.
+    #[arg(long)]
+    pub deploy: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -455,10 +462,101 @@ fn compile_command(
     if args.local {
         return ExitCode::SUCCESS;
     }
-    deploy_outputs(args, deploy_args, &written)
+    match args.provider {
+        ProviderKind::Aws => deploy_outputs(args, deploy_args, &written),
+        _ => deploy_with_provider(args, deploy_args, &compiled, &written),
+    }
+}
+
+/// Deployment to a platform other than AWS: lambada's own client where the provider
+/// has one, else the platform CLI's commands, printed (and run with `--deploy`).
+fn deploy_with_provider(
+    args: &CompileArgs,
+    deploy_args: &DeployArgs,
+    compiled: &[Compiled],
+    dirs: &[PathBuf],
+) -> ExitCode {
+    let provider = providers::provider(args.provider);
+    let target = providers::DeployTarget {
+        region: deploy_args.region.clone(),
+        endpoint: deploy_args.endpoint.clone(),
+        runtime: deploy_args.runtime.clone(),
+    };
+    for (item, dir) in compiled.iter().zip(dirs) {
+        let commands = match provider.deployment(dir, &item.output.manifest, &target) {
+            providers::Deployment::Commands(commands) => commands,
+            providers::Deployment::Client => {
+                eprintln!(
+                    "lambada: error: --provider {}: this build has no deploy client for it; use --local",
+                    args.provider
+                );
+                return ExitCode::from(FAILED);
+            }
+        };
+        println!(
+            "# Deploy {} to {} (not tested against the real platform):",
+            dir.display(),
+            args.provider
+        );
+        for command in &commands {
+            println!("{}", command.shell_line());
+        }
+        if deploy_args.deploy {
+            for command in &commands {
+                if !providers::on_path(&command.program) {
+                    eprintln!(
+                        "lambada: error: --deploy: `{}` is not installed (not on PATH); install it or run the commands above yourself",
+                        command.program
+                    );
+                    return ExitCode::from(FAILED);
+                }
+                let status = std::process::Command::new(&command.program)
+                    .args(&command.args)
+                    .current_dir(&command.dir)
+                    .status();
+                if !status.is_ok_and(|s| s.success()) {
+                    eprintln!("lambada: error: --deploy: failed: {}", command.shell_line());
+                    return ExitCode::from(FAILED);
+                }
+            }
+        }
+        let driver = dir.join(format!("{}.py", item.output.name));
+        match &deploy_args.endpoint {
+            Some(endpoint) => {
+                if let Err(err) = providers::mark_deployed(dir, provider.transport(), endpoint) {
+                    eprintln!("lambada: error: cannot update {}: {err}", dir.display());
+                    return ExitCode::from(FAILED);
+                }
+                if !args.quiet {
+                    eprintln!(
+                        "  the program calls {endpoint} through transport {}: python3 {}",
+                        provider.transport(),
+                        driver.display()
+                    );
+                }
+            }
+            None if !args.quiet => eprintln!(
+                "  once deployed, run it against them: LAMBADA_TRANSPORT={} LAMBADA_ENDPOINT=URL python3 {} (or pass --endpoint URL)",
+                provider.transport(),
+                driver.display()
+            ),
+            None => {}
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn run_command(args: &RunArgs) -> ExitCode {
+    if matches!(
+        args.compile.provider,
+        ProviderKind::Gcf | ProviderKind::Azure | ProviderKind::Fission
+    ) {
+        eprintln!(
+            "lambada run: error: --provider {}: `lambada run` deploys to the embedded host, which speaks the Lambda API; compile with `lambada --local --provider {}` and serve the functions with the platform's local runner (see the README)",
+            args.compile.provider, args.compile.provider
+        );
+        return ExitCode::from(BAD_INPUT);
+    }
     let Some(file) = run::single_file(&args.compile.files) else {
         eprintln!("lambada: error: `lambada run` runs one program; pass exactly one FILE");
         return ExitCode::from(BAD_INPUT);
@@ -844,6 +942,17 @@ fn review_diff(item: &Compiled) -> String {
     for (path, bytes) in &item.output.files {
         let is_driver = path == Path::new(&format!("{}.py", item.output.name));
         let is_handler = path.file_name().is_some_and(|n| n == codegen::HANDLER_FILE);
+        if is_entry_file(item, path) {
+            // The provider's entry point is new: shown whole, against nothing.
+            let new_name = format!("{}/{}", item.output.name, path.display());
+            out.push_str(&diff::unified(
+                "/dev/null",
+                &new_name,
+                "",
+                &String::from_utf8_lossy(bytes),
+            ));
+            continue;
+        }
         if !(is_driver || is_handler) {
             continue;
         }
@@ -857,4 +966,32 @@ fn review_diff(item: &Compiled) -> String {
         ));
     }
     out
+}
+
+/// Whether `path` (in the output) is an entry file of the provider's: one it adds to a
+/// function's package directory, such as `functions/fib/main.py`.
+fn is_entry_file(item: &Compiled, path: &Path) -> bool {
+    let provider = providers::provider(item.output.manifest.provider);
+    let mut parts = path.iter();
+    let (Some(functions), Some(key), Some(name), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Some(entry) = item.output.manifest.functions.get(&*key.to_string_lossy()) else {
+        return false;
+    };
+    let header = codegen::header(&codegen::file_name(&item.parsed));
+    functions == "functions"
+        && provider
+            .entry_files(&providers::EntryPoint {
+                key: &key.to_string_lossy(),
+                function_name: &entry.function_name,
+                module: &item.output.manifest.module,
+                header: &header,
+                memory: entry.memory,
+                timeout: entry.timeout,
+            })
+            .iter()
+            .any(|(file, _)| std::ffi::OsStr::new(file) == name)
 }

@@ -94,6 +94,11 @@ impl std::fmt::Display for ProviderKind {
     }
 }
 
+/// The local runner of the HTTP providers (gcf, azure, fission): see its docstring.
+/// It needs the platform's Python packages (functions-framework, azure-functions,
+/// flask) in the interpreter that runs it.
+pub const LOCAL_RUNNER: &str = include_str!("../../templates/providers/local_runner.py");
+
 /// What a provider knows of one cloud function when it writes its entry point.
 #[derive(Debug, Clone)]
 pub struct EntryPoint<'a> {
@@ -265,6 +270,41 @@ pub fn function_url(endpoint: &str, function_name: &str) -> String {
     } else {
         format!("{}/{function_name}", endpoint.trim_end_matches('/'))
     }
+}
+
+/// Points the written output `dir` at functions deployed to `endpoint` through
+/// `transport`: its manifest's `transport` and `endpoint` change, everything else stays
+/// (written atomically: temporary file, then rename).
+pub fn mark_deployed(dir: &Path, transport: &str, endpoint: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+
+    let path = dir.join(crate::package::MANIFEST_FILE);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+    if let serde_json::Value::Object(map) = &mut manifest {
+        map.insert("transport".into(), transport.into());
+        map.insert("endpoint".into(), endpoint.into());
+    }
+    let mut text = serde_json::to_string_pretty(&manifest).map_err(std::io::Error::other)?;
+    text.push('\n');
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.persist(&path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Whether `program` can be found on PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let candidate = dir.join(program);
+            candidate.is_file()
+                && std::fs::metadata(&candidate).is_ok_and(|m| {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    m.permissions().mode() & 0o111 != 0
+                })
+        })
+    })
 }
 
 #[cfg(test)]
