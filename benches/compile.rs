@@ -57,6 +57,7 @@ fn main() {
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
         exclude: Default::default(),
+        provider: lambada::providers::ProviderKind::Aws,
     };
 
     let (parse_time, syntax_errors) = best_of(runs, || parse_all(&sources));
@@ -216,7 +217,14 @@ fn stage_times(
         lap(3, &mut t);
         let driver = rewrite::driver(&parsed, &facts, &plan).expect("edits do not overlap");
         lap(4, &mut t);
-        let output = package::build(&parsed, &facts, &plan, driver, &options.prefix);
+        let output = package::build(
+            &parsed,
+            &facts,
+            &plan,
+            driver,
+            &options.prefix,
+            options.provider,
+        );
         lap(5, &mut t);
         let report = report::build(&parsed, &facts, &plan, &options.prefix);
         lap(6, &mut t);

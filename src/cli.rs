@@ -14,10 +14,11 @@ use crate::host::{AccessKey, HostConfig};
 use crate::lifecycle::commands::{Orphans, PriceArgs};
 use crate::plan::cost::Guide;
 use crate::plan::{PlanOptions, RemoteCalls};
+use crate::providers::ProviderKind;
 use crate::report::plural;
 use crate::{
     CompileOptions, Compiled, config, deploy, diff, inplace, lifecycle, package, parse, profile,
-    run,
+    providers, run,
 };
 
 /// FaaSify Python programs: calls to a program's functions and classes become
@@ -142,6 +143,12 @@ pub struct CompileArgs {
     #[arg(long)]
     pub diff: bool,
 
+    /// The platform the cloud functions are made for: each gets that platform's entry
+    /// point (handler), manifest fields and deployment; the program calls them through
+    /// that platform's transport.
+    #[arg(long, value_enum, default_value_t = ProviderKind::Aws)]
+    pub provider: ProviderKind,
+
     /// Move only functions decorated with @cloudfunction (memory=MB, duration=seconds).
     #[arg(long)]
     pub annotations: bool,
@@ -263,6 +270,11 @@ pub struct DeployArgs {
     /// Lambda runtime of created functions.
     #[arg(long, default_value = "python3.12")]
     pub runtime: String,
+
+    /// With --provider gcf, azure or fission: run the printed commands of the
+    /// platform's CLI (gcloud, func, fission) instead of only printing them.
+    #[arg(long)]
+    pub deploy: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -697,10 +709,101 @@ fn compile_command(
     if args.local {
         return ExitCode::SUCCESS;
     }
-    deploy_outputs(args, deploy_args, &written, orphans)
+    match args.provider {
+        ProviderKind::Aws => deploy_outputs(args, deploy_args, &written, orphans),
+        _ => deploy_with_provider(args, deploy_args, &compiled, &written),
+    }
+}
+
+/// Deployment to a platform other than AWS: lambada's own client where the provider
+/// has one, else the platform CLI's commands, printed (and run with `--deploy`).
+fn deploy_with_provider(
+    args: &CompileArgs,
+    deploy_args: &DeployArgs,
+    compiled: &[Compiled],
+    dirs: &[PathBuf],
+) -> ExitCode {
+    let provider = providers::provider(args.provider);
+    let target = providers::DeployTarget {
+        region: deploy_args.region.clone(),
+        endpoint: deploy_args.endpoint.clone(),
+        runtime: deploy_args.runtime.clone(),
+    };
+    for (item, dir) in compiled.iter().zip(dirs) {
+        let commands = match provider.deployment(dir, &item.output.manifest, &target) {
+            providers::Deployment::Commands(commands) => commands,
+            providers::Deployment::Client => {
+                eprintln!(
+                    "lambada: error: --provider {}: this build has no deploy client for it; use --local",
+                    args.provider
+                );
+                return ExitCode::from(FAILED);
+            }
+        };
+        println!(
+            "# Deploy {} to {} (not tested against the real platform):",
+            dir.display(),
+            args.provider
+        );
+        for command in &commands {
+            println!("{}", command.shell_line());
+        }
+        if deploy_args.deploy {
+            for command in &commands {
+                if !providers::on_path(&command.program) {
+                    eprintln!(
+                        "lambada: error: --deploy: `{}` is not installed (not on PATH); install it or run the commands above yourself",
+                        command.program
+                    );
+                    return ExitCode::from(FAILED);
+                }
+                let status = std::process::Command::new(&command.program)
+                    .args(&command.args)
+                    .current_dir(&command.dir)
+                    .status();
+                if !status.is_ok_and(|s| s.success()) {
+                    eprintln!("lambada: error: --deploy: failed: {}", command.shell_line());
+                    return ExitCode::from(FAILED);
+                }
+            }
+        }
+        let driver = dir.join(format!("{}.py", item.output.name));
+        match &deploy_args.endpoint {
+            Some(endpoint) => {
+                if let Err(err) = providers::mark_deployed(dir, provider.transport(), endpoint) {
+                    eprintln!("lambada: error: cannot update {}: {err}", dir.display());
+                    return ExitCode::from(FAILED);
+                }
+                if !args.quiet {
+                    eprintln!(
+                        "  the program calls {endpoint} through transport {}: python3 {}",
+                        provider.transport(),
+                        driver.display()
+                    );
+                }
+            }
+            None if !args.quiet => eprintln!(
+                "  once deployed, run it against them: LAMBADA_TRANSPORT={} LAMBADA_ENDPOINT=URL python3 {} (or pass --endpoint URL)",
+                provider.transport(),
+                driver.display()
+            ),
+            None => {}
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn run_command(args: &RunArgs) -> ExitCode {
+    if matches!(
+        args.compile.provider,
+        ProviderKind::Gcf | ProviderKind::Azure | ProviderKind::Fission
+    ) {
+        eprintln!(
+            "lambada run: error: --provider {}: `lambada run` deploys to the embedded host, which speaks the Lambda API; compile with `lambada --local --provider {}` and serve the functions with the platform's local runner (see the README)",
+            args.compile.provider, args.compile.provider
+        );
+        return ExitCode::from(BAD_INPUT);
+    }
     let Some(file) = run::single_file(&args.compile.files) else {
         eprintln!("{}", run_files_error(&args.compile.files));
         return ExitCode::from(BAD_INPUT);
@@ -978,6 +1081,7 @@ fn compile_options(args: &CompileArgs, guide: Option<Guide>) -> CompileOptions {
         prefix: args.prefix.clone(),
         local_modules: true,
         fanout: args.fanout,
+        provider: args.provider,
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use similar::TextDiff;
 
-use crate::{Compiled, codegen};
+use crate::{Compiled, codegen, providers};
 
 /// What `--diff` shows: the driver and every handler module, each diffed against the
 /// original program.
@@ -15,6 +15,17 @@ pub fn review(item: &Compiled) -> String {
     for (path, bytes) in &item.output.files {
         let is_driver = path == Path::new(&format!("{}.py", item.output.name));
         let is_handler = path.file_name().is_some_and(|n| n == codegen::HANDLER_FILE);
+        if is_entry_file(item, path) {
+            // The provider's entry point is new: shown whole, against nothing.
+            let new_name = format!("{}/{}", item.output.name, path.display());
+            out.push_str(&unified(
+                "/dev/null",
+                &new_name,
+                "",
+                &String::from_utf8_lossy(bytes),
+            ));
+            continue;
+        }
         if !(is_driver || is_handler) {
             continue;
         }
@@ -23,6 +34,34 @@ pub fn review(item: &Compiled) -> String {
         out.push_str(&unified(&source_name, &new_name, original, &generated));
     }
     out
+}
+
+/// Whether `path` (in the output) is an entry file of the provider's: one it adds to a
+/// function's package directory, such as `functions/fib/main.py`.
+fn is_entry_file(item: &Compiled, path: &Path) -> bool {
+    let provider = providers::provider(item.output.manifest.provider);
+    let mut parts = path.iter();
+    let (Some(functions), Some(key), Some(name), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Some(entry) = item.output.manifest.functions.get(&*key.to_string_lossy()) else {
+        return false;
+    };
+    let header = codegen::header(&codegen::file_name(&item.parsed));
+    functions == "functions"
+        && provider
+            .entry_files(&providers::EntryPoint {
+                key: &key.to_string_lossy(),
+                function_name: &entry.function_name,
+                module: &item.output.manifest.module,
+                header: &header,
+                memory: entry.memory,
+                timeout: entry.timeout,
+            })
+            .iter()
+            .any(|(file, _)| std::ffi::OsStr::new(file) == name)
 }
 
 /// A unified diff of `old` (at path `old_name`) against `new`, with three lines of

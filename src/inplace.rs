@@ -191,7 +191,7 @@ fn serve(
         // Registered before anything is printed: from then on the program may be
         // interrupted, and SIGINT must not take its functions away (see the module doc).
         let stops = Stops::register().map_err(|e| MoveError::from(RunError::Runtime(e)))?;
-        let host = run::start_host(state.path(), python, max_workers, None).await?;
+        let host = run::start_host(state.path(), python, max_workers, None, None).await?;
         let deployed = run::deploy_to_host(&host, &dir, &options.deps, options.quiet).await;
         let printed = deployed.map_err(MoveError::from).and_then(|summary| {
             let at = Some((summary.endpoint.clone(), summary.region.clone()));

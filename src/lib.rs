@@ -23,6 +23,7 @@ pub mod package;
 pub mod parse;
 pub mod plan;
 pub mod profile;
+pub mod providers;
 pub mod report;
 pub mod rewrite;
 pub mod run;
@@ -53,6 +54,8 @@ pub struct CompileOptions {
     pub guide: Option<plan::cost::Guide>,
     /// Functions and classes kept local by name (`[tool.lambada] exclude`).
     pub exclude: std::collections::BTreeSet<String>,
+    /// `--provider`: the platform whose entry points the packages get.
+    pub provider: providers::ProviderKind,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +124,14 @@ pub fn compile(source: parse::Source, options: &CompileOptions) -> Result<Compil
             path: parsed.source.path.clone(),
             source,
         })?;
-    let mut output = package::build(&parsed, &facts, &plan, driver, &options.prefix);
+    let mut output = package::build(
+        &parsed,
+        &facts,
+        &plan,
+        driver,
+        &options.prefix,
+        options.provider,
+    );
     if options.fanout != package::DEFAULT_FANOUT {
         output.set_fanout(options.fanout);
     }

@@ -20,6 +20,7 @@ use crate::analysis::ModuleFacts;
 use crate::codegen::{self, HandlerModule};
 use crate::parse::ParsedModule;
 use crate::plan::{Decision, Plan, Readonly, RemoteCalls, UnitKind};
+use crate::providers::{self, EntryPoint, ProviderKind};
 
 pub const MANIFEST_FILE: &str = "lambada.json";
 
@@ -68,6 +69,9 @@ pub struct Manifest {
     /// Third-party dependency layers by hash, shared by the functions naming them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub layers: BTreeMap<String, LayerEntry>,
+    /// The platform the functions are made for (`--provider`); absent for aws.
+    #[serde(default, skip_serializing_if = "ProviderKind::is_aws")]
+    pub provider: ProviderKind,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -105,6 +109,10 @@ pub struct FunctionEntry {
     /// Files beside the program it reads, carried in its package at the same paths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_files: Vec<String>,
+    /// What the provider records of the function (`entry_point`, `route`...; see
+    /// `providers::Provider::manifest_fields`).
+    #[serde(flatten)]
+    pub provider_fields: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -149,8 +157,11 @@ pub fn build(
     plan: &Plan,
     driver: String,
     prefix: &str,
+    provider: ProviderKind,
 ) -> Output {
     let module = &facts.module;
+    let platform = providers::provider(provider);
+    let header = codegen::header(&codegen::file_name(parsed));
     let mut files: BTreeMap<PathBuf, Bytes> = BTreeMap::new();
     let mut manifest = Manifest {
         lambada: 1,
@@ -164,13 +175,23 @@ pub fn build(
         host_env: false,
         fanout: None,
         layers: BTreeMap::new(),
+        provider,
     };
     let entries: BTreeMap<String, FunctionEntry> = plan
         .moved()
         .map(|(unit, movement)| {
+            let function_name = function_name(prefix, module, &unit.name);
+            let provider_fields = platform.manifest_fields(&EntryPoint {
+                key: &unit.name,
+                function_name: &function_name,
+                module,
+                header: &header,
+                memory: movement.memory,
+                timeout: movement.timeout,
+            });
             let entry = FunctionEntry {
                 kind: unit.kind,
-                function_name: function_name(prefix, module, &unit.name),
+                function_name,
                 handler: codegen::HANDLER.into(),
                 memory: movement.memory,
                 timeout: movement.timeout,
@@ -182,6 +203,7 @@ pub fn build(
                 readonly: movement.readonly.clone(),
                 layers: Vec::new(),
                 data_files: Vec::new(),
+                provider_fields,
             };
             (unit.name.clone(), entry)
         })
@@ -203,6 +225,18 @@ pub fn build(
         let lines = codegen::handler_line_map(parsed, facts, movement, &handler);
         package.insert(codegen::HANDLER_FILE.into(), handler.into_bytes().into());
         package.insert(codegen::LINES_FILE.into(), lines.into_bytes().into());
+        // The platform's entry point beside the shared handler module.
+        let entry_point = EntryPoint {
+            key,
+            function_name: &entry.function_name,
+            module,
+            header: &header,
+            memory: entry.memory,
+            timeout: entry.timeout,
+        };
+        for (name, text) in platform.entry_files(&entry_point) {
+            package.insert(name, text.into_bytes().into());
+        }
         package.extend(runtime_files().map(|(path, bytes)| (path.to_owned(), bytes)));
         let package_manifest = Manifest {
             functions: movement

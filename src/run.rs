@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::deploy::{self, DeployOptions, DeploySummary};
 use crate::host::invocation_log::{self, InvocationRow};
 use crate::host::{Host, HostConfig, HostStats};
+use crate::providers::ProviderKind;
 use crate::report::plural;
 use crate::{CompileOptions, package, parse};
 
@@ -180,6 +181,8 @@ pub enum RunError {
     Host(#[from] crate::host::HostError),
     #[error(transparent)]
     Deploy(#[from] deploy::DeployError),
+    #[error("deploying actions to the embedded host's OpenWhisk API failed: {0}")]
+    OpenWhisk(String),
     #[error("deploying to the embedded host failed:\n{0}")]
     DeployFailed(DeploySummary),
     #[error("cannot start {python}: {source}; pass --python with the interpreter to use")]
@@ -262,7 +265,21 @@ async fn run_against_host(
     invocations: Option<&Path>,
 ) -> Result<RunReport, RunError> {
     let started = invocation_log::now_text();
-    let host = start_host(state_dir, &options.python, options.max_workers, invocations).await?;
+    // OpenWhisk's API always authenticates: the program gets a key of its own.
+    let access_keys = (options.compile.provider == ProviderKind::Openwhisk).then(|| {
+        vec![crate::host::AccessKey {
+            access_key: OPENWHISK_UUID.to_string(),
+            secret_key: openwhisk_secret(),
+        }]
+    });
+    let host = start_host(
+        state_dir,
+        &options.python,
+        options.max_workers,
+        invocations,
+        access_keys,
+    )
+    .await?;
     let result = deploy_and_run(&host, out_dir, driver, options, stats_file).await;
     let stats = host.stats();
     host.shutdown().await?;
@@ -288,6 +305,9 @@ async fn deploy_and_run(
 ) -> Result<(DeploySummary, Duration, Duration, ExitStatus), RunError> {
     let endpoint = host.endpoint();
     let started = Instant::now();
+    if options.compile.provider == ProviderKind::Openwhisk {
+        return deploy_actions_and_run(host, out_dir, driver, options, stats_file).await;
+    }
     let summary = deploy_to_host(host, out_dir, &options.deps, options.quiet).await?;
     let deploy_time = started.elapsed();
     let started = Instant::now();
@@ -303,10 +323,14 @@ pub async fn start_host(
     python: &str,
     max_workers: Option<usize>,
     invocation_log: Option<&Path>,
+    access_keys: Option<Vec<crate::host::AccessKey>>,
 ) -> Result<Host, RunError> {
     let mut config = HostConfig::new(state_dir);
     config.python = PathBuf::from(python);
     config.invocation_log = invocation_log.map(Path::to_path_buf);
+    if let Some(keys) = access_keys {
+        config.access_keys = keys;
+    }
     if let Some(workers) = max_workers {
         config.max_workers = workers.max(1);
     }
@@ -347,18 +371,82 @@ pub const HOST_REGION: &str = "us-east-1";
 /// Runs the rewritten program in the user's working directory, with this process's
 /// standard streams. Ctrl-C reaches the program too (same process group); lambada
 /// waits for it to finish rather than dying first and leaving the host's workers.
+/// The access key of `lambada run --provider openwhisk`'s host (OpenWhisk's guest uuid).
+const OPENWHISK_UUID: &str = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502";
+
+fn openwhisk_secret() -> String {
+    use std::fmt::Write;
+    let mut bytes = [0u8; 24];
+    if let Ok(mut random) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = random.read_exact(&mut bytes);
+    }
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// `--provider openwhisk`: the functions become actions through the host's OpenWhisk
+/// API, and the program calls them over it (transport `openwhisk`, basic auth).
+async fn deploy_actions_and_run(
+    host: &Host,
+    out_dir: &Path,
+    driver: &Path,
+    options: &RunOptions,
+    stats_file: Option<&Path>,
+) -> Result<(DeploySummary, Duration, Duration, ExitStatus), RunError> {
+    let endpoint = host.endpoint();
+    let key = host
+        .access_keys()
+        .first()
+        .map(|k| format!("{}:{}", k.access_key, k.secret_key))
+        .unwrap_or_else(|| "lambada:run".to_string());
+    let target = deploy::openwhisk::Target::new(&endpoint, &key);
+    let started = Instant::now();
+    let summary = deploy::openwhisk::deploy_dir(out_dir, &target)
+        .await
+        .map_err(|e| RunError::OpenWhisk(e.to_string()))?;
+    let deploy_time = started.elapsed();
+    if !summary.is_success() {
+        return Err(RunError::DeployFailed(summary));
+    }
+    let env = [
+        ("LAMBADA_TRANSPORT", "openwhisk".to_string()),
+        ("__OW_API_HOST", endpoint.clone()),
+        ("__OW_API_KEY", key),
+    ];
+    let started = Instant::now();
+    let status = run_program_with(driver, options, &endpoint, stats_file, &env).await?;
+    Ok((summary, deploy_time, started.elapsed(), status))
+}
+
 async fn run_program(
     driver: &Path,
     options: &RunOptions,
     endpoint: &str,
     stats_file: Option<&Path>,
 ) -> Result<ExitStatus, RunError> {
+    let env = [("LAMBADA_TRANSPORT", "lambda".to_string())];
+    run_program_with(driver, options, endpoint, stats_file, &env).await
+}
+
+/// Runs the rewritten program in the user's working directory, with this process's
+/// standard streams. Ctrl-C reaches the program too (same process group); lambada
+/// waits for it to finish rather than dying first and leaving the host's workers.
+async fn run_program_with(
+    driver: &Path,
+    options: &RunOptions,
+    endpoint: &str,
+    stats_file: Option<&Path>,
+    env: &[(&str, String)],
+) -> Result<ExitStatus, RunError> {
     let mut command = tokio::process::Command::new(&options.python);
     command
         .arg(driver)
         .args(&options.program_args)
         .env("AWS_ENDPOINT_URL_LAMBDA", endpoint)
-        .env("LAMBADA_TRANSPORT", "lambda")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .kill_on_drop(true);
     if options.verify {
         command.env(VERIFY_ENV, "1");

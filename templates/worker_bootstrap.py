@@ -196,7 +196,53 @@ def _exception_json(exc, request_id):
     return _error_json(type(exc).__name__, message, request_id, stack)
 
 
+def _load_action(main_name):
+    """An OpenWhisk Python action (handler ``openwhisk:<main>``): ``__main__.py`` of the
+    action's code, imported as ``main__`` as OpenWhisk's Python runtime does, whose
+    ``main(args)`` takes the parameters and returns a dictionary. An exception becomes
+    ``{"error": str(exc)}`` with the traceback on stderr (an application error, as in
+    OpenWhisk); a result that is not a dictionary is a developer error."""
+    import importlib.util
+
+    path = os.path.join(_ENV.get("LAMBDA_TASK_ROOT", os.getcwd()), "__main__.py")
+    if not os.path.isfile(path):
+        raise _Fault("Runtime.ImportModuleError", "Zip file does not include __main__.py")
+    spec = importlib.util.spec_from_file_location("main__", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["main__"] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
+        raise _Fault("Runtime.UserCodeSyntaxError", "Syntax error in __main__.py: %s" % e, trace)
+    main = getattr(module, main_name, None)
+    if main is None:
+        raise _Fault("Runtime.HandlerNotFound", "Function '%s' missing in __main__.py" % main_name)
+    # The API key of the action's own namespace, as OpenWhisk gives it (its session
+    # credentials here), so that an action can invoke other actions.
+    if _ENV.get("AWS_ACCESS_KEY_ID") and _ENV.get("AWS_SECRET_ACCESS_KEY"):
+        _ENV["__OW_API_KEY"] = "%s:%s" % (_ENV["AWS_ACCESS_KEY_ID"], _ENV["AWS_SECRET_ACCESS_KEY"])
+
+    def action(args, context):
+        _ENV["__OW_ACTIVATION_ID"] = context.aws_request_id
+        _ENV["__OW_DEADLINE"] = str(context._deadline_ms)
+        try:
+            result = main(args)
+        except Exception as exc:
+            import traceback
+
+            sys.stderr.write(traceback.format_exc())
+            return {"error": str(exc)}
+        if not isinstance(result, dict):
+            raise _Fault("Action.NotADictionary", "The action did not return a dictionary.")
+        return result
+
+    return action
+
+
 def _load_handler(handler):
+    if handler.startswith("openwhisk:"):
+        return _load_action(handler[len("openwhisk:"):])
     try:
         modname, fname = handler.rsplit(".", 1)
     except ValueError as e:

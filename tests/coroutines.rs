@@ -32,6 +32,7 @@ fn compile_into(root: &Path) -> PathBuf {
             fanout: lambada::package::DEFAULT_FANOUT,
             guide: None,
             exclude: Default::default(),
+            provider: lambada::providers::ProviderKind::Aws,
         },
     )
     .unwrap();

@@ -32,6 +32,7 @@ fn compare(
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
         exclude: Default::default(),
+        provider: lambada::providers::ProviderKind::Aws,
     };
     let compiled = lambada::compile(source, &options).map_err(|e| e.to_string())?;
     let out_dir = package::write(&compiled.output, out_root).map_err(|e| e.to_string())?;

@@ -62,6 +62,7 @@ fn compile_guided(program: &Path, profile_file: &Path) -> lambada::Compiled {
         guide: Some(Guide::new(
             profile::load(profile_file).expect("profile loads"),
         )),
+        provider: lambada::providers::ProviderKind::Aws,
     };
     lambada::compile(source, &options).expect("fixture compiles")
 }
@@ -122,6 +123,7 @@ fn the_json_report_carries_the_figures_behind_each_decision() {
             prefix: String::new(),
             local_modules: true,
             guide: None,
+            provider: lambada::providers::ProviderKind::Aws,
             fanout: lambada::package::DEFAULT_FANOUT,
             exclude: Default::default(),
         },

@@ -47,6 +47,7 @@ fn compile_into(file: &Path, prefix: &str, remote_calls: RemoteCalls, root: &Pat
             fanout: lambada::package::DEFAULT_FANOUT,
             guide: None,
             exclude: Default::default(),
+            provider: lambada::providers::ProviderKind::Aws,
         },
     )
     .unwrap();

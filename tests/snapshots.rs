@@ -46,6 +46,7 @@ fn compile(path: &Path, remote_calls: RemoteCalls) -> lambada::Compiled {
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
         exclude: Default::default(),
+        provider: lambada::providers::ProviderKind::Aws,
     };
     lambada::compile(source, &options).expect("fixture compiles")
 }

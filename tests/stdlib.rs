@@ -21,6 +21,7 @@ fn every_stdlib_file_compiles_or_is_a_syntax_error_and_every_output_parses() {
         fanout: lambada::package::DEFAULT_FANOUT,
         guide: None,
         exclude: Default::default(),
+        provider: lambada::providers::ProviderKind::Aws,
     };
     let (mut compiled, mut rejected, mut moved) = (0, 0, 0);
     let mut failures = Vec::new();

@@ -55,6 +55,8 @@ pub mod role;
 mod summary;
 mod wait;
 
+pub mod openwhisk;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;

@@ -337,6 +337,19 @@ fn worker_spec(
         ),
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
     ]);
+    if let Some(action) = &record.openwhisk {
+        // What OpenWhisk gives an action (its API key is set by the bootstrap from the
+        // worker's session credentials).
+        env.extend([
+            ("__OW_API_HOST".to_string(), state.endpoint.clone()),
+            ("__OW_NAMESPACE".into(), action.namespace.clone()),
+            (
+                "__OW_ACTION_NAME".into(),
+                format!("/{}/{}", action.namespace, record.name),
+            ),
+            ("__OW_ACTION_VERSION".into(), action.version.clone()),
+        ]);
+    }
     if opt.is_some() {
         // The bootstrap puts the layers' python directories on sys.path (see there).
         env.push(("LAMBADA_LAYERS_DIR".into(), layers_dir));
@@ -351,7 +364,10 @@ fn worker_spec(
         opt,
         version: version.to_string(),
         env,
-        timeout: Duration::from_secs(u64::from(record.timeout)),
+        timeout: match &record.openwhisk {
+            Some(action) => Duration::from_millis(action.timeout_ms),
+            None => Duration::from_secs(u64::from(record.timeout)),
+        },
         memory_mb: record.memory_size,
         isolation: state.isolation,
         tenant: tenant.to_string(),
@@ -953,6 +969,7 @@ pub async fn create(state: &Arc<HostState>, request: ApiRequest) -> Result<Respo
             last_version: 0,
             aliases: BTreeMap::new(),
             reserved_concurrency: None,
+            openwhisk: None,
         };
         let writer = state.clone();
         let tenant_for_store = tenant.clone();
@@ -1303,18 +1320,29 @@ pub async fn delete(
             )));
         }
     }
+    if !remove_function(state, &entry).await? {
+        return Err(ApiError::function_not_found(&function_arn(
+            &state.config.account_id,
+            &request.caller.region,
+            &entry.with_record(|r| r.name.clone()),
+        )));
+    }
+    Ok(empty_response(StatusCode::NO_CONTENT, &request.request_id))
+}
+
+/// Deletes a function with all its versions; false if it was already gone.
+pub(super) async fn remove_function(
+    state: &Arc<HostState>,
+    entry: &Arc<FunctionEntry>,
+) -> Result<bool, ApiError> {
     let _guard = entry.update.lock().await;
     let record = entry.record();
     if state
         .registry
         .get(&entry.tenant, &record.name)
-        .is_none_or(|e| !Arc::ptr_eq(&e, &entry))
+        .is_none_or(|e| !Arc::ptr_eq(&e, entry))
     {
-        return Err(ApiError::function_not_found(&function_arn(
-            &state.config.account_id,
-            &request.caller.region,
-            &record.name,
-        )));
+        return Ok(false);
     }
     let writer = state.clone();
     let tenant = entry.tenant.clone();
@@ -1340,7 +1368,95 @@ pub async fn delete(
             pool.retire().await;
         }
     });
-    Ok(empty_response(StatusCode::NO_CONTENT, &request.request_id))
+    Ok(true)
+}
+
+/// Stores `record` with the code `staged`: as a new function of `tenant` when
+/// `existing` is None (409 if one appeared meanwhile), else as the new code and
+/// configuration of `existing`, whose workers retire (OpenWhisk's PUT of an action).
+/// The record's code fields are filled in here.
+pub(super) async fn put_function(
+    state: &Arc<HostState>,
+    tenant: &str,
+    record: FunctionRecord,
+    staged: StagedCode,
+    existing: Option<&Arc<FunctionEntry>>,
+) -> Result<FunctionRecord, ApiError> {
+    let name = record.name.clone();
+    let key = (tenant.to_string(), name.clone());
+    let conflict = || ApiError::conflict("Concurrent modification to resource detected.");
+    let _guard = match existing {
+        Some(entry) => Some(entry.update.try_lock().map_err(|_| conflict())?),
+        None => {
+            let fresh = state.registry.get(tenant, &name).is_none()
+                && state
+                    .registry
+                    .creating
+                    .lock()
+                    .map(|mut c| c.insert(key.clone()))
+                    .unwrap_or(false);
+            if !fresh {
+                return Err(conflict());
+            }
+            None
+        }
+    };
+    let base = FunctionRecord {
+        code_sha256: staged.sha256.clone(),
+        code_size: staged.size,
+        last_modified: lambda_timestamp(SystemTime::now()),
+        revision_id: request_id(),
+        ..record
+    };
+    let writer = state.clone();
+    let owner = tenant.to_string();
+    let stored = blocking(move || {
+        let (rev, code) = writer.store.commit_code(&owner, &base.name, staged)?;
+        let record = FunctionRecord {
+            code_rev: rev,
+            ..base
+        };
+        if let Err(e) = writer.store.write_record(&owner, &record) {
+            code.mark_obsolete();
+            return Err(e);
+        }
+        Ok((record, code))
+    })
+    .await;
+    if existing.is_none()
+        && let Ok(mut creating) = state.registry.creating.lock()
+    {
+        creating.remove(&key);
+    }
+    let (record, code) = stored?;
+    match existing {
+        None => {
+            let entry = new_entry(state, tenant, record.clone(), Arc::new(code));
+            state.registry.insert(entry);
+        }
+        Some(entry) => {
+            entry.set_record(record.clone());
+            let old = entry.swap_pool(new_pool(state, tenant, &record, LATEST, Arc::new(code)));
+            old.spec().code.mark_obsolete();
+        }
+    }
+    Ok(record)
+}
+
+/// Every function of a tenant, in name order.
+pub(super) fn functions_of(state: &HostState, tenant: &str) -> Vec<Arc<FunctionEntry>> {
+    state.registry.list(tenant, None, usize::MAX).0
+}
+
+/// Checks and extracts a zip in the staging area (no handler check).
+pub(super) async fn stage_zip(
+    state: &Arc<HostState>,
+    zip: Vec<u8>,
+) -> Result<StagedCode, ApiError> {
+    let stager = state.clone();
+    tokio::task::spawn_blocking(move || stager.store.stage_code(&zip))
+        .await
+        .map_err(|e| ApiError::service(e.to_string()))?
 }
 
 /// The record and version number (None: `$LATEST`) a target stands for.

@@ -44,6 +44,7 @@ mod invoke;
 mod layers;
 mod logs;
 mod names;
+mod openwhisk;
 mod runtimes;
 mod sandbox;
 mod server;
@@ -167,7 +168,7 @@ pub fn default_state_dir() -> Option<PathBuf> {
 }
 
 /// The operations counted by [`HostStats`], in a fixed order.
-pub const OPERATIONS: [&str; 31] = [
+pub const OPERATIONS: [&str; 32] = [
     "CreateFunction",
     "ListFunctions",
     "GetFunction",
@@ -198,6 +199,7 @@ pub const OPERATIONS: [&str; 31] = [
     "DeleteLayerVersion",
     "GetCallerIdentity",
     "CloudWatchLogs",
+    "OpenWhisk",
     "Unknown",
 ];
 
@@ -307,6 +309,8 @@ pub(crate) struct HostState {
     /// Every invocation's log, read through the CloudWatch Logs API.
     pub logs: logs::LogStore,
     pub invocation_log: Option<invocation_log::InvocationLog>,
+    /// OpenWhisk activations (see `openwhisk`).
+    pub activations: openwhisk::Activations,
 }
 
 impl HostState {
@@ -426,6 +430,7 @@ impl Host {
             events_done: Notify::new(),
             logs: logs::LogStore::default(),
             invocation_log,
+            activations: openwhisk::Activations::default(),
         });
         functions::load_stored(&state).await?;
         invoke::replay_pending_events(&state);
@@ -473,6 +478,11 @@ impl Host {
     /// The live zygotes: one per tenant and interpreter that has functions.
     pub fn zygotes(&self) -> Vec<ZygoteInfo> {
         self.state.census.zygotes.list()
+    }
+
+    /// The access keys the host accepts (as configured).
+    pub fn access_keys(&self) -> &[AccessKey] {
+        &self.state.config.access_keys
     }
 
     /// Whether signatures are checked.

@@ -286,6 +286,19 @@ async fn handle(State(state): State<Arc<HostState>>, request: Request) -> Respon
     let started = Instant::now();
     let request_id = request_id();
     let verbose = state.config.verbose;
+    if request.uri().path().starts_with(super::openwhisk::PREFIX) {
+        state.counters.count("OpenWhisk");
+        let target = verbose.then(|| (request.method().clone(), request.uri().path().to_string()));
+        let response = super::openwhisk::handle(&state, request, &request_id).await;
+        if let Some((method, path)) = target {
+            eprintln!(
+                "{method} {path} openwhisk {} {:.2}ms",
+                response.status().as_u16(),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+        return response;
+    }
     let log_target = verbose.then(|| (request.method().clone(), request.uri().path().to_string()));
     let routed = route(request.method(), request.uri().path())
         .map(|routed| json_target(routed, request.headers()));

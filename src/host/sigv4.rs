@@ -169,6 +169,28 @@ impl Verifier {
         );
     }
 
+    /// The tenant of a basic-auth `user:password` pair (OpenWhisk's API key `uuid:key`):
+    /// a configured access key and its secret, or a worker's session credentials.
+    /// With no keys configured, any pair but a session's is the anonymous tenant's.
+    pub fn basic_tenant(
+        &self,
+        user: &str,
+        password: &str,
+        now: SystemTime,
+        anonymous_tenant: &str,
+    ) -> Option<String> {
+        if let Some(secret) = self.keys.get(user) {
+            return constant_time_eq(secret.secret_key.as_bytes(), password.as_bytes())
+                .then(|| secret.tenant.clone());
+        }
+        if let Some(session) = self.sessions.get(user) {
+            let valid = session.expires > now
+                && constant_time_eq(session.secret_access_key.as_bytes(), password.as_bytes());
+            return valid.then_some(session.tenant);
+        }
+        self.is_open().then(|| anonymous_tenant.to_string())
+    }
+
     pub fn is_open(&self) -> bool {
         self.keys.is_empty()
     }

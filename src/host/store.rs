@@ -84,6 +84,34 @@ pub struct FunctionRecord {
     /// PutFunctionConcurrency: invocations of all versions at once, at most.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_concurrency: Option<u32>,
+    /// Set for an OpenWhisk action (see `openwhisk`): what its API reports and needs
+    /// beyond a function's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openwhisk: Option<ActionMeta>,
+}
+
+/// The OpenWhisk side of an action: its record's `handler` is `openwhisk:<main>`,
+/// `timeout` the limit rounded up to seconds, `memory_size` its memory limit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActionMeta {
+    /// The namespace it was created in (its tenant's).
+    pub namespace: String,
+    /// `python:3`, `python:3.12`, `python:default`.
+    pub kind: String,
+    /// The function `__main__.py` exports (`exec.main`, default `main`).
+    pub main: String,
+    /// Uploaded as a zip (else as the text of `__main__.py`).
+    pub binary: bool,
+    /// Default parameters, `[{"key", "value"}]`: the invocation's own win.
+    pub parameters: Vec<serde_json::Value>,
+    pub annotations: Vec<serde_json::Value>,
+    /// Semantic version, one patch level up at every update.
+    pub version: String,
+    pub publish: bool,
+    /// Milliseconds since the epoch of the last change.
+    pub updated: u64,
+    pub timeout_ms: u64,
+    pub logs_mb: u32,
 }
 
 impl FunctionRecord {
@@ -702,6 +730,7 @@ mod tests {
             last_version: 0,
             aliases: BTreeMap::new(),
             reserved_concurrency: None,
+            openwhisk: None,
         }
     }
 

@@ -99,6 +99,9 @@ pub struct Outcome {
     pub log: Vec<u8>,
     /// The figures of its REPORT line, for the invocation log.
     pub report: Report,
+    /// What the function itself wrote (the log without START … REPORT), when the log
+    /// was asked for: an OpenWhisk activation's logs.
+    pub output: Option<Vec<u8>>,
 }
 
 /// What Lambda's REPORT line says of an invocation.
@@ -932,11 +935,13 @@ impl Pool {
                 let report = Report::new(duration, self.spec.memory_mb, frame.max_rss_kb);
                 let body = worker.take_log();
                 let log = self.compose_log(inv, &body, &report, init_duration);
+                let output = Some(body.clone());
                 let outcome = Outcome {
                     payload: frame.payload,
                     function_error: frame.kind != RESULT,
                     log,
                     report,
+                    output,
                 };
                 if frame.kind == ERROR_RETIRE {
                     worker.stdin = None;
@@ -1001,12 +1006,14 @@ impl Pool {
             Failure::Spawn(reason) => (error_payload("Runtime.Unknown", &reason), Vec::new()),
         };
         let report = Report::new(started.elapsed(), self.spec.memory_mb, 0);
+        let output = Some(log.clone());
         let log = self.compose_log(inv, std::mem::take(&mut log).as_slice(), &report, None);
         Outcome {
             payload,
             function_error: true,
             log,
             report,
+            output,
         }
     }
 

@@ -130,8 +130,24 @@ def transport():
         elif name == "lambda":
             _transports[name] = LambdaTransport(manifest())
         else:
-            raise RemoteError("Lambada.BadTransport", "unknown transport %r (inprocess or lambda)" % name)
+            _transports[name] = _provider_transport(name)
     return _transports[name]
+
+
+def _provider_transport(name):
+    """The transport of another platform: class ``Transport`` of the runtime's module
+    ``providers/<name>.py`` (``gcf``, ``azure``, ``fission``, ``openwhisk``)."""
+    import importlib
+
+    known = ("inprocess", "lambda") + PROVIDER_TRANSPORTS
+    if name not in PROVIDER_TRANSPORTS:
+        raise RemoteError("Lambada.BadTransport", "unknown transport %r (%s)" % (name, ", ".join(known)))
+    module = importlib.import_module("%s.providers.%s" % (__package__, name))
+    return module.Transport(manifest())
+
+
+# The transports of the providers other than aws, each in providers/<name>.py.
+PROVIDER_TRANSPORTS = ("openwhisk", "gcf", "azure", "fission")
 
 
 # ---------------------------------------------------------------------------------------
@@ -475,52 +491,59 @@ class LambdaTransport:
             time.sleep(_throttle_pause(reply_headers, pause))
             pause = min(pause * 2, 2.0)
 
-    def _connection(self, timeout):
-        if self.scheme == "https":
-            import http.client
-            import ssl
-
-            return _HTTPClientConnection(http.client.HTTPSConnection(
-                self.hostname, self.port, timeout=timeout, context=ssl.create_default_context()))
-        return _PlainConnection(self.hostname, self.port, timeout)
-
     def _post(self, fn, path, body, headers):
-        import http.client
+        return http_post(fn, self.scheme, self.hostname, self.port, path, body, headers, self.endpoint)
 
-        connections = getattr(_local, "connections", None)
-        if connections is None:
-            connections = _local.connections = {}
-        key = (self.scheme, self.hostname, self.port)
-        timeout = fn.timeout + 30
-        for attempt in (1, 2):
-            conn = connections.get(key)
-            reused = conn is not None
-            try:
-                if conn is None:
-                    conn = connections[key] = self._connection(timeout)
-                else:
-                    conn.settimeout(timeout)
-                status, reply_headers, data, will_close = conn.post(path, headers, body)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-                    ConnectionAbortedError) as exc:
-                if conn is not None:
-                    conn.close()
-                connections.pop(key, None)
-                if reused and attempt == 1:
-                    continue  # the server closed the kept-alive connection: reconnect once
-                message = "%s: %s" % (self.endpoint, exc)
-                raise RemoteError("Lambada.ConnectionError", message, fn.name) from exc
-            except (OSError, http.client.HTTPException) as exc:
-                if conn is not None:
-                    conn.close()
-                connections.pop(key, None)
-                message = "%s: %s" % (self.endpoint, exc)
-                raise RemoteError("Lambada.ConnectionError", message, fn.name) from exc
-            if will_close:
+
+def http_post(fn, scheme, hostname, port, path, body, headers, label):
+    """POSTs ``body`` on this thread's kept-alive connection to (scheme, hostname, port);
+    returns (status, headers, data). ``label`` names the endpoint in errors."""
+    import http.client
+
+    connections = getattr(_local, "connections", None)
+    if connections is None:
+        connections = _local.connections = {}
+    key = (scheme, hostname, port)
+    timeout = fn.timeout + 30
+    for attempt in (1, 2):
+        conn = connections.get(key)
+        reused = conn is not None
+        try:
+            if conn is None:
+                conn = connections[key] = _connection(scheme, hostname, port, timeout)
+            else:
+                conn.settimeout(timeout)
+            status, reply_headers, data, will_close = conn.post(path, headers, body)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                ConnectionAbortedError) as exc:
+            if conn is not None:
                 conn.close()
-                connections.pop(key, None)
-            return status, reply_headers, data
-        raise AssertionError("unreachable")
+            connections.pop(key, None)
+            if reused and attempt == 1:
+                continue  # the server closed the kept-alive connection: reconnect once
+            message = "%s: %s" % (label, exc)
+            raise RemoteError("Lambada.ConnectionError", message, fn.name) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            if conn is not None:
+                conn.close()
+            connections.pop(key, None)
+            message = "%s: %s" % (label, exc)
+            raise RemoteError("Lambada.ConnectionError", message, fn.name) from exc
+        if will_close:
+            conn.close()
+            connections.pop(key, None)
+        return status, reply_headers, data
+    raise AssertionError("unreachable")
+
+
+def _connection(scheme, hostname, port, timeout):
+    if scheme == "https":
+        import http.client
+        import ssl
+
+        return _HTTPClientConnection(http.client.HTTPSConnection(
+            hostname, port, timeout=timeout, context=ssl.create_default_context()))
+    return _PlainConnection(hostname, port, timeout)
 
 
 class _HTTPClientConnection:

@@ -1,0 +1,431 @@
+//! The providers other than AWS (gcf, azure, fission): their generated entry points run
+//! under each platform's local runner (`templates/providers/local_runner.py`: Google's
+//! functions-framework, azure-functions' HttpRequest objects, a Flask server following
+//! Fission's environment contract), one runner per provider for the whole test, and
+//! the rewritten programs of a representative subset of the differential fixtures run
+//! against them through the provider's transport. Also: the error shape of each
+//! platform's answers, Azure's functions called with `azure.functions.HttpRequest`
+//! objects directly, `--diff` showing a provider's handler, and the printed deploy
+//! commands.
+//!
+//! `LAMBADA_PROVIDERS_ALL=1` runs every fixture instead of the subset (for measuring).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+
+use common::{Fixture, crate_root, fixtures, needs_modern_python, run_python};
+
+use lambada::plan::{PlanOptions, RemoteCalls};
+use lambada::providers::{self, ProviderKind};
+use lambada::{CompileOptions, package, parse};
+
+/// The differential fixtures run against every provider (each function is a process of
+/// its own, so the subset is small): calls between functions, exceptions crossing,
+/// globals written back, recursion, a class with state.
+const SUBSET: &[&str] = &[
+    "calls_between_functions",
+    "exceptions_hierarchy",
+    "fib_counter",
+    "globals_write",
+    "stateful_class",
+];
+
+/// The test venv's Python (tests/run makes it), which has the platforms' packages.
+fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("LAMBADA_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_root().join("target/test-venv"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run tests/run, which installs tests/requirements.txt",
+        python.display()
+    );
+    python
+}
+
+/// A local runner on 127.0.0.1; it stops (with every function's process) when this is
+/// dropped: its stdin closes, and it is killed.
+struct Runner {
+    child: Child,
+    endpoint: String,
+}
+
+impl Runner {
+    fn start(provider: ProviderKind, scratch: &Path) -> Runner {
+        let script = scratch.join("local_runner.py");
+        std::fs::write(&script, providers::LOCAL_RUNNER).unwrap();
+        let mut child = Command::new(venv_python())
+            .arg(&script)
+            .args(["--provider", provider.name(), "--max-seconds", "600"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the local runner starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("http://127.0.0.1:"),
+            "runner said {line:?}"
+        );
+        Runner {
+            child,
+            endpoint: line.trim().to_owned(),
+        }
+    }
+
+    fn register(&self, name: &str, dir: &Path) {
+        let body = serde_json::json!({ "name": name, "dir": dir }).to_string();
+        let (status, _) = post(&self.endpoint, "/_lambada/register", body.as_bytes());
+        assert_eq!(status, 200);
+    }
+
+    /// Stops the function's process.
+    fn unregister(&self, name: &str) {
+        let body = serde_json::json!({ "name": name }).to_string();
+        let (status, _) = post(&self.endpoint, "/_lambada/unregister", body.as_bytes());
+        assert_eq!(status, 200);
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        // The runner stops its functions' processes once its stdin closes.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 POST (the runner answers with Content-Length).
+fn post(endpoint: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let text = String::from_utf8_lossy(&reply);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn compile_for(
+    provider: ProviderKind,
+    file: &Path,
+    prefix: &str,
+    out_root: &Path,
+) -> Result<(lambada::Compiled, PathBuf), String> {
+    let source = parse::read(file).map_err(|e| e.to_string())?;
+    let options = CompileOptions {
+        plan: PlanOptions {
+            annotations: false,
+            remote_calls: RemoteCalls::Driver,
+            ..PlanOptions::default()
+        },
+        prefix: prefix.to_owned(),
+        local_modules: true,
+        fanout: package::DEFAULT_FANOUT,
+        guide: None,
+        exclude: Default::default(),
+        provider,
+    };
+    let compiled = lambada::compile(source, &options).map_err(|e| e.to_string())?;
+    let dir = package::write(&compiled.output, out_root).map_err(|e| e.to_string())?;
+    Ok((compiled, dir))
+}
+
+/// Compiles `fixture` for `provider`, registers its functions with the runner, points
+/// the program at it, and compares the program's behaviour with the original's.
+fn compare(
+    provider: ProviderKind,
+    runner: &Runner,
+    fixture: &Fixture,
+    index: usize,
+    out_root: &Path,
+) -> Result<(), String> {
+    // The prefix keeps the names of different fixtures (`main-...`) apart.
+    let (compiled, dir) = compile_for(provider, &fixture.file, &format!("f{index}-"), out_root)?;
+    for (key, entry) in &compiled.output.manifest.functions {
+        runner.register(&entry.function_name, &dir.join("functions").join(key));
+    }
+    providers::mark_deployed(
+        &dir,
+        providers::provider(provider).transport(),
+        &runner.endpoint,
+    )
+    .map_err(|e| e.to_string())?;
+    let python = Path::new("python3");
+    let script = fixture.file.file_name().unwrap().to_string_lossy();
+    let original = run_python(
+        python,
+        fixture.file.parent().unwrap(),
+        &script,
+        fixture.stdin.as_deref(),
+    );
+    let faasified = run_python(python, &dir, &script, fixture.stdin.as_deref());
+    for entry in compiled.output.manifest.functions.values() {
+        runner.unregister(&entry.function_name);
+    }
+    if original == faasified {
+        return Ok(());
+    }
+    Err(format!(
+        "original:\n{original:#?}\nthrough {provider}:\n{faasified:#?}"
+    ))
+}
+
+/// Runs the fixtures against one runner of `provider`; returns (passed, run, failures).
+fn differential(provider: ProviderKind) {
+    let all = std::env::var_os("LAMBADA_PROVIDERS_ALL").is_some();
+    let chosen: Vec<(usize, Fixture)> = fixtures()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, f)| (all || SUBSET.contains(&f.name.as_str())) && !needs_modern_python(f))
+        .collect();
+    if !all {
+        assert_eq!(
+            chosen.len(),
+            SUBSET.len(),
+            "every fixture of the subset exists"
+        );
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let runner = Runner::start(provider, scratch.path());
+    let failures = Mutex::new(Vec::new());
+    let next = Mutex::new(0usize);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let item = {
+                        let mut next = next.lock().unwrap();
+                        *next += 1;
+                        chosen.get(*next - 1)
+                    };
+                    let Some((index, fixture)) = item else { break };
+                    let out = scratch.path().join(format!("{index}"));
+                    if let Err(why) = compare(provider, &runner, fixture, *index, &out) {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("== {}\n{why}", fixture.name));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    eprintln!(
+        "{provider}: {} of {} fixtures behave the same",
+        chosen.len() - failures.len(),
+        chosen.len()
+    );
+    error_shape(provider, &runner, scratch.path());
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures behave differently through {provider}:\n{}",
+        failures.len(),
+        chosen.len(),
+        failures.join("\n")
+    );
+}
+
+/// The platform's answers to a request that is not JSON (400) and to one the handler
+/// raises on (500), both `{"errorType", "errorMessage"}`; and a good one (200).
+fn error_shape(provider: ProviderKind, runner: &Runner, scratch: &Path) {
+    let file = crate_root().join("fixtures/fib_counter.py");
+    let (compiled, dir) = compile_for(provider, &file, "shape-", &scratch.join("shape")).unwrap();
+    let name = &compiled.output.manifest.functions["fib"].function_name;
+    runner.register(name, &dir.join("functions/fib"));
+    let path = format!("/{name}");
+    let (status, body) = post(&runner.endpoint, &path, b"not json");
+    assert_eq!(status, 400, "{provider}: {body}");
+    assert_eq!(body["errorType"], "Lambada.InvalidRequest", "{provider}");
+    let (status, body) = post(&runner.endpoint, &path, b"[1, 2]");
+    assert_eq!(status, 500, "{provider}: {body}");
+    assert_eq!(body["errorType"], "TypeError", "{provider}");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("JSON object")),
+        "{provider}: {body}"
+    );
+    let request = br#"{"args": [5], "kwargs": {}, "globals": {"counter": 0}}"#;
+    let (status, body) = post(&runner.endpoint, &path, request);
+    assert_eq!(status, 200, "{provider}: {body}");
+    assert_eq!(body["ret"], 5, "{provider}: {body}");
+}
+
+#[test]
+fn gcf_functions_under_functions_framework_behave_the_same() {
+    differential(ProviderKind::Gcf);
+}
+
+#[test]
+fn azure_functions_behind_http_requests_behave_the_same() {
+    differential(ProviderKind::Azure);
+}
+
+#[test]
+fn fission_functions_in_the_environment_server_behave_the_same() {
+    differential(ProviderKind::Fission);
+}
+
+/// Azure's generated function, called with `azure.functions.HttpRequest` objects.
+#[test]
+fn azure_functions_answer_http_request_objects() {
+    let scratch = tempfile::tempdir().unwrap();
+    let file = crate_root().join("fixtures/exceptions_builtin.py");
+    let (compiled, dir) = compile_for(ProviderKind::Azure, &file, "", scratch.path()).unwrap();
+    let key = compiled
+        .output
+        .manifest
+        .functions
+        .keys()
+        .next()
+        .expect("a moved function")
+        .clone();
+    let harness = r#"
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import azure.functions as func
+import function_app
+(function,) = function_app.app.get_functions()
+trigger = function.get_trigger()
+call = function.get_user_function()
+def ask(body):
+    r = call(func.HttpRequest("POST", "http://localhost/api/" + trigger.route, body=body))
+    assert isinstance(r, func.HttpResponse), r
+    return [r.status_code, r.mimetype, json.loads(r.get_body())]
+print(json.dumps({
+    "route": trigger.route,
+    "methods": [getattr(m, "value", m) for m in trigger.methods],
+    "auth": str(getattr(trigger.auth_level, "value", trigger.auth_level)),
+    "bad_json": ask(b"{"),
+    "not_object": ask(b"7"),
+    "ok": ask(sys.argv[2].encode()),
+}))
+"#;
+    let request = r#"{"args": ["1"], "kwargs": {}}"#;
+    let out = Command::new(venv_python())
+        .args(["-c", harness])
+        .arg(dir.join("functions").join(&key))
+        .arg(request)
+        .current_dir(dir.join("functions").join(&key))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name = &compiled.output.manifest.functions[&key].function_name;
+    assert_eq!(answer["route"], name.as_str());
+    assert_eq!(answer["methods"], serde_json::json!(["POST"]));
+    assert_eq!(answer["auth"], "function");
+    assert_eq!(answer["bad_json"][0], 400);
+    assert_eq!(answer["bad_json"][1], "application/json");
+    assert_eq!(answer["bad_json"][2]["errorType"], "Lambada.InvalidRequest");
+    assert_eq!(answer["not_object"][0], 500);
+    assert_eq!(answer["not_object"][2]["errorType"], "TypeError");
+    // A call that reaches the function answers 200 with a lambada answer: its result,
+    // or the exception it raised (an error of the program, not of the platform).
+    assert_eq!(answer["ok"][0], 200, "{answer}");
+    let ok = &answer["ok"][2];
+    assert!(
+        ok.get("ret").is_some() || ok.get("error").is_some(),
+        "{answer}"
+    );
+    assert!(ok.get("stdout").is_some(), "{answer}");
+}
+
+/// `--diff` shows the provider's handler files whole, beside the driver's and the
+/// handler modules' diffs.
+#[test]
+fn diff_shows_the_providers_handler() {
+    for provider in ["gcf", "azure", "fission"] {
+        let scratch = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_lambada"))
+            .args(["--local", "--diff", "-q", "--provider", provider, "-o"])
+            .arg(scratch.path())
+            .arg("fixtures/fib_counter.py")
+            .current_dir(crate_root())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let diff = String::from_utf8(out.stdout).unwrap();
+        insta::assert_snapshot!(format!("diff_{provider}"), diff);
+    }
+}
+
+/// Deployment prints the platform CLI's commands; `--deploy` runs them only when the
+/// CLI is installed, and says so when it is not.
+#[test]
+fn deployment_prints_the_platform_commands() {
+    for provider in ["gcf", "azure", "fission"] {
+        let scratch = tempfile::tempdir().unwrap();
+        let lambada = || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_lambada"));
+            command
+                .args([
+                    "-q",
+                    "--provider",
+                    provider,
+                    "--region",
+                    "europe-west1",
+                    "-o",
+                ])
+                .arg(scratch.path())
+                .arg("fixtures/fib_counter.py")
+                .current_dir(crate_root())
+                .env("PATH", "/nonexistent");
+            command
+        };
+        let out = lambada().output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = String::from_utf8(out.stdout)
+            .unwrap()
+            .replace(&scratch.path().display().to_string(), "OUT");
+        insta::assert_snapshot!(format!("deploy_{provider}"), printed);
+        let out = lambada().arg("--deploy").output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("is not installed"), "{stderr}");
+    }
+}
