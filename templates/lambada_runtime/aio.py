@@ -254,7 +254,7 @@ async def _http_call(transport, fn, text):
             "Content-Type": "application/json",
             "X-Amz-Invocation-Type": "RequestResponse",
         }
-        headers.update(sigv4.sign_headers("POST", path, "", headers, body, transport.credentials(),
+        headers.update(sigv4.sign_headers("POST", path, "", headers, body, transport.credentials(fn),
                                           transport.region, "lambda"))
         headers["User-Agent"] = "lambada-runtime/1"
         status, reply_headers, data = await _post(transport, fn, path, body, headers)
