@@ -61,6 +61,9 @@ pub struct MovedUnit {
     /// decorator's own methods, such as a dataclass's `__init__`, stay local, as in the
     /// rewritten driver, where the class is decorated before they exist).
     pub methods: Vec<String>,
+    /// What kind of stub the function gets: `cloud`, `split` (it reads stdin: the reads
+    /// run here, its segments in the cloud) or `coroutine` (an `async def`).
+    pub stub: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -270,6 +273,13 @@ pub fn plan_of(compiled: &Compiled, dir: PathBuf, deployed: Option<(String, Stri
                 .map(|p| p.function_name.clone())
                 .unwrap_or_default(),
             methods: methods_of(&compiled.facts, &unit.name, unit.kind),
+            stub: if unit.split.is_some() {
+                "split"
+            } else if unit.coroutine {
+                "coroutine"
+            } else {
+                "cloud"
+            },
         })
         .collect();
     let kept_local = report

@@ -354,7 +354,7 @@ fn run_profile_profiles_first_and_gives_the_program_its_input_once_more() {
         .assert()
         .success()
         .stdout("A\nB\n")
-        .stderr(predicate::str::contains("profiled 1 units"));
+        .stderr(predicate::str::contains("profiled 1 unit ->"));
     let profile = profile::load(&dir.path().join("lambada-out/echo.profile.json")).unwrap();
     assert_eq!(profile.units["shout"].calls, 2);
     // -v shows the decision and its figures on stderr; stdout stays the program's.
@@ -391,7 +391,7 @@ fn run_profile_profiles_first_and_gives_the_program_its_input_once_more() {
         .assert()
         .success()
         .stdout("D!\n")
-        .stderr(predicate::str::contains("profiled 1 units"));
+        .stderr(predicate::str::contains("profiled 1 unit ->"));
 }
 
 #[test]

@@ -254,11 +254,11 @@ def _rebind(runtime, namespace, unit, source):
     original = _definition(current, name, source)
     if original is None:
         return "the name %s does not hold the function defined at line %d" % (name, unit["line"])
-    _forward(runtime, namespace, name, original)
+    _forward(runtime, namespace, name, original, unit.get("stub", "cloud"))
     return None
 
 
-def _forward(runtime, namespace, key, original):
+def _forward(runtime, namespace, key, original, kind="cloud"):
     """Makes the function object the program holds forward its calls to the stub of
     cloud function ``key``, whose local twin is a copy of the original. The object
     itself stays, so whatever already holds it calls the cloud function: the name, the
@@ -272,12 +272,15 @@ def _forward(runtime, namespace, key, original):
     twin.__doc__ = original.__doc__
     twin.__annotations__ = original.__annotations__
     twin.__dict__.update(original.__dict__)
-    stub = runtime.cloud(key, namespace)(twin)
+    # A function split at its reads of stdin gets the stub that does the reads here; an
+    # async def gets a coroutine stub (the rewritten driver decorates them the same way).
+    decorator = {"split": runtime.cloud_split, "coroutine": runtime.cloud_coroutine}.get(kind, runtime.cloud)
+    stub = decorator(key, namespace)(twin)
     namespace.setdefault("_lambada_stubs", {})[key] = stub
     if original.__closure__:  # not a plain top-level function: only the name can move
         namespace[key] = stub
         return
-    original.__code__ = _trampoline(key)
+    original.__code__ = _trampoline(key, coroutine=kind == "coroutine")
     # What makes the stub one for the runtime: it travels as its twin (wire.py), a
     # fan-out finds the cloud function by key, and inspect.signature follows __wrapped__.
     original._lambada_twin = twin
@@ -286,10 +289,15 @@ def _forward(runtime, namespace, key, original):
     original.__wrapped__ = twin
 
 
-def _trampoline(key):
+def _trampoline(key, coroutine=False):
     """The code of ``def key(*args, **kwargs)`` that calls the stub of ``key``, found in
-    the module's ``_lambada_stubs`` (a name reserved for lambada, as ``_lambada`` is)."""
-    text = "def %s(*args, **kwargs):\n    return _lambada_stubs[%r](*args, **kwargs)\n" % (key, key)
+    the module's ``_lambada_stubs`` (a name reserved for lambada, as ``_lambada`` is);
+    for a coroutine function, ``async def`` awaiting it."""
+    if coroutine:
+        text = ("async def %s(*args, **kwargs):\n    return await _lambada_stubs[%r](*args, **kwargs)\n"
+                % (key, key))
+    else:
+        text = "def %s(*args, **kwargs):\n    return _lambada_stubs[%r](*args, **kwargs)\n" % (key, key)
     module = compile(text, "<lambada.move>", "exec")
     return next(c for c in module.co_consts if isinstance(c, types.CodeType))
 
