@@ -935,7 +935,8 @@ impl Pool {
                 let report = Report::new(duration, self.spec.memory_mb, frame.max_rss_kb);
                 let body = worker.take_log();
                 let log = self.compose_log(inv, &body, &report, init_duration);
-                let output = Some(body.clone());
+                // The body itself (not a copy) is what an OpenWhisk activation shows.
+                let output = Some(body);
                 let outcome = Outcome {
                     payload: frame.payload,
                     function_error: frame.kind != RESULT,
@@ -1006,8 +1007,9 @@ impl Pool {
             Failure::Spawn(reason) => (error_payload("Runtime.Unknown", &reason), Vec::new()),
         };
         let report = Report::new(started.elapsed(), self.spec.memory_mb, 0);
-        let output = Some(log.clone());
-        let log = self.compose_log(inv, std::mem::take(&mut log).as_slice(), &report, None);
+        let body = std::mem::take(&mut log);
+        let log = self.compose_log(inv, &body, &report, None);
+        let output = Some(body);
         Outcome {
             payload,
             function_error: true,
