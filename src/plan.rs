@@ -400,7 +400,7 @@ impl Planner<'_> {
                     self.splits.insert(
                         function.name.clone(),
                         format!(
-                            "reads stdin at line {line} ({} moves split at its reads, but a caller in a cloud function could not suspend for them)",
+                            "reads stdin at line {line} ({} moves split at its reads)",
                             function.name
                         ),
                     );
@@ -580,6 +580,16 @@ impl Planner<'_> {
         None
     }
 
+    /// Whether `name`, a function free to move, calls `callee` (a function split at
+    /// its reads) only at points it is split at: the driver makes those calls.
+    fn suspends_at(&self, name: &str, callee: &str) -> bool {
+        !self.reasons.contains_key(name)
+            && self.function(name).is_some_and(|f| {
+                matches!(&f.split, Some(Ok(shape))
+                    if shape.points.iter().any(|p| p.callee.as_deref() == Some(callee)))
+            })
+    }
+
     /// A function or class that uses one tied to this process is tied to it too.
     fn propagate_process_ties(&mut self) {
         // The references do not change while ties spread: work them out once.
@@ -590,16 +600,37 @@ impl Planner<'_> {
                 if self.tied.contains(name) {
                     continue;
                 }
-                let tie = uses
-                    .iter()
-                    .find(|(used, _)| self.tied.contains(used) || self.splits.contains_key(used));
+                let tie = uses.iter().find(|(used, _)| {
+                    self.tied.contains(used)
+                        || (self.splits.contains_key(used) && !self.suspends_at(name, used))
+                });
+                if tie.is_none()
+                    && !self.splits.contains_key(name)
+                    && let Some((used, line)) =
+                        uses.iter().find(|(used, _)| self.splits.contains_key(used))
+                {
+                    // Every use of a function that reads is a call it suspends at: it
+                    // moves split at those calls, and its own callers may do the same.
+                    let root = self.splits[used].clone();
+                    self.splits.insert(
+                        name.clone(),
+                        format!("calls {used}() at line {line}, which {root}"),
+                    );
+                    changed = true;
+                }
                 if let Some((used, line)) = tie {
-                    let root = self
+                    let mut root = self
                         .reasons
                         .get(used)
                         .or_else(|| self.splits.get(used))
                         .cloned()
                         .unwrap_or_default();
+                    // Why it cannot suspend at the call, when that is the tie.
+                    if !self.tied.contains(used)
+                        && let Some(Some(Err(why))) = self.function(name).map(|f| &f.split)
+                    {
+                        root = format!("{root}; the call cannot be split: {why}");
+                    }
                     self.splits.remove(name);
                     let uses = if self.class(used).is_some() {
                         format!("uses class {used} at line {line}")
@@ -1244,15 +1275,61 @@ mod tests {
     }
 
     #[test]
-    fn callers_of_a_split_function_stay_local_with_the_reason() {
+    fn callers_of_a_split_function_that_cannot_cut_at_the_call_stay_local_with_the_reason() {
         let (_, plan) = plan_of(
-            "def ask(prompt):\n    return input(prompt)\n\ndef twice():\n    return ask('a') + ask('b')\n",
+            "def ask(prompt):\n    return input(prompt)\n\ndef twice():\n    return ask('a') + ask('b')\n\ndef mapped(ps):\n    return list(map(ask, ps))\n\ndef comp(ps):\n    n = 0\n    return [ask(p) for p in ps]\n",
         );
         assert_eq!(split_points(&plan, "ask"), [2]);
         assert_eq!(
             reason(&plan, "twice"),
-            "calls ask() at line 5, which reads stdin at line 2 (ask moves split at its reads, but a caller in a cloud function could not suspend for them)"
+            "calls ask() at line 5, which reads stdin at line 2 (ask moves split at its reads); the call cannot be split: calls a function that reads stdin twice in one statement (line 5), which cannot be split"
         );
+        assert_eq!(
+            reason(&plan, "mapped"),
+            "calls ask() at line 8, which reads stdin at line 2 (ask moves split at its reads); the call cannot be split: uses ask at line 8 other than by calling it (ask reads stdin; only a call can suspend for it)"
+        );
+        assert_eq!(
+            reason(&plan, "comp"),
+            "calls ask() at line 12, which reads stdin at line 2 (ask moves split at its reads); the call cannot be split: calls a function that reads stdin inside a comprehension at line 12, which cannot be split"
+        );
+    }
+
+    fn call_points(plan: &Plan, name: &str) -> Vec<(usize, String)> {
+        match &unit(plan, name).decision {
+            Decision::Moved(m) => m
+                .split
+                .as_ref()
+                .expect("split")
+                .points
+                .iter()
+                .filter_map(|p| Some((p.line, p.callee.clone()?)))
+                .collect(),
+            Decision::KeptLocal { reason } => panic!("{name} kept local: {reason}"),
+        }
+    }
+
+    #[test]
+    fn callers_of_a_split_function_move_split_at_their_calls_transitively() {
+        let (_, plan) = plan_of(
+            "def ask(prompt):\n    return input(prompt)\n\ndef ask_all(n):\n    out = []\n    for i in range(n):\n        out.append(ask('%d? ' % i))\n    return out\n\ndef main():\n    total = 0\n    xs = ask_all(2)\n    name = input('name? ')\n    return name, xs\n\ndef pure(x):\n    return x + 1\n",
+        );
+        assert_eq!(call_points(&plan, "ask_all"), [(7, "ask".to_owned())]);
+        assert_eq!(call_points(&plan, "main"), [(12, "ask_all".to_owned())]);
+        assert_eq!(split_points(&plan, "main"), [12, 13]);
+        assert!(matches!(unit(&plan, "pure").decision, Decision::Moved(_)));
+    }
+
+    #[test]
+    fn a_caller_of_a_reading_function_tied_for_another_reason_stays_local() {
+        let (_, plan) = plan_of(
+            "def ask(prompt):\n    return input(prompt)\n\ndef save(p):\n    x = ask(p)\n    with open('out.txt', 'w') as f:\n        f.write(x)\n\ndef top():\n    save('a')\n",
+        );
+        assert!(
+            reason(&plan, "save").contains("line 6"),
+            "{}",
+            reason(&plan, "save")
+        );
+        assert!(reason(&plan, "top").starts_with("calls save() at line 10"));
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct PointReport {
     pub point: u32,
     pub line: usize,
     pub read: crate::analysis::split::ReadKind,
+    /// For a `call` point: the function the driver calls there (one that reads stdin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callee: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -247,11 +250,13 @@ fn split_report(shape: &crate::analysis::split::SplitShape) -> SplitReport {
             point: p.number,
             line: p.line,
             read: p.kind,
+            callee: p.callee.clone(),
         })
         .chain(shape.stdin_loops.iter().map(|l| PointReport {
             point: l.point,
             line: l.line,
             read: crate::analysis::split::ReadKind::Line,
+            callee: None,
         }))
         .collect();
     points.sort_by_key(|p| p.point);
@@ -408,6 +413,14 @@ impl Report {
                                 "a step of `for` over sys.stdin"
                             }
                             crate::analysis::split::ReadKind::Yield => "yield",
+                            crate::analysis::split::ReadKind::Call => {
+                                return format!(
+                                    "point {} at line {} (call of {}(), made by the driver)",
+                                    p.point,
+                                    p.line,
+                                    p.callee.as_deref().unwrap_or_default()
+                                );
+                            }
                         };
                         format!("point {} at line {} ({read})", p.point, p.line)
                     })

@@ -331,6 +331,7 @@ impl<'p> Analyser<'p> {
         for (index, stmt) in body.iter().enumerate() {
             self.statement(index, stmt);
         }
+        self.split_callers_of_readers();
         if let Some(dir) = dir {
             self.facts.local_modules = modules::discover(dir, &mut self.facts.imports);
             self.mark_missing_files(dir);
@@ -354,6 +355,66 @@ impl<'p> Analyser<'p> {
         self.facts.runtime_import = self.runtime_import_position();
         self.facts.import_map = self.import_map;
         self.facts
+    }
+
+    /// Functions that call a function that reads stdin (directly, or through a callee
+    /// of its own) split at those calls as at reads: the driver makes the call (issue
+    /// 13). Works out, to a fixed point, which functions read and each one's shape with
+    /// its calls of readers as points. Only plain calls of module-level functions count
+    /// (`ask(...)`, not a method, not a name bound locally); a shape that cannot be cut
+    /// at such a call says why, and the planner keeps the caller local with it.
+    fn split_callers_of_readers(&mut self) {
+        let resolver = Resolver {
+            imports: &self.import_map,
+        };
+        let splittable = |f: &FunctionFacts| !f.is_async && f.yield_line.is_none();
+        let mut readers: BTreeSet<String> = self
+            .facts
+            .functions
+            .iter()
+            .filter(|f| splittable(f) && matches!(f.split, Some(Ok(_))))
+            .map(|f| f.name.clone())
+            .collect();
+        let mut computed: Vec<BTreeSet<String>> = vec![BTreeSet::new(); self.facts.functions.len()];
+        // Each round adds readers or drops some whose calls cannot be cut; bounded
+        // all the same.
+        for _ in 0..=self.facts.functions.len() + 1 {
+            let mut changed = false;
+            for (i, function) in self.facts.functions.iter_mut().enumerate() {
+                if !splittable(function) {
+                    continue;
+                }
+                // Any use, not only calls: one that is not a call says why it cannot split.
+                let callees: BTreeSet<String> = function
+                    .free
+                    .keys()
+                    .filter(|c| readers.contains(*c))
+                    .cloned()
+                    .collect();
+                if callees == computed[i] {
+                    continue;
+                }
+                let Some(Stmt::FunctionDef(def)) = self.parsed.ast.body.get(function.stmt) else {
+                    continue;
+                };
+                let bound = scope::function_scope(def, &resolver).bound;
+                function.split =
+                    split::split_shape_with_calls(self.parsed, def, &resolver, &bound, &callees);
+                computed[i] = callees;
+                let reads = matches!(function.split, Some(Ok(_)));
+                if reads != readers.contains(&function.name) {
+                    if reads {
+                        readers.insert(function.name.clone());
+                    } else {
+                        readers.remove(&function.name);
+                    }
+                }
+                changed = true;
+            }
+            if !changed {
+                break;
+            }
+        }
     }
 
     /// A relative path read that names nothing beside the program cannot travel as a

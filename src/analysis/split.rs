@@ -36,6 +36,9 @@ pub enum ReadKind {
     Line,
     /// A `yield` of a generator: the driver's generator yields the value.
     Yield,
+    /// A call of another function of the program that reads stdin (a caller of a
+    /// split function): the driver makes the call, through the callee's own stub.
+    Call,
 }
 
 impl ReadKind {
@@ -48,6 +51,7 @@ impl ReadKind {
             ReadKind::Readlines => "readlines",
             ReadKind::Line => "line",
             ReadKind::Yield => "yield",
+            ReadKind::Call => "call",
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct Point {
     pub args: TextRange,
     /// The indentation of the statement's line.
     pub indent: String,
+    /// For a [`ReadKind::Call`]: the function called (a module-level name).
+    pub callee: Option<String>,
 }
 
 /// Statements (a run of them, from `start` to `end`) that a resumed call skips: they
@@ -145,8 +151,32 @@ pub fn split_shape(
     resolver: &Resolver<'_>,
     bound: &BTreeSet<String>,
 ) -> Option<Result<SplitShape, NotSplittable>> {
+    split_shape_with_calls(parsed, def, resolver, bound, &BTreeSet::new())
+}
+
+/// Like [`split_shape`], with each call of one of `callees` (module-level functions of
+/// the program that read stdin, directly or through their own callees) a suspension
+/// point too: the driver makes the call, as it does a read.
+pub fn split_shape_with_calls(
+    parsed: &ParsedModule,
+    def: &ast::StmtFunctionDef,
+    resolver: &Resolver<'_>,
+    bound: &BTreeSet<String>,
+    callees: &BTreeSet<String>,
+) -> Option<Result<SplitShape, NotSplittable>> {
     let mut finder = ReadFinder::new(resolver);
+    finder.callees = callees
+        .iter()
+        .filter(|c| !bound.contains(*c))
+        .cloned()
+        .collect();
     finder.visit_body(&def.body);
+    if let Some((name, at)) = &finder.other_callee_use {
+        return Some(Err(format!(
+            "uses {name} at line {} other than by calling it ({name} reads stdin; only a call can suspend for it)",
+            parsed.line(*at)
+        )));
+    }
     if finder.reads.is_empty() && finder.other_stdin.is_none() && finder.yield_from.is_none() {
         return None;
     }
@@ -158,11 +188,15 @@ pub fn split_shape(
             parsed.line(at)
         )));
     }
+    let only_calls = finder.reads.iter().all(|r| r.kind == ReadKind::Call);
     let shape = Splitter::new(parsed, resolver, finder).run(def, bound);
-    // The same rules hold for a generator's yields as for reads; say which it is.
+    // The same rules hold for a generator's yields and for calls of functions that
+    // read as for reads; say which it is.
     Some(shape.map_err(|why| {
         if only_yields {
             why.replace("reads stdin", "yields")
+        } else if only_calls {
+            why.replace("reads stdin", "calls a function that reads stdin")
         } else {
             why
         }
@@ -177,6 +211,8 @@ struct Read {
     args: TextRange,
     /// The innermost nested scope around it (comprehension, lambda...), if any.
     nested_in: Option<(&'static str, TextSize)>,
+    /// For a [`ReadKind::Call`]: the function called.
+    callee: Option<String>,
 }
 
 struct ReadFinder<'r> {
@@ -192,6 +228,10 @@ struct ReadFinder<'r> {
     scopes: Vec<(&'static str, TextSize)>,
     /// Calls that are the read's callee chain (`sys.stdin.readline`), not other uses.
     callee_attrs: BTreeSet<TextSize>,
+    /// Module-level functions that read stdin: calling one is a read.
+    callees: BTreeSet<String>,
+    /// A use of one of `callees` other than calling it (passing it on): (name, where).
+    other_callee_use: Option<(String, TextSize)>,
 }
 
 impl<'r> ReadFinder<'r> {
@@ -204,6 +244,18 @@ impl<'r> ReadFinder<'r> {
             yield_from: None,
             scopes: Vec::new(),
             callee_attrs: BTreeSet::new(),
+            callees: BTreeSet::new(),
+            other_callee_use: None,
+        }
+    }
+
+    /// The function a call of one of `callees` calls.
+    fn callee_of(&self, call: &ExprCall) -> Option<String> {
+        match call.func.as_ref() {
+            Expr::Name(name) if self.callees.contains(name.id.as_str()) => {
+                Some(name.id.to_string())
+            }
+            _ => None,
         }
     }
 
@@ -245,6 +297,7 @@ impl<'a> Visitor<'a> for ReadFinder<'_> {
                     call: for_stmt.iter.range(),
                     args: TextRange::empty(for_stmt.iter.end()),
                     nested_in: self.scopes.last().copied(),
+                    callee: None,
                 });
                 self.visit_expr(&for_stmt.target);
                 self.visit_body(&for_stmt.body);
@@ -262,6 +315,25 @@ impl<'a> Visitor<'a> for ReadFinder<'_> {
 
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
+            Expr::Call(call) if self.callee_of(call).is_some() => {
+                let args = call.arguments.range();
+                self.reads.push(Read {
+                    kind: ReadKind::Call,
+                    call: call.range(),
+                    args: TextRange::new(
+                        args.start() + TextSize::from(1),
+                        args.end() - TextSize::from(1),
+                    ),
+                    nested_in: self.scopes.last().copied(),
+                    callee: self.callee_of(call),
+                });
+                // The arguments only: the callee's name is not another use of it.
+                self.visit_arguments(&call.arguments);
+            }
+            Expr::Name(name) if self.callees.contains(name.id.as_str()) => {
+                self.other_callee_use
+                    .get_or_insert((name.id.to_string(), expr.start()));
+            }
             Expr::Call(call) => {
                 if let Some(kind) = self.read_kind(call) {
                     let args = call.arguments.range();
@@ -275,6 +347,7 @@ impl<'a> Visitor<'a> for ReadFinder<'_> {
                         call: call.range(),
                         args: inner,
                         nested_in: self.scopes.last().copied(),
+                        callee: None,
                     });
                     if let Expr::Attribute(attribute) = call.func.as_ref() {
                         self.callee_attrs.insert(attribute.value.start());
@@ -300,6 +373,7 @@ impl<'a> Visitor<'a> for ReadFinder<'_> {
                     call: expr.range(),
                     args,
                     nested_in: None,
+                    callee: None,
                 });
                 visitor::walk_expr(self, expr);
             }
@@ -756,6 +830,7 @@ impl<'p, 'r> Splitter<'p, 'r> {
             call: read.call,
             args: read.args,
             indent: self.indent_of(stmt.start()),
+            callee: read.callee.clone(),
         });
         Ok(vec![number])
     }

@@ -148,6 +148,12 @@ pub fn resumable(parsed: &ParsedModule, stmt: TextRange, shape: &SplitShape) -> 
         );
         let args = source[point.args].trim();
         let args = match (args.is_empty(), point.kind) {
+            // The callee's name, its positional and its keyword arguments, evaluated
+            // here (`call_args(name)(...)` accepts any argument list the call does).
+            (_, ReadKind::Call) => format!(
+                "_lambada.split.call_args(\"{}\")({args})",
+                point.callee.as_deref().unwrap_or_default()
+            ),
             (true, ReadKind::Yield) => "(None,)".to_owned(),
             (true, _) => "()".to_owned(),
             // `yield a, b` yields one tuple.

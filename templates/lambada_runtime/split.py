@@ -56,6 +56,14 @@ def suspend(point, kind, args, frame_locals):
                    {k: v for k, v in frame_locals.items() if k not in _CONTROL})
 
 
+def call_args(name):
+    """At a call of another function that reads stdin: a function taking the call's
+    arguments, which gives (name, args, kwargs) for the driver to make the call with."""
+    def arguments(*args, **kwargs):
+        return (name, args, kwargs)
+    return arguments
+
+
 def take():
     """(point, locals, outcome) when this call resumes a suspended one, else (0, None,
     None). Taken once: a call the function makes of itself starts from the beginning."""
@@ -135,7 +143,7 @@ def cloud_split(key, namespace):
             fn = transports._functions.get(key) or transports.function(key)
             result = caller.remote(fn, twin, args, kwargs, namespace)
             while _is_suspend(result):
-                result = _resume(fn, namespace, result, _read(result))
+                result = _resume(fn, namespace, result, _read(result, namespace))
             return result
 
         def generator_stub(*args, **kwargs):
@@ -188,7 +196,7 @@ def _generator(key, twin, args, kwargs, namespace):
         return (yield from result)
     while _is_suspend(result):
         if result.kind != "yield":
-            outcome = _read(result)
+            outcome = _read(result, namespace)
         else:
             try:
                 outcome = ("value", (yield result.args[0]))
@@ -198,13 +206,19 @@ def _generator(key, twin, args, kwargs, namespace):
     return result
 
 
-def _read(suspended):
+def _read(suspended, namespace):
     """Does the read the segment stopped at, here: ("value", what was read) or
-    ("raise", the exception the read raised)."""
+    ("raise", the exception the read raised). A "call" calls the program's function
+    of that name here (its stub, which does its own reads here), with the arguments the
+    segment evaluated: its value, or the exception it raised, goes back to the caller's
+    segment at the call."""
     args = suspended.args
     kind = suspended.kind
     try:
-        if kind == "input":
+        if kind == "call":
+            name, positional, keywords = args
+            value = namespace[name](*positional, **keywords)
+        elif kind == "input":
             value = input(*args)
         elif kind == "readline":
             value = sys.stdin.readline(*args)
