@@ -12,14 +12,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 
 use common::{Fixture, crate_root, fixtures, needs_modern_python, run_python};
 
 use lambada::plan::{PlanOptions, RemoteCalls};
+use lambada::providers::local::{self, LocalRunner};
 use lambada::providers::{self, ProviderKind};
 use lambada::{CompileOptions, package, parse};
 
@@ -48,90 +48,19 @@ fn venv_python() -> PathBuf {
     python
 }
 
-/// A local runner on 127.0.0.1; it stops (with every function's process) when this is
-/// dropped: its stdin closes, and it is killed.
-struct Runner {
-    child: Child,
-    endpoint: String,
+/// The provider's local runner on 127.0.0.1 (the one `lambada run --provider` starts),
+/// with the test venv's Python; it stops with every function's process when dropped.
+fn start_runner(provider: ProviderKind, scratch: &Path) -> LocalRunner {
+    LocalRunner::start(&venv_python().to_string_lossy(), provider, scratch, None)
+        .expect("the local runner starts")
 }
 
-impl Runner {
-    fn start(provider: ProviderKind, scratch: &Path) -> Runner {
-        let script = scratch.join("local_runner.py");
-        std::fs::write(&script, providers::LOCAL_RUNNER).unwrap();
-        let mut child = Command::new(venv_python())
-            .arg(&script)
-            .args(["--provider", provider.name(), "--max-seconds", "600"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the local runner starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            line.starts_with("http://127.0.0.1:"),
-            "runner said {line:?}"
-        );
-        Runner {
-            child,
-            endpoint: line.trim().to_owned(),
-        }
-    }
-
-    fn register(&self, name: &str, dir: &Path) {
-        let body = serde_json::json!({ "name": name, "dir": dir }).to_string();
-        let (status, _) = post(&self.endpoint, "/_lambada/register", body.as_bytes());
-        assert_eq!(status, 200);
-    }
-
-    /// Stops the function's process.
-    fn unregister(&self, name: &str) {
-        let body = serde_json::json!({ "name": name }).to_string();
-        let (status, _) = post(&self.endpoint, "/_lambada/unregister", body.as_bytes());
-        assert_eq!(status, 200);
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        // The runner stops its functions' processes once its stdin closes.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal HTTP/1.1 POST (the runner answers with Content-Length).
+/// A POST to the runner: (status, JSON body, or null).
 fn post(endpoint: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
-    use std::io::{Read, Write};
-    let address = endpoint.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
-        .unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).unwrap();
-    let text = String::from_utf8_lossy(&reply);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let (status, body) = local::post(endpoint, path, body).expect("the runner answers");
     (
         status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
     )
 }
 
@@ -164,7 +93,7 @@ fn compile_for(
 /// the program at it, and compares the program's behaviour with the original's.
 fn compare(
     provider: ProviderKind,
-    runner: &Runner,
+    runner: &LocalRunner,
     fixture: &Fixture,
     index: usize,
     out_root: &Path,
@@ -172,12 +101,14 @@ fn compare(
     // The prefix keeps the names of different fixtures (`main-...`) apart.
     let (compiled, dir) = compile_for(provider, &fixture.file, &format!("f{index}-"), out_root)?;
     for (key, entry) in &compiled.output.manifest.functions {
-        runner.register(&entry.function_name, &dir.join("functions").join(key));
+        runner
+            .register(&entry.function_name, &dir.join("functions").join(key))
+            .map_err(|e| e.to_string())?;
     }
     providers::mark_deployed(
         &dir,
         providers::provider(provider).transport(),
-        &runner.endpoint,
+        runner.endpoint(),
     )
     .map_err(|e| e.to_string())?;
     let python = Path::new("python3");
@@ -190,7 +121,9 @@ fn compare(
     );
     let faasified = run_python(python, &dir, &script, fixture.stdin.as_deref());
     for entry in compiled.output.manifest.functions.values() {
-        runner.unregister(&entry.function_name);
+        runner
+            .unregister(&entry.function_name)
+            .map_err(|e| e.to_string())?;
     }
     if original == faasified {
         return Ok(());
@@ -216,7 +149,7 @@ fn differential(provider: ProviderKind) {
         );
     }
     let scratch = tempfile::tempdir().unwrap();
-    let runner = Runner::start(provider, scratch.path());
+    let runner = start_runner(provider, scratch.path());
     let failures = Mutex::new(Vec::new());
     let next = Mutex::new(0usize);
     std::thread::scope(|scope| {
@@ -258,16 +191,16 @@ fn differential(provider: ProviderKind) {
 
 /// The platform's answers to a request that is not JSON (400) and to one the handler
 /// raises on (500), both `{"errorType", "errorMessage"}`; and a good one (200).
-fn error_shape(provider: ProviderKind, runner: &Runner, scratch: &Path) {
+fn error_shape(provider: ProviderKind, runner: &LocalRunner, scratch: &Path) {
     let file = crate_root().join("fixtures/fib_counter.py");
     let (compiled, dir) = compile_for(provider, &file, "shape-", &scratch.join("shape")).unwrap();
     let name = &compiled.output.manifest.functions["fib"].function_name;
-    runner.register(name, &dir.join("functions/fib"));
+    runner.register(name, &dir.join("functions/fib")).unwrap();
     let path = format!("/{name}");
-    let (status, body) = post(&runner.endpoint, &path, b"not json");
+    let (status, body) = post(runner.endpoint(), &path, b"not json");
     assert_eq!(status, 400, "{provider}: {body}");
     assert_eq!(body["errorType"], "Lambada.InvalidRequest", "{provider}");
-    let (status, body) = post(&runner.endpoint, &path, b"[1, 2]");
+    let (status, body) = post(runner.endpoint(), &path, b"[1, 2]");
     assert_eq!(status, 500, "{provider}: {body}");
     assert_eq!(body["errorType"], "TypeError", "{provider}");
     assert!(
@@ -277,7 +210,7 @@ fn error_shape(provider: ProviderKind, runner: &Runner, scratch: &Path) {
         "{provider}: {body}"
     );
     let request = br#"{"args": [5], "kwargs": {}, "globals": {"counter": 0}}"#;
-    let (status, body) = post(&runner.endpoint, &path, request);
+    let (status, body) = post(runner.endpoint(), &path, request);
     assert_eq!(status, 200, "{provider}: {body}");
     assert_eq!(body["ret"], 5, "{provider}: {body}");
 }
@@ -427,5 +360,114 @@ fn deployment_prints_the_platform_commands() {
         assert_eq!(out.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("is not installed"), "{stderr}");
+    }
+}
+
+/// A program with a print inside a moved function, a global it writes, and exceptions
+/// crossing back (one caught, one ending the program).
+const RUN_PROGRAM: &str = r#"counter = 0
+
+
+def bump(n):
+    global counter
+    counter += n
+    print("bumping by", n)
+    return counter * 2
+
+
+def fail(x):
+    raise ValueError("bad value %r" % x)
+
+
+if __name__ == "__main__":
+    print(bump(3), bump(4), counter)
+    try:
+        fail(7)
+    except ValueError as e:
+        print("caught", e)
+    fail(8)
+"#;
+
+/// `lambada run --provider X` starts the platform's local runner with the venv's Python
+/// (LAMBADA_PYTHON), serves every function there, and the program behaves as under
+/// python3; afterwards nothing of the runner is left.
+#[test]
+fn lambada_run_serves_the_functions_with_the_providers_local_runner() {
+    let scratch = tempfile::tempdir().unwrap();
+    let program = scratch.path().join("app.py");
+    std::fs::write(&program, RUN_PROGRAM).unwrap();
+    let python = venv_python();
+    let original = run_python(&python, scratch.path(), "app.py", None);
+    assert_eq!(original.status, Some(1), "{original:?}");
+    for provider in ["gcf", "azure", "fission"] {
+        let out = scratch.path().join(format!("out-{provider}"));
+        let run = Command::new(env!("CARGO_BIN_EXE_lambada"))
+            .args(["run", "-q", "--provider", provider, "-o"])
+            .arg(&out)
+            .arg("app.py")
+            .current_dir(scratch.path())
+            .env("LAMBADA_PYTHON", &python)
+            .env("PYTHONHASHSEED", "0")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout),
+            original.stdout,
+            "{provider}: {stderr}"
+        );
+        assert_eq!(run.status.code(), original.status, "{provider}: {stderr}");
+        assert_eq!(
+            common::normalize_stderr(&stderr),
+            original.stderr,
+            "{provider}"
+        );
+        // The functions really ran there: the manifest points at the runner.
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("app/lambada.json")).unwrap()).unwrap();
+        assert_eq!(manifest["transport"], provider);
+        let endpoint = manifest["endpoint"].as_str().unwrap();
+        assert!(endpoint.starts_with("http://127.0.0.1:"), "{manifest}");
+        // ...and the runner is gone with its functions' processes.
+        let address = endpoint.trim_start_matches("http://");
+        assert!(
+            std::net::TcpStream::connect(address).is_err(),
+            "{provider}: the runner still listens at {endpoint}"
+        );
+    }
+}
+
+/// Without the platform's packages, `lambada run --provider X` says what to install.
+#[test]
+fn lambada_run_names_the_runners_missing_packages() {
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(scratch.path().join("app.py"), RUN_PROGRAM).unwrap();
+    // A venv of its own, without the platforms' packages (and without pip: quick).
+    let bare = scratch.path().join("bare");
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&bare)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (provider, pin) in [
+        ("gcf", "functions-framework==3.10.2"),
+        ("azure", "azure-functions==1.26.0"),
+        ("fission", "flask==3.1.3"),
+    ] {
+        let run = Command::new(env!("CARGO_BIN_EXE_lambada"))
+            .args(["run", "-q", "--provider", provider, "--python"])
+            .arg(bare.join("bin/python"))
+            .arg("app.py")
+            .current_dir(scratch.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{provider}: {stderr}");
+        assert!(
+            stderr.contains(&format!("-m pip install {pin}")),
+            "{provider}: {stderr}"
+        );
+        assert!(run.stdout.is_empty(), "{provider}: the program ran");
     }
 }
