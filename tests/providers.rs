@@ -1,14 +1,16 @@
 //! The providers other than AWS (gcf, azure, fission): their generated entry points run
-//! under each platform's local runner (`templates/providers/local_runner.py`: Google's
-//! functions-framework, azure-functions' HttpRequest objects, a Flask server following
-//! Fission's environment contract), one runner per provider for the whole test, and
-//! the rewritten programs of a representative subset of the differential fixtures run
-//! against them through the provider's transport. Also: the error shape of each
-//! platform's answers, Azure's functions called with `azure.functions.HttpRequest`
-//! objects directly, `--diff` showing a provider's handler, and the printed deploy
-//! commands.
+//! under each platform's local runner (`lambada::providers::local`, the one `lambada
+//! run --provider` starts: Google's functions-framework, azure-functions' HttpRequest
+//! objects, a Flask server following Fission's environment contract), one runner per
+//! provider for the whole test, and the rewritten programs of a representative subset
+//! of the differential fixtures run against them through the provider's transport.
+//! Also: the error shape of each platform's answers, Azure's functions called with
+//! `azure.functions.HttpRequest` objects directly, `lambada run --provider`, `--diff`
+//! showing a provider's handler, and the printed deploy commands.
 //!
-//! `LAMBADA_PROVIDERS_ALL=1` runs every fixture instead of the subset (for measuring).
+//! `LAMBADA_PROVIDERS_FULL=1` (or `LAMBADA_PROVIDERS_ALL=1`) runs every fixture instead
+//! of the subset: `LAMBADA_PROVIDERS_FULL=1 cargo test --test providers behave_the_same
+//! -- --nocapture` prints `PROVIDER: n of N fixtures behave the same` per provider.
 
 mod common;
 
@@ -25,12 +27,14 @@ use lambada::{CompileOptions, package, parse};
 
 /// The differential fixtures run against every provider (each function is a process of
 /// its own, so the subset is small): calls between functions, exceptions crossing,
-/// globals written back, recursion, a class with state.
+/// globals written back, recursion, a class with state, and a function parsing
+/// sys.argv (the platform server's own options must not reach it).
 const SUBSET: &[&str] = &[
     "calls_between_functions",
     "exceptions_hierarchy",
     "fib_counter",
     "globals_write",
+    "local_sys_argv",
     "stateful_class",
 ];
 
@@ -94,6 +98,7 @@ fn compile_for(
 fn compare(
     provider: ProviderKind,
     runner: &LocalRunner,
+    python: &Path,
     fixture: &Fixture,
     index: usize,
     out_root: &Path,
@@ -111,7 +116,6 @@ fn compare(
         runner.endpoint(),
     )
     .map_err(|e| e.to_string())?;
-    let python = Path::new("python3");
     let script = fixture.file.file_name().unwrap().to_string_lossy();
     let original = run_python(
         python,
@@ -133,23 +137,15 @@ fn compare(
     ))
 }
 
-/// Runs the fixtures against one runner of `provider`; returns (passed, run, failures).
-fn differential(provider: ProviderKind) {
-    let all = std::env::var_os("LAMBADA_PROVIDERS_ALL").is_some();
-    let chosen: Vec<(usize, Fixture)> = fixtures()
-        .into_iter()
-        .enumerate()
-        .filter(|(_, f)| (all || SUBSET.contains(&f.name.as_str())) && !needs_modern_python(f))
-        .collect();
-    if !all {
-        assert_eq!(
-            chosen.len(),
-            SUBSET.len(),
-            "every fixture of the subset exists"
-        );
-    }
-    let scratch = tempfile::tempdir().unwrap();
-    let runner = start_runner(provider, scratch.path());
+/// Runs the chosen fixtures against one runner of `provider` (the programs on
+/// `python`), two at a time; returns what failed.
+fn run_fixtures(
+    provider: ProviderKind,
+    runner: &LocalRunner,
+    python: &Path,
+    chosen: &[(usize, Fixture)],
+    scratch: &Path,
+) -> Vec<String> {
     let failures = Mutex::new(Vec::new());
     let next = Mutex::new(0usize);
     std::thread::scope(|scope| {
@@ -162,8 +158,8 @@ fn differential(provider: ProviderKind) {
                         chosen.get(*next - 1)
                     };
                     let Some((index, fixture)) = item else { break };
-                    let out = scratch.path().join(format!("{index}"));
-                    if let Err(why) = compare(provider, &runner, fixture, *index, &out) {
+                    let out = scratch.join(format!("{index}"));
+                    if let Err(why) = compare(provider, runner, python, fixture, *index, &out) {
                         failures
                             .lock()
                             .unwrap()
@@ -173,18 +169,66 @@ fn differential(provider: ProviderKind) {
             });
         }
     });
-    let failures = failures.into_inner().unwrap();
+    failures.into_inner().unwrap()
+}
+
+/// The differential fixtures through `provider`'s local runner (the subset, or all of
+/// them with `LAMBADA_PROVIDERS_FULL`), then the platform's error shape. The fixtures
+/// whose syntax needs Python 3.12 run in the full run only, and only when
+/// `LAMBADA_PROVIDERS_MODERN_VENV` names a 3.12+ venv with the platforms' packages
+/// (their programs and their runner on its Python).
+fn differential(provider: ProviderKind) {
+    let all = ["LAMBADA_PROVIDERS_FULL", "LAMBADA_PROVIDERS_ALL"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    let (classic, modern): (Vec<(usize, Fixture)>, Vec<(usize, Fixture)>) = fixtures()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, f)| all || SUBSET.contains(&f.name.as_str()))
+        .partition(|(_, f)| !needs_modern_python(f));
+    if !all {
+        assert_eq!(
+            classic.len(),
+            SUBSET.len(),
+            "every fixture of the subset exists"
+        );
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let runner = start_runner(provider, scratch.path());
+    let mut failures = run_fixtures(
+        provider,
+        &runner,
+        Path::new("python3"),
+        &classic,
+        scratch.path(),
+    );
+    let mut ran = classic.len();
+    let modern_venv = std::env::var_os("LAMBADA_PROVIDERS_MODERN_VENV").map(PathBuf::from);
+    if let (true, Some(venv)) = (all, modern_venv) {
+        let python = venv.join("bin/python");
+        let modern_scratch = scratch.path().join("modern");
+        std::fs::create_dir_all(&modern_scratch).unwrap();
+        let modern_runner =
+            LocalRunner::start(&python.to_string_lossy(), provider, &modern_scratch, None)
+                .expect("the local runner starts on the modern Python");
+        failures.extend(run_fixtures(
+            provider,
+            &modern_runner,
+            &python,
+            &modern,
+            &modern_scratch,
+        ));
+        ran += modern.len();
+    }
     eprintln!(
-        "{provider}: {} of {} fixtures behave the same",
-        chosen.len() - failures.len(),
-        chosen.len()
+        "{provider}: {} of {ran} fixtures behave the same",
+        ran - failures.len(),
     );
     error_shape(provider, &runner, scratch.path());
     assert!(
         failures.is_empty(),
-        "{} of {} fixtures behave differently through {provider}:\n{}",
+        "{} of {ran} fixtures behave differently through {provider}:\n{}",
         failures.len(),
-        chosen.len(),
         failures.join("\n")
     );
 }
@@ -246,7 +290,10 @@ fn azure_functions_answer_http_request_objects() {
         .clone();
     let harness = r#"
 import json, sys
-sys.path.insert(0, sys.argv[1])
+# Read before the import: a function behind an HTTP platform gets no command line
+# (the generated module keeps only sys.argv[0]).
+here, request = sys.argv[1:3]
+sys.path.insert(0, here)
 import azure.functions as func
 import function_app
 (function,) = function_app.app.get_functions()
@@ -262,7 +309,7 @@ print(json.dumps({
     "auth": str(getattr(trigger.auth_level, "value", trigger.auth_level)),
     "bad_json": ask(b"{"),
     "not_object": ask(b"7"),
-    "ok": ask(sys.argv[2].encode()),
+    "ok": ask(request.encode()),
 }))
 "#;
     let request = r#"{"args": ["1"], "kwargs": {}}"#;
