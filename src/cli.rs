@@ -432,8 +432,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub verify: bool,
 
-    /// Python interpreter for the program and the workers.
-    #[arg(long, default_value = "python3")]
+    /// Python interpreter for the program and the workers (with --provider gcf, azure
+    /// or fission: for the platform's local runner too, which needs its packages).
+    #[arg(long, env = "LAMBADA_PYTHON", default_value = "python3")]
     pub python: String,
 
     /// Warm workers per function on the embedded host (default: the number of cores):
@@ -794,16 +795,6 @@ fn deploy_with_provider(
 }
 
 fn run_command(args: &RunArgs) -> ExitCode {
-    if matches!(
-        args.compile.provider,
-        ProviderKind::Gcf | ProviderKind::Azure | ProviderKind::Fission
-    ) {
-        eprintln!(
-            "lambada run: error: --provider {}: `lambada run` deploys to the embedded host, which speaks the Lambda API; compile with `lambada --local --provider {}` and serve the functions with the platform's local runner (see the README)",
-            args.compile.provider, args.compile.provider
-        );
-        return ExitCode::from(BAD_INPUT);
-    }
     let Some(file) = run::single_file(&args.compile.files) else {
         eprintln!("{}", run_files_error(&args.compile.files));
         return ExitCode::from(BAD_INPUT);

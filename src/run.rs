@@ -190,6 +190,8 @@ pub enum RunError {
         python: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    LocalRunner(#[from] crate::providers::local::LocalRunnerError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -235,14 +237,25 @@ pub fn run(file: &Path, options: &RunOptions) -> Result<RunReport, RunError> {
             .stats
             .then(|| scratch.path().join("invocations.sqlite"))
     });
-    let mut report = runtime.block_on(run_against_host(
-        &scratch.path().join("state"),
-        &out_dir,
-        &driver,
-        options,
-        options.stats.then_some(stats_file.as_path()),
-        invocations.as_deref(),
-    ))?;
+    let mut report = if local_runner_provider(options.compile.provider) {
+        runtime.block_on(run_against_local_runner(
+            scratch.path(),
+            &compiled.output.manifest,
+            &out_dir,
+            &driver,
+            options,
+            options.stats.then_some(stats_file.as_path()),
+        ))?
+    } else {
+        runtime.block_on(run_against_host(
+            &scratch.path().join("state"),
+            &out_dir,
+            &driver,
+            options,
+            options.stats.then_some(stats_file.as_path()),
+            invocations.as_deref(),
+        ))?
+    };
     if options.stats {
         report.runtime = RuntimeStats::read(&stats_file);
         // This run's rows only: a kept log may hold earlier runs too.
@@ -254,6 +267,97 @@ pub fn run(file: &Path, options: &RunOptions) -> Result<RunReport, RunError> {
         }
     }
     Ok(report)
+}
+
+/// The providers `lambada run` serves with their local runner rather than the embedded
+/// host (which speaks the Lambda and OpenWhisk APIs).
+pub fn local_runner_provider(provider: ProviderKind) -> bool {
+    matches!(
+        provider,
+        ProviderKind::Gcf | ProviderKind::Azure | ProviderKind::Fission
+    )
+}
+
+/// `--provider gcf|azure|fission`: the platform's local runner (functions-framework, an
+/// HTTP host of azure-functions' `HttpRequest` objects, Fission's environment server)
+/// serves every function on 127.0.0.1, and the program calls them through the
+/// provider's transport. The runner (and every function's process) stops when this
+/// returns, also on an error: dropping it closes its stdin.
+async fn run_against_local_runner(
+    scratch: &Path,
+    manifest: &package::Manifest,
+    out_dir: &Path,
+    driver: &Path,
+    options: &RunOptions,
+    stats_file: Option<&Path>,
+) -> Result<RunReport, RunError> {
+    use crate::deploy::{FunctionReport, Outcome};
+    use crate::providers::{self, local};
+
+    let provider = options.compile.provider;
+    let started = invocation_log::now_text();
+    let deploy_started = Instant::now();
+    local::check_packages(&options.python, provider)?;
+    // The functions' servers log to a file of the run's: stderr is the program's.
+    let runner = local::LocalRunner::start(
+        &options.python,
+        provider,
+        scratch,
+        Some(&scratch.join("local-runner.log")),
+    )?;
+    let endpoint = runner.endpoint().to_owned();
+    let mut reports = Vec::new();
+    for (key, entry) in &manifest.functions {
+        runner.register(&entry.function_name, &out_dir.join("functions").join(key))?;
+        reports.push(FunctionReport {
+            key: key.clone(),
+            function_name: entry.function_name.clone(),
+            outcome: Outcome::Created,
+            changed: Vec::new(),
+            code_sha256: entry.code_sha256.clone().unwrap_or_default(),
+            function_arn: Some(providers::function_url(&endpoint, &entry.function_name)),
+            error: None,
+        });
+    }
+    let transport = providers::provider(provider).transport();
+    providers::mark_deployed(out_dir, transport, &endpoint).map_err(|source| RunError::Write {
+        path: out_dir.join(package::MANIFEST_FILE),
+        source,
+    })?;
+    let deploy_time = deploy_started.elapsed();
+    let deploy = DeploySummary::new(
+        endpoint.clone(),
+        String::new(),
+        reports,
+        deploy_time.as_millis() as u64,
+    );
+    let env = [
+        ("LAMBADA_TRANSPORT", transport.to_owned()),
+        ("LAMBADA_ENDPOINT", endpoint.clone()),
+    ];
+    let program_started = Instant::now();
+    let status = run_program_with(driver, options, &endpoint, stats_file, &env).await;
+    let program_time = program_started.elapsed();
+    drop(runner);
+    Ok(RunReport {
+        exit_code: exit_code(status?),
+        deploy,
+        deploy_time,
+        program_time,
+        // No embedded host: the runner keeps no counts (the runtime's own, with
+        // --stats, are in `runtime`).
+        host: HostStats {
+            requests: BTreeMap::new(),
+            workers: 0,
+            workers_started: 0,
+            workers_forked: 0,
+            functions: manifest.functions.len(),
+            invoke_latency: None,
+        },
+        runtime: None,
+        invocations: Vec::new(),
+        started,
+    })
 }
 
 async fn run_against_host(

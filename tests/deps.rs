@@ -655,3 +655,48 @@ fn a_deployed_layer_is_reused_by_its_content() {
         .unwrap();
     assert_eq!(stdout(&out), "HELLO, BOB!5 8\n", "{}", stderr(&out));
 }
+
+/// gcf and azure install what a function's requirements.txt names when they build it:
+/// the function's third-party requirements join the platform's framework line there
+/// (and the zip holds the same file). Fission runs its deploy archive as it is: the
+/// packages are vendored into each zip.
+#[test]
+fn provider_packages_name_or_carry_their_functions_requirements() {
+    let program = Program::new(
+        THREE_PACKAGES,
+        "tinypure==1.0\ntinyc==1.0\ntinysdist==1.0  # sdist only\n",
+    );
+    let runtime = python3_runtime();
+    for provider in ["gcf", "azure"] {
+        let out = program.compile(runtime, &["--provider", provider]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let work = program.out().join("app/functions/work");
+        let requirements = std::fs::read_to_string(work.join("requirements.txt")).unwrap();
+        insta::assert_snapshot!(format!("requirements_{provider}"), requirements);
+        let zip = program.out().join("app/functions/work.zip");
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+        let mut zipped = String::new();
+        std::io::Read::read_to_string(
+            &mut archive.by_name("requirements.txt").unwrap(),
+            &mut zipped,
+        )
+        .unwrap();
+        assert_eq!(
+            zipped, requirements,
+            "{provider}: the zip holds the same file"
+        );
+        // A function without imports keeps the framework line alone.
+        let plain =
+            std::fs::read_to_string(program.out().join("app/functions/plain/requirements.txt"))
+                .unwrap();
+        assert!(!plain.contains("tinypure"), "{provider}: {plain}");
+    }
+    let out = program.compile(runtime, &["--provider", "fission"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let manifest = program.manifest();
+    assert!(manifest.get("layers").is_none(), "{manifest:#}");
+    let zip = program.out().join("app/functions/work.zip");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    assert!(archive.by_name("tinypure/__init__.py").is_ok());
+    assert!(archive.by_name("main.py").is_ok());
+}

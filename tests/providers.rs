@@ -1,36 +1,40 @@
 //! The providers other than AWS (gcf, azure, fission): their generated entry points run
-//! under each platform's local runner (`templates/providers/local_runner.py`: Google's
-//! functions-framework, azure-functions' HttpRequest objects, a Flask server following
-//! Fission's environment contract), one runner per provider for the whole test, and
-//! the rewritten programs of a representative subset of the differential fixtures run
-//! against them through the provider's transport. Also: the error shape of each
-//! platform's answers, Azure's functions called with `azure.functions.HttpRequest`
-//! objects directly, `--diff` showing a provider's handler, and the printed deploy
-//! commands.
+//! under each platform's local runner (`lambada::providers::local`, the one `lambada
+//! run --provider` starts: Google's functions-framework, azure-functions' HttpRequest
+//! objects, a Flask server following Fission's environment contract), one runner per
+//! provider for the whole test, and the rewritten programs of a representative subset
+//! of the differential fixtures run against them through the provider's transport.
+//! Also: the error shape of each platform's answers, Azure's functions called with
+//! `azure.functions.HttpRequest` objects directly, `lambada run --provider`, `--diff`
+//! showing a provider's handler, and the printed deploy commands.
 //!
-//! `LAMBADA_PROVIDERS_ALL=1` runs every fixture instead of the subset (for measuring).
+//! `LAMBADA_PROVIDERS_FULL=1` (or `LAMBADA_PROVIDERS_ALL=1`) runs every fixture instead
+//! of the subset: `LAMBADA_PROVIDERS_FULL=1 cargo test --test providers behave_the_same
+//! -- --nocapture` prints `PROVIDER: n of N fixtures behave the same` per provider.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 
 use common::{Fixture, crate_root, fixtures, needs_modern_python, run_python};
 
 use lambada::plan::{PlanOptions, RemoteCalls};
+use lambada::providers::local::{self, LocalRunner};
 use lambada::providers::{self, ProviderKind};
 use lambada::{CompileOptions, package, parse};
 
 /// The differential fixtures run against every provider (each function is a process of
 /// its own, so the subset is small): calls between functions, exceptions crossing,
-/// globals written back, recursion, a class with state.
+/// globals written back, recursion, a class with state, and a function parsing
+/// sys.argv (the platform server's own options must not reach it).
 const SUBSET: &[&str] = &[
     "calls_between_functions",
     "exceptions_hierarchy",
     "fib_counter",
     "globals_write",
+    "local_sys_argv",
     "stateful_class",
 ];
 
@@ -48,90 +52,19 @@ fn venv_python() -> PathBuf {
     python
 }
 
-/// A local runner on 127.0.0.1; it stops (with every function's process) when this is
-/// dropped: its stdin closes, and it is killed.
-struct Runner {
-    child: Child,
-    endpoint: String,
+/// The provider's local runner on 127.0.0.1 (the one `lambada run --provider` starts),
+/// with the test venv's Python; it stops with every function's process when dropped.
+fn start_runner(provider: ProviderKind, scratch: &Path) -> LocalRunner {
+    LocalRunner::start(&venv_python().to_string_lossy(), provider, scratch, None)
+        .expect("the local runner starts")
 }
 
-impl Runner {
-    fn start(provider: ProviderKind, scratch: &Path) -> Runner {
-        let script = scratch.join("local_runner.py");
-        std::fs::write(&script, providers::LOCAL_RUNNER).unwrap();
-        let mut child = Command::new(venv_python())
-            .arg(&script)
-            .args(["--provider", provider.name(), "--max-seconds", "600"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the local runner starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            line.starts_with("http://127.0.0.1:"),
-            "runner said {line:?}"
-        );
-        Runner {
-            child,
-            endpoint: line.trim().to_owned(),
-        }
-    }
-
-    fn register(&self, name: &str, dir: &Path) {
-        let body = serde_json::json!({ "name": name, "dir": dir }).to_string();
-        let (status, _) = post(&self.endpoint, "/_lambada/register", body.as_bytes());
-        assert_eq!(status, 200);
-    }
-
-    /// Stops the function's process.
-    fn unregister(&self, name: &str) {
-        let body = serde_json::json!({ "name": name }).to_string();
-        let (status, _) = post(&self.endpoint, "/_lambada/unregister", body.as_bytes());
-        assert_eq!(status, 200);
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        // The runner stops its functions' processes once its stdin closes.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal HTTP/1.1 POST (the runner answers with Content-Length).
+/// A POST to the runner: (status, JSON body, or null).
 fn post(endpoint: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
-    use std::io::{Read, Write};
-    let address = endpoint.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
-        .unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).unwrap();
-    let text = String::from_utf8_lossy(&reply);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let (status, body) = local::post(endpoint, path, body).expect("the runner answers");
     (
         status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
     )
 }
 
@@ -164,7 +97,8 @@ fn compile_for(
 /// the program at it, and compares the program's behaviour with the original's.
 fn compare(
     provider: ProviderKind,
-    runner: &Runner,
+    runner: &LocalRunner,
+    python: &Path,
     fixture: &Fixture,
     index: usize,
     out_root: &Path,
@@ -172,15 +106,16 @@ fn compare(
     // The prefix keeps the names of different fixtures (`main-...`) apart.
     let (compiled, dir) = compile_for(provider, &fixture.file, &format!("f{index}-"), out_root)?;
     for (key, entry) in &compiled.output.manifest.functions {
-        runner.register(&entry.function_name, &dir.join("functions").join(key));
+        runner
+            .register(&entry.function_name, &dir.join("functions").join(key))
+            .map_err(|e| e.to_string())?;
     }
     providers::mark_deployed(
         &dir,
         providers::provider(provider).transport(),
-        &runner.endpoint,
+        runner.endpoint(),
     )
     .map_err(|e| e.to_string())?;
-    let python = Path::new("python3");
     let script = fixture.file.file_name().unwrap().to_string_lossy();
     let original = run_python(
         python,
@@ -190,7 +125,9 @@ fn compare(
     );
     let faasified = run_python(python, &dir, &script, fixture.stdin.as_deref());
     for entry in compiled.output.manifest.functions.values() {
-        runner.unregister(&entry.function_name);
+        runner
+            .unregister(&entry.function_name)
+            .map_err(|e| e.to_string())?;
     }
     if original == faasified {
         return Ok(());
@@ -200,23 +137,15 @@ fn compare(
     ))
 }
 
-/// Runs the fixtures against one runner of `provider`; returns (passed, run, failures).
-fn differential(provider: ProviderKind) {
-    let all = std::env::var_os("LAMBADA_PROVIDERS_ALL").is_some();
-    let chosen: Vec<(usize, Fixture)> = fixtures()
-        .into_iter()
-        .enumerate()
-        .filter(|(_, f)| (all || SUBSET.contains(&f.name.as_str())) && !needs_modern_python(f))
-        .collect();
-    if !all {
-        assert_eq!(
-            chosen.len(),
-            SUBSET.len(),
-            "every fixture of the subset exists"
-        );
-    }
-    let scratch = tempfile::tempdir().unwrap();
-    let runner = Runner::start(provider, scratch.path());
+/// Runs the chosen fixtures against one runner of `provider` (the programs on
+/// `python`), two at a time; returns what failed.
+fn run_fixtures(
+    provider: ProviderKind,
+    runner: &LocalRunner,
+    python: &Path,
+    chosen: &[(usize, Fixture)],
+    scratch: &Path,
+) -> Vec<String> {
     let failures = Mutex::new(Vec::new());
     let next = Mutex::new(0usize);
     std::thread::scope(|scope| {
@@ -229,8 +158,8 @@ fn differential(provider: ProviderKind) {
                         chosen.get(*next - 1)
                     };
                     let Some((index, fixture)) = item else { break };
-                    let out = scratch.path().join(format!("{index}"));
-                    if let Err(why) = compare(provider, &runner, fixture, *index, &out) {
+                    let out = scratch.join(format!("{index}"));
+                    if let Err(why) = compare(provider, runner, python, fixture, *index, &out) {
                         failures
                             .lock()
                             .unwrap()
@@ -240,34 +169,82 @@ fn differential(provider: ProviderKind) {
             });
         }
     });
-    let failures = failures.into_inner().unwrap();
+    failures.into_inner().unwrap()
+}
+
+/// The differential fixtures through `provider`'s local runner (the subset, or all of
+/// them with `LAMBADA_PROVIDERS_FULL`), then the platform's error shape. The fixtures
+/// whose syntax needs Python 3.12 run in the full run only, and only when
+/// `LAMBADA_PROVIDERS_MODERN_VENV` names a 3.12+ venv with the platforms' packages
+/// (their programs and their runner on its Python).
+fn differential(provider: ProviderKind) {
+    let all = ["LAMBADA_PROVIDERS_FULL", "LAMBADA_PROVIDERS_ALL"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    let (classic, modern): (Vec<(usize, Fixture)>, Vec<(usize, Fixture)>) = fixtures()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, f)| all || SUBSET.contains(&f.name.as_str()))
+        .partition(|(_, f)| !needs_modern_python(f));
+    if !all {
+        assert_eq!(
+            classic.len(),
+            SUBSET.len(),
+            "every fixture of the subset exists"
+        );
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let runner = start_runner(provider, scratch.path());
+    let mut failures = run_fixtures(
+        provider,
+        &runner,
+        Path::new("python3"),
+        &classic,
+        scratch.path(),
+    );
+    let mut ran = classic.len();
+    let modern_venv = std::env::var_os("LAMBADA_PROVIDERS_MODERN_VENV").map(PathBuf::from);
+    if let (true, Some(venv)) = (all, modern_venv) {
+        let python = venv.join("bin/python");
+        let modern_scratch = scratch.path().join("modern");
+        std::fs::create_dir_all(&modern_scratch).unwrap();
+        let modern_runner =
+            LocalRunner::start(&python.to_string_lossy(), provider, &modern_scratch, None)
+                .expect("the local runner starts on the modern Python");
+        failures.extend(run_fixtures(
+            provider,
+            &modern_runner,
+            &python,
+            &modern,
+            &modern_scratch,
+        ));
+        ran += modern.len();
+    }
     eprintln!(
-        "{provider}: {} of {} fixtures behave the same",
-        chosen.len() - failures.len(),
-        chosen.len()
+        "{provider}: {} of {ran} fixtures behave the same",
+        ran - failures.len(),
     );
     error_shape(provider, &runner, scratch.path());
     assert!(
         failures.is_empty(),
-        "{} of {} fixtures behave differently through {provider}:\n{}",
+        "{} of {ran} fixtures behave differently through {provider}:\n{}",
         failures.len(),
-        chosen.len(),
         failures.join("\n")
     );
 }
 
 /// The platform's answers to a request that is not JSON (400) and to one the handler
 /// raises on (500), both `{"errorType", "errorMessage"}`; and a good one (200).
-fn error_shape(provider: ProviderKind, runner: &Runner, scratch: &Path) {
+fn error_shape(provider: ProviderKind, runner: &LocalRunner, scratch: &Path) {
     let file = crate_root().join("fixtures/fib_counter.py");
     let (compiled, dir) = compile_for(provider, &file, "shape-", &scratch.join("shape")).unwrap();
     let name = &compiled.output.manifest.functions["fib"].function_name;
-    runner.register(name, &dir.join("functions/fib"));
+    runner.register(name, &dir.join("functions/fib")).unwrap();
     let path = format!("/{name}");
-    let (status, body) = post(&runner.endpoint, &path, b"not json");
+    let (status, body) = post(runner.endpoint(), &path, b"not json");
     assert_eq!(status, 400, "{provider}: {body}");
     assert_eq!(body["errorType"], "Lambada.InvalidRequest", "{provider}");
-    let (status, body) = post(&runner.endpoint, &path, b"[1, 2]");
+    let (status, body) = post(runner.endpoint(), &path, b"[1, 2]");
     assert_eq!(status, 500, "{provider}: {body}");
     assert_eq!(body["errorType"], "TypeError", "{provider}");
     assert!(
@@ -277,7 +254,7 @@ fn error_shape(provider: ProviderKind, runner: &Runner, scratch: &Path) {
         "{provider}: {body}"
     );
     let request = br#"{"args": [5], "kwargs": {}, "globals": {"counter": 0}}"#;
-    let (status, body) = post(&runner.endpoint, &path, request);
+    let (status, body) = post(runner.endpoint(), &path, request);
     assert_eq!(status, 200, "{provider}: {body}");
     assert_eq!(body["ret"], 5, "{provider}: {body}");
 }
@@ -313,7 +290,10 @@ fn azure_functions_answer_http_request_objects() {
         .clone();
     let harness = r#"
 import json, sys
-sys.path.insert(0, sys.argv[1])
+# Read before the import: a function behind an HTTP platform gets no command line
+# (the generated module keeps only sys.argv[0]).
+here, request = sys.argv[1:3]
+sys.path.insert(0, here)
 import azure.functions as func
 import function_app
 (function,) = function_app.app.get_functions()
@@ -329,7 +309,7 @@ print(json.dumps({
     "auth": str(getattr(trigger.auth_level, "value", trigger.auth_level)),
     "bad_json": ask(b"{"),
     "not_object": ask(b"7"),
-    "ok": ask(sys.argv[2].encode()),
+    "ok": ask(request.encode()),
 }))
 "#;
     let request = r#"{"args": ["1"], "kwargs": {}}"#;
@@ -427,5 +407,114 @@ fn deployment_prints_the_platform_commands() {
         assert_eq!(out.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("is not installed"), "{stderr}");
+    }
+}
+
+/// A program with a print inside a moved function, a global it writes, and exceptions
+/// crossing back (one caught, one ending the program).
+const RUN_PROGRAM: &str = r#"counter = 0
+
+
+def bump(n):
+    global counter
+    counter += n
+    print("bumping by", n)
+    return counter * 2
+
+
+def fail(x):
+    raise ValueError("bad value %r" % x)
+
+
+if __name__ == "__main__":
+    print(bump(3), bump(4), counter)
+    try:
+        fail(7)
+    except ValueError as e:
+        print("caught", e)
+    fail(8)
+"#;
+
+/// `lambada run --provider X` starts the platform's local runner with the venv's Python
+/// (LAMBADA_PYTHON), serves every function there, and the program behaves as under
+/// python3; afterwards nothing of the runner is left.
+#[test]
+fn lambada_run_serves_the_functions_with_the_providers_local_runner() {
+    let scratch = tempfile::tempdir().unwrap();
+    let program = scratch.path().join("app.py");
+    std::fs::write(&program, RUN_PROGRAM).unwrap();
+    let python = venv_python();
+    let original = run_python(&python, scratch.path(), "app.py", None);
+    assert_eq!(original.status, Some(1), "{original:?}");
+    for provider in ["gcf", "azure", "fission"] {
+        let out = scratch.path().join(format!("out-{provider}"));
+        let run = Command::new(env!("CARGO_BIN_EXE_lambada"))
+            .args(["run", "-q", "--provider", provider, "-o"])
+            .arg(&out)
+            .arg("app.py")
+            .current_dir(scratch.path())
+            .env("LAMBADA_PYTHON", &python)
+            .env("PYTHONHASHSEED", "0")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout),
+            original.stdout,
+            "{provider}: {stderr}"
+        );
+        assert_eq!(run.status.code(), original.status, "{provider}: {stderr}");
+        assert_eq!(
+            common::normalize_stderr(&stderr),
+            original.stderr,
+            "{provider}"
+        );
+        // The functions really ran there: the manifest points at the runner.
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("app/lambada.json")).unwrap()).unwrap();
+        assert_eq!(manifest["transport"], provider);
+        let endpoint = manifest["endpoint"].as_str().unwrap();
+        assert!(endpoint.starts_with("http://127.0.0.1:"), "{manifest}");
+        // ...and the runner is gone with its functions' processes.
+        let address = endpoint.trim_start_matches("http://");
+        assert!(
+            std::net::TcpStream::connect(address).is_err(),
+            "{provider}: the runner still listens at {endpoint}"
+        );
+    }
+}
+
+/// Without the platform's packages, `lambada run --provider X` says what to install.
+#[test]
+fn lambada_run_names_the_runners_missing_packages() {
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(scratch.path().join("app.py"), RUN_PROGRAM).unwrap();
+    // A venv of its own, without the platforms' packages (and without pip: quick).
+    let bare = scratch.path().join("bare");
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&bare)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (provider, pin) in [
+        ("gcf", "functions-framework==3.10.2"),
+        ("azure", "azure-functions==1.26.0"),
+        ("fission", "flask==3.1.3"),
+    ] {
+        let run = Command::new(env!("CARGO_BIN_EXE_lambada"))
+            .args(["run", "-q", "--provider", provider, "--python"])
+            .arg(bare.join("bin/python"))
+            .arg("app.py")
+            .current_dir(scratch.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{provider}: {stderr}");
+        assert!(
+            stderr.contains(&format!("-m pip install {pin}")),
+            "{provider}: {stderr}"
+        );
+        assert!(run.stdout.is_empty(), "{provider}: the program ran");
     }
 }

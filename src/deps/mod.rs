@@ -458,6 +458,9 @@ pub fn attach(
     host_env: bool,
 ) -> Result<(), DepsError> {
     let output = &mut compiled.output;
+    // Fission runs the deploy archive as it is (its Python environment installs nothing
+    // from it): the packages travel inside each function's zip, as with --no-layers.
+    let layers = layers && output.manifest.provider != crate::providers::ProviderKind::Fission;
     let read = |path: &Path| {
         std::fs::read(path)
             .map_err(|e| DepsError::Declared(format!("cannot read {}: {e}", path.display())))
@@ -526,6 +529,18 @@ pub fn attach(
                 added.push((String::new(), Vec::new()));
             }
         }
+        // The platform installs what the package's requirements.txt (gcf, azure) names
+        // when it builds the function: the function's requirements join its framework.
+        let requirements = deps.functions.get(&key).map(|f| f.requirements.as_slice());
+        if let (Some(bytes), Some(requirements)) = (files.get(REQUIREMENTS_FILE), requirements)
+            && !requirements.is_empty()
+        {
+            let text = with_requirements(bytes, requirements);
+            let path = PathBuf::from(format!("{prefix}{REQUIREMENTS_FILE}"));
+            output.files.insert(path, Cow::Owned(text.clone()));
+            files.insert(REQUIREMENTS_FILE.into(), Cow::Owned(text));
+            added.push((String::new(), Vec::new()));
+        }
         for file in deps.data.get(&key).into_iter().flatten() {
             added.push((file.relative.clone(), read(&file.path)?));
         }
@@ -583,6 +598,23 @@ pub fn attach(
         package::to_json(&output.manifest).into(),
     );
     Ok(())
+}
+
+/// The file a gcf or azure package names its pip requirements in.
+const REQUIREMENTS_FILE: &str = "requirements.txt";
+
+/// A package's requirements.txt (the platform's framework line) with the function's
+/// third-party requirements after it, each with where it came from.
+fn with_requirements(text: &[u8], requirements: &[Requirement]) -> Vec<u8> {
+    let mut text = String::from_utf8_lossy(text).into_owned();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# What the function imports from outside the standard library:\n");
+    for requirement in requirements {
+        text.push_str(&format!("{}  # {}\n", requirement.spec, requirement.from));
+    }
+    text.into_bytes()
 }
 
 /// A package's manifest with what the top manifest now says of its functions: layers,

@@ -13,6 +13,8 @@ pub struct Fission;
 
 /// Fission's `--entrypoint`: module `main`, function `main`.
 pub const ENTRY_POINT: &str = "main.main";
+/// The Flask the local runner's environment server needs (the one the tests run).
+pub const FLASK: &str = "flask==3.1.3";
 
 pub const TEMPLATES: &[(&str, &str)] = &[(
     "fission/main.py.j2",

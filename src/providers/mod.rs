@@ -42,6 +42,7 @@ pub mod aws;
 pub mod azure;
 pub mod fission;
 pub mod gcf;
+pub mod local;
 pub mod openwhisk;
 
 /// The platforms lambada targets.

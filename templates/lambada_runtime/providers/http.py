@@ -13,6 +13,7 @@ appended as a path segment when it has no ``{name}``."""
 
 import json
 import os
+import sys
 import time
 import urllib.parse
 
@@ -28,6 +29,13 @@ def error_body(error_type, message):
 
 def handle(handler, body):
     """(status, body bytes) of the answer to one request body."""
+    # A cloud function has no command line of the program's. The platform's server has
+    # one of its own (functions-framework's --target/--port, the Azure worker's
+    # --host/--port...), parsed long before; a moved function that parses sys.argv
+    # (argparse with no arguments) must see none of it, as on Lambda, whose bootstrap
+    # has no arguments. (Here, not at import: the caller's side imports this module too,
+    # in the program's process, whose sys.argv is the program's.)
+    del sys.argv[1:]
     try:
         event = json.loads(body)
     except ValueError as exc:
