@@ -77,6 +77,13 @@ pub fn cloud_decorator(kind: UnitKind, key: &str, globals_hidden: bool, split: b
     decorator_line(decorator, key, globals_hidden)
 }
 
+/// The decorator line above the driver's copy of a moved generator's resumable
+/// version: `@_lambada.split.resumable_here("gen", globals())` (it keeps the copy for
+/// the segments whose state cannot travel, and binds nothing new).
+pub fn resumable_here_decorator(key: &str, globals_hidden: bool) -> String {
+    decorator_line("split.resumable_here", key, globals_hidden)
+}
+
 /// The decorator line above a moved `async def`:
 /// `@_lambada.cloud_coroutine("fetch", globals())`. Its stub is itself an `async def`
 /// that awaits the invocation without blocking the event loop, so `asyncio.gather`

@@ -486,15 +486,12 @@ impl Planner<'_> {
             }
         }
         if let Some(line) = function.yield_line {
-            // Generators stay local. Splitting them at their yields (src/rewrite/split.rs
-            // can) is held back: on the third-party corpus a bare `return` in a generator
-            // left the resumable version without its point, and a generator's locals (a
-            // `seen` set) could not travel between segments, which is an error once the
-            // first segment ran.
-            return Some(match &function.split {
-                Some(Err(why)) => format!("generator (yield at line {line}): {why}"),
-                _ => format!("generator (yield at line {line})"),
-            });
+            // A generator moves split at its yields (issue 13) when it can be.
+            return match &function.split {
+                Some(Ok(_)) => None,
+                Some(Err(why)) => Some(format!("generator (yield at line {line}): {why}")),
+                None => Some(format!("generator (yield at line {line})")),
+            };
         }
         if let Some(line) = self.facts.decorators.get(&function.name) {
             return Some(format!(
@@ -1333,11 +1330,11 @@ mod tests {
     }
 
     #[test]
-    fn generators_stay_local_and_their_callers_move() {
+    fn a_generator_moves_split_at_its_yields_unless_it_delegates() {
         let (_, plan) = plan_of(
             "def count(n):\n    i = 0\n    while i < n:\n        got = yield i\n        i += got or 1\n\ndef both(a):\n    yield from count(a)\n\ndef total(n):\n    return sum(count(n))\n",
         );
-        assert_eq!(reason(&plan, "count"), "generator (yield at line 4)");
+        assert_eq!(split_points(&plan, "count"), [4]);
         assert_eq!(
             reason(&plan, "both"),
             "generator (yield at line 8): `yield from` at line 8 cannot be split (its sub-iterator would run here)"

@@ -14,12 +14,12 @@ use common::{Fixture, fixtures, needs_modern_python, python_is_modern, run_pytho
 use lambada::plan::{PlanOptions, RemoteCalls};
 use lambada::{CompileOptions, package, parse};
 
-fn compare(
+/// Compiles the fixture into `out_root`; the directory of its FaaSified copy.
+fn faasify(
     fixture: &Fixture,
     remote_calls: RemoteCalls,
-    python: &Path,
     out_root: &Path,
-) -> Result<(), String> {
+) -> Result<PathBuf, String> {
     let source = parse::read(&fixture.file).map_err(|e| e.to_string())?;
     let options = CompileOptions {
         plan: PlanOptions {
@@ -35,7 +35,16 @@ fn compare(
         provider: lambada::providers::ProviderKind::Aws,
     };
     let compiled = lambada::compile(source, &options).map_err(|e| e.to_string())?;
-    let out_dir = package::write(&compiled.output, out_root).map_err(|e| e.to_string())?;
+    package::write(&compiled.output, out_root).map_err(|e| e.to_string())
+}
+
+fn compare(
+    fixture: &Fixture,
+    remote_calls: RemoteCalls,
+    python: &Path,
+    out_root: &Path,
+) -> Result<(), String> {
+    let out_dir = faasify(fixture, remote_calls, out_root)?;
     let script = fixture
         .file
         .file_name()
@@ -393,4 +402,59 @@ fn the_move_line_replaces_the_blank_line_before_the_work() {
         insert_before_work(&file, "MOVE"),
         "def f(x):\n    return x\nMOVE\nprint(f(1))\n"
     );
+}
+
+/// A moved generator's segment whose state (a set that lost items) or outcome (a lock
+/// sent in) cannot travel runs in the driver, from the last state that travelled, after
+/// segments that ran in the cloud; a first segment that cannot travel runs the original
+/// generator. The runtime counts each such fallback, with its reason (the fixture's
+/// output is compared with the original's above).
+#[test]
+fn generator_segments_that_cannot_travel_run_in_the_driver() {
+    let fixture = fixtures()
+        .into_iter()
+        .find(|f| f.name == "split_generator_state")
+        .expect("the fixture exists");
+    let out_root = tempfile::tempdir().unwrap();
+    let dir = faasify(&fixture, RemoteCalls::Driver, out_root.path()).unwrap();
+    let stats = out_root.path().join("stats.json");
+    let run = common::run_python_with(
+        Path::new("python3"),
+        &dir,
+        "split_generator_state.py",
+        None,
+        &[("LAMBADA_STATS_FILE", stats.as_os_str())],
+    );
+    assert_eq!(run.status, Some(0), "{}", run.stderr);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let fallback = |name: &str| {
+        let reasons = &stats["fallbacks"][name]["reasons"];
+        let reasons = reasons
+            .as_object()
+            .map(|r| r.keys().cloned().collect::<Vec<_>>());
+        (
+            stats["calls"][name].as_u64().unwrap_or(0),
+            reasons.unwrap_or_default(),
+        )
+    };
+    // Rounds 0 and 1 and the start of round 2 ran in the cloud; the set lost an item.
+    let (calls, reasons) = fallback("shuffled_pool");
+    assert_eq!(calls, 3, "{stats}");
+    assert!(
+        reasons[0].contains("set object: it lost items"),
+        "{reasons:?}"
+    );
+    // The first segment's set cannot travel: the original generator ran.
+    let (calls, reasons) = fallback("pruned_from_the_start");
+    assert_eq!(calls, 1, "{stats}");
+    assert!(reasons[0].contains("set object"), "{reasons:?}");
+    // Two steps in the cloud, then the lock sent in stays here.
+    let (calls, reasons) = fallback("accumulate");
+    assert_eq!(calls, 3, "{stats}");
+    assert!(reasons[0].contains("lock object"), "{reasons:?}");
+    // The others never fell back.
+    for name in ["primes", "until_blank", "nothing_for_negative"] {
+        assert!(stats["fallbacks"][name].is_null(), "{name}: {stats}");
+    }
 }

@@ -172,8 +172,9 @@ fn output_is_byte_identical_across_runs() {
 
 /// The driver is the original program plus the header comment, the runtime import and
 /// one decorator line per moved function or class: the definitions stay as they are
-/// (they are the local twins). The only other change is a fan-out site, on its own
-/// line, and nowhere else.
+/// (they are the local twins). The only other changes are a fan-out site, on its own
+/// line, and after each moved generator a copy of its resumable version, and nowhere
+/// else.
 #[test]
 fn the_driver_only_adds_the_header_the_import_twin_decorators_and_fanouts() {
     std::env::set_current_dir(common::crate_root()).unwrap();
@@ -182,6 +183,19 @@ fn the_driver_only_adds_the_header_the_import_twin_decorators_and_fanouts() {
             let compiled = compile(&path, mode);
             let driver = &compiled.output.files[Path::new(&format!("{}.py", compiled.output.name))];
             let driver = String::from_utf8_lossy(driver);
+            let (driver, copies) = without_generator_copies(&driver);
+            let generators = compiled
+                .plan
+                .moved()
+                .filter(|(unit, _)| {
+                    compiled
+                        .facts
+                        .functions
+                        .iter()
+                        .any(|f| f.name == unit.name && f.yield_line.is_some())
+                })
+                .count();
+            assert_eq!(copies, generators, "{}", path.display());
             let moved = compiled.plan.moved().count();
             let mut decorators = 0;
             let kept: Vec<&str> = driver
@@ -226,6 +240,40 @@ fn the_driver_only_adds_the_header_the_import_twin_decorators_and_fanouts() {
             assert_eq!(decorators, moved, "{}", path.display());
         }
     }
+}
+
+/// The driver without the copies of its moved generators' resumable versions (each:
+/// two blank lines, the comment, the decorator, the `def` and its indented lines), and
+/// how many there were.
+fn without_generator_copies(driver: &str) -> (String, usize) {
+    const MARK: &str =
+        "# The resumable version, for a segment whose state cannot travel (lambada).\n";
+    let lines: Vec<&str> = driver.split_inclusive('\n').collect();
+    let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
+    let mut copies = 0;
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i] != MARK {
+            kept.push(lines[i]);
+            i += 1;
+            continue;
+        }
+        copies += 1;
+        assert!(kept.len() >= 2 && kept[kept.len() - 2..] == ["\n", "\n"]);
+        kept.truncate(kept.len() - 2);
+        assert!(lines[i + 1].starts_with("@_lambada.split.resumable_here(\""));
+        assert!(lines[i + 2].starts_with("def "));
+        i += 3;
+        loop {
+            // Indented lines belong to the copy; blank lines too when more of it follows.
+            let next = lines[i..].iter().position(|l| !l.trim().is_empty());
+            match next {
+                Some(skip) if lines[i + skip].starts_with([' ', '\t']) => i += skip + 1,
+                _ => break,
+            }
+        }
+    }
+    (kept.concat(), copies)
 }
 
 /// With every call remote, a package rebinds a moved coroutine it calls to an

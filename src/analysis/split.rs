@@ -478,11 +478,16 @@ impl<'p, 'r> Splitter<'p, 'r> {
                 "reads stdin at line {first_read} and is indented with tabs, which the split cannot re-indent"
             ));
         }
-        let body: &[Stmt] = &def.body;
-        let first = match body.first() {
-            Some(Stmt::Expr(e)) if e.value.is_string_literal_expr() && body.len() > 1 => &body[1],
-            Some(stmt) => stmt,
-            None => return Err("empty body".to_owned()),
+        let mut body: &[Stmt] = &def.body;
+        // The docstring stays first, outside the guards: the prelude goes after it.
+        if let [Stmt::Expr(e), rest @ ..] = body
+            && e.value.is_string_literal_expr()
+            && !rest.is_empty()
+        {
+            body = rest;
+        }
+        let Some(first) = body.first() else {
+            return Err("empty body".to_owned());
         };
         self.own_line(first.start(), "the function body")?;
         self.shape.prelude_at = first.start();

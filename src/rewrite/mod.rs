@@ -105,6 +105,15 @@ pub fn driver_edits(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan) -> 
                 .map(|c| &c.twin)
                 .expect("planned classes come from the facts"),
         };
+        if let (UnitKind::Function, Some(shape)) = (unit.kind, &movement.split) {
+            edits.extend(generator_copy(
+                parsed,
+                facts,
+                &unit.name,
+                shape,
+                globals_hidden,
+            ));
+        }
         edits.push(Edit::insert(
             site.at,
             format!(
@@ -127,6 +136,29 @@ pub fn driver_edits(parsed: &ParsedModule, facts: &ModuleFacts, plan: &Plan) -> 
         edits.extend(site.edits);
     }
     edits
+}
+
+/// A moved generator's resumable version, copied into the driver after it (see
+/// [`split::driver_copy`]); none for a function that is not a generator.
+fn generator_copy(
+    parsed: &ParsedModule,
+    facts: &ModuleFacts,
+    name: &str,
+    shape: &crate::analysis::split::SplitShape,
+    globals_hidden: bool,
+) -> Option<Edit> {
+    let function = facts
+        .functions
+        .iter()
+        .find(|f| f.name == name && f.yield_line.is_some())?;
+    let stmt = facts.statements[function.stmt].range;
+    Some(split::driver_copy(
+        parsed,
+        stmt,
+        function.twin.at,
+        shape,
+        &codegen::resumable_here_decorator(name, globals_hidden),
+    ))
 }
 
 fn runtime_import(point: InsertPoint) -> Edit {

@@ -180,6 +180,28 @@ pub fn resumable(parsed: &ParsedModule, stmt: TextRange, shape: &SplitShape) -> 
     apply(&source[stmt], local).expect("the split's edits are disjoint by construction")
 }
 
+/// The edit that puts a copy of a moved generator's resumable version in the driver,
+/// after its definition (`def_at`: where its `def` line starts, below its decorators,
+/// which the copy does not get), under `decorator`: a segment whose state cannot travel
+/// runs there instead of in the cloud (`lambada_runtime/split.py`, `resumable_here`).
+pub fn driver_copy(
+    parsed: &ParsedModule,
+    stmt: TextRange,
+    def_at: TextSize,
+    shape: &SplitShape,
+    decorator: &str,
+) -> Edit {
+    let text = resumable(parsed, stmt, shape);
+    // The edits are all inside the body: the text up to the `def` line is unchanged.
+    let def = &text[usize::from(def_at - stmt.start())..];
+    Edit::insert(
+        stmt.end(),
+        format!(
+            "\n\n\n# The resumable version, for a segment whose state cannot travel (lambada).\n{decorator}\n{def}"
+        ),
+    )
+}
+
 /// Restores the locals when the call resumes a suspended one.
 fn prelude(shape: &SplitShape) -> String {
     let ind = &shape.body_indent;

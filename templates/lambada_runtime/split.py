@@ -14,7 +14,16 @@ input, at the read). Until it returns.
 The locals travel as the result of one invocation and the argument of the next, through
 the same object-graph protocol as arguments: shared objects, the caller's objects
 (written back in place) and cycles keep their identity; a local that cannot travel (an
-open file, a generator) fails loudly at that read, never silently."""
+open file, a generator) fails loudly at that read, never silently.
+
+A moved generator is the exception to that last rule: the driver keeps a copy of its
+resumable version (``resumable_here``), and a segment whose state cannot travel back (a
+set whose iteration order comes from its history), or whose outcome cannot travel there
+(a value sent in that cannot), runs here instead, from the last state that travelled,
+and the generator goes on here. That is exact: the cloud's run of that segment is
+dropped whole (its output is not replayed, nothing is written back), and the state it
+starts from is the one the cloud would have started from. A first segment that cannot
+travel falls back to the original generator, as any call does."""
 
 import atexit
 import copy
@@ -184,6 +193,33 @@ def _resume(fn, namespace, suspended, outcome):
                          namespace, "resume")
 
 
+# The resumable versions of the moved generators, as the driver defines them (below
+# each generator's own definition): the segments that cannot travel run them here.
+_here = {}
+
+
+def resumable_here(key, namespace):
+    """``@_lambada.split.resumable_here("gen", globals())`` above the driver's copy of
+    the resumable version of moved generator ``gen``: kept for the segments that cannot
+    travel. It binds nothing new: the name keeps what it held (the stub, or what the
+    program's decorators made of it)."""
+    def decorate(resumable):
+        _here[key] = resumable
+        return namespace[key]
+
+    return decorate
+
+
+def _resume_here(resumable, suspended, outcome):
+    """Runs the next segment of a generator here, with the very objects of its locals
+    (no copies: nothing else holds them)."""
+    _pending.state = (suspended.point, suspended.locals, outcome)
+    try:
+        return _call_with(resumable, suspended.locals)
+    finally:
+        _pending.state = None
+
+
 def _generator(key, twin, args, kwargs, namespace):
     """The driver's side of a moved generator: a generator here whose every step resumes
     the function in the cloud. ``next()`` and ``send(v)`` resume it with the value of the
@@ -194,6 +230,14 @@ def _generator(key, twin, args, kwargs, namespace):
     result = caller.remote(fn, twin, args, kwargs, namespace)
     if inspect.isgenerator(result):  # the call ran through the local twin
         return (yield from result)
+    here = []  # the resumable version, once the generator runs here
+
+    def segment_here(point, frame_locals, outcome):
+        # The cloud could not take this segment (its state or outcome cannot travel):
+        # it runs here, from the state it would have started from, and so do the next.
+        here.append(_here[key])
+        return _resume_here(here[0], Suspend(point, "", (), frame_locals), outcome)
+
     while _is_suspend(result):
         if result.kind != "yield":
             outcome = _read(result, namespace)
@@ -202,7 +246,12 @@ def _generator(key, twin, args, kwargs, namespace):
                 outcome = ("value", (yield result.args[0]))
             except BaseException as exc:  # throw() and close(): raised at the yield there
                 outcome = ("raise", exc)
-        result = _resume(fn, namespace, result, outcome)
+        if here:
+            result = _resume_here(here[0], result, outcome)
+        else:
+            fallback = segment_here if key in _here else None
+            result = caller.remote(fn, fallback, (result.point, result.locals, outcome), {},
+                                   namespace, "resume")
     return result
 
 

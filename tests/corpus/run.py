@@ -21,6 +21,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,13 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 MODES = ("driver", "all")
 REMOTE_BLOCK = "The exception above was raised in cloud function"
 TRACEBACK = "Traceback (most recent call last):"
+
+
+def source_matches(prog, patterns):
+    """Whether the program's source matches one of the regexes (--containing)."""
+    with open(prog["file"], encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    return any(re.search(pattern, text) for pattern in patterns)
 
 
 def run_cmd(argv, cwd, timeout, env):
@@ -298,6 +306,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=20)
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--only", action="append", help="run only programs whose id contains this")
+    ap.add_argument("--containing", action="append", metavar="REGEX",
+                    help="run only programs whose source (or a sibling's) matches this regex, e.g. '\\byield\\b'")
     ap.add_argument("--keep", action="store_true", help="keep the FaaSified copies")
     ap.add_argument("--label", default=None, help="what the report says was tested (default: git HEAD)")
     opts = ap.parse_args()
@@ -308,6 +318,8 @@ def main():
     programs = manifest["programs"]
     if opts.only:
         programs = [p for p in programs if any(o in p["id"] for o in opts.only)]
+    if opts.containing:
+        programs = [p for p in programs if source_matches(p, opts.containing)]
     known = read_known(opts.known)
     if not programs:
         print("corpus: no program to run in %s: run build.py first" % opts.manifest, file=sys.stderr)
