@@ -248,10 +248,16 @@ fn debug_report_says_why_functions_stay_local() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "kept local: calls ask() at line 13, which reads stdin at line 9",
+            "kept local: calls ask_number() at line 20, which calls ask() at line 15, which reads stdin at line 11",
         ))
         .stdout(predicate::str::contains(
-            "split:           2 segments in the cloud, the reads and yields in the driver: point 1 at line 18 (input())",
+            "the call cannot be split: calls a function that reads stdin inside a comprehension at line 20",
+        ))
+        .stdout(predicate::str::contains(
+            "split:           2 segments in the cloud, the reads and yields in the driver: point 1 at line 15 (call of ask(), made by the driver)",
+        ))
+        .stdout(predicate::str::contains(
+            "split:           2 segments in the cloud, the reads and yields in the driver: point 1 at line 24 (input())",
         ));
 }
 

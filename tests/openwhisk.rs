@@ -557,14 +557,20 @@ fn fixtures_behave_the_same_run_over_openwhisk() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Every fixture (the syntax ones need Python 3.12+); prints how many pass.
+/// Every fixture (the syntax ones need Python 3.12+), or those named in
+/// `LAMBADA_PROVIDERS_ONLY=a,b` (as in tests/providers.rs); prints how many pass.
 #[test]
 #[ignore = "minutes: the measurement of the README's matrix; run with --ignored"]
 fn every_fixture_over_openwhisk() {
     let modern = common::python_is_modern(&PathBuf::from("python3"));
+    let only = std::env::var("LAMBADA_PROVIDERS_ONLY").ok();
+    let named = |name: &str| {
+        only.as_deref()
+            .is_none_or(|names| names.split(',').any(|n| n.trim() == name))
+    };
     let fixtures: Vec<_> = common::fixtures()
         .into_iter()
-        .filter(|f| modern || !common::needs_modern_python(f))
+        .filter(|f| (modern || !common::needs_modern_python(f)) && named(&f.name))
         .collect();
     let failures: Vec<String> = fixtures
         .iter()

@@ -9,8 +9,11 @@
 //! showing a provider's handler, and the printed deploy commands.
 //!
 //! `LAMBADA_PROVIDERS_FULL=1` (or `LAMBADA_PROVIDERS_ALL=1`) runs every fixture instead
-//! of the subset: `LAMBADA_PROVIDERS_FULL=1 cargo test --test providers behave_the_same
-//! -- --nocapture` prints `PROVIDER: n of N fixtures behave the same` per provider.
+//! of the subset, `LAMBADA_PROVIDERS_ONLY=name,name` the ones named:
+//! `LAMBADA_PROVIDERS_FULL=1 cargo test --test providers behave_the_same -- --nocapture`
+//! prints `PROVIDER: n of N fixtures behave the same` per provider. The fixtures that
+//! need Python 3.12 run too when `LAMBADA_PROVIDERS_MODERN_VENV` names a 3.12+ venv
+//! with the platforms' packages.
 
 mod common;
 
@@ -178,13 +181,23 @@ fn run_fixtures(
 /// `LAMBADA_PROVIDERS_MODERN_VENV` names a 3.12+ venv with the platforms' packages
 /// (their programs and their runner on its Python).
 fn differential(provider: ProviderKind) {
-    let all = ["LAMBADA_PROVIDERS_FULL", "LAMBADA_PROVIDERS_ALL"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some());
+    // LAMBADA_PROVIDERS_ONLY=a,b: those fixtures only (as in the full run), e.g. to
+    // measure fixtures added since the last full run.
+    let only: Option<Vec<String>> = std::env::var("LAMBADA_PROVIDERS_ONLY")
+        .ok()
+        .map(|names| names.split(',').map(|n| n.trim().to_owned()).collect());
+    let all = only.is_some()
+        || ["LAMBADA_PROVIDERS_FULL", "LAMBADA_PROVIDERS_ALL"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some());
+    let chosen = |f: &Fixture| match &only {
+        Some(names) => names.contains(&f.name),
+        None => all || SUBSET.contains(&f.name.as_str()),
+    };
     let (classic, modern): (Vec<(usize, Fixture)>, Vec<(usize, Fixture)>) = fixtures()
         .into_iter()
         .enumerate()
-        .filter(|(_, f)| all || SUBSET.contains(&f.name.as_str()))
+        .filter(|(_, f)| chosen(f))
         .partition(|(_, f)| !needs_modern_python(f));
     if !all {
         assert_eq!(
