@@ -175,6 +175,9 @@ fn run_fixtures(
     failures.into_inner().unwrap()
 }
 
+/// Fixtures with their index among all of them (it names their output directory).
+type Numbered = Vec<(usize, Fixture)>;
+
 /// The differential fixtures through `provider`'s local runner (the subset, or all of
 /// them with `LAMBADA_PROVIDERS_FULL`), then the platform's error shape. The fixtures
 /// whose syntax needs Python 3.12 run in the full run only, and only when
@@ -194,7 +197,7 @@ fn differential(provider: ProviderKind) {
         Some(names) => names.contains(&f.name),
         None => all || SUBSET.contains(&f.name.as_str()),
     };
-    let (classic, modern): (Vec<(usize, Fixture)>, Vec<(usize, Fixture)>) = fixtures()
+    let (classic, modern): (Numbered, Numbered) = fixtures()
         .into_iter()
         .enumerate()
         .filter(|(_, f)| chosen(f))
