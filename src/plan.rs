@@ -1344,6 +1344,26 @@ mod tests {
     }
 
     #[test]
+    fn reads_inside_with_a_carried_manager_split_and_other_managers_stay_local() {
+        let (_, plan) = plan_of(
+            "import contextlib\nfrom contextlib import suppress, nullcontext\n\ndef a():\n    with suppress(ValueError), nullcontext(1) as one:\n        x = int(input())\n    return x, one\n\ndef b():\n    with contextlib.redirect_stdout(None):\n        return input()\n",
+        );
+        assert_eq!(split_points(&plan, "a"), [6]);
+        let Decision::Moved(moved) = &unit(&plan, "a").decision else {
+            panic!("a moved")
+        };
+        let shape = moved.split.as_ref().expect("split");
+        // One wrapper per manager, each travelling as a local.
+        assert_eq!(shape.helds.len(), 2);
+        assert!(shape.locals.contains(&"_lambada_cm_1".to_owned()));
+        assert!(shape.locals.contains(&"_lambada_cm_2".to_owned()));
+        assert_eq!(
+            reason(&plan, "b"),
+            "reads stdin at line 11 inside `with contextlib.redirect_stdout(None)` (line 10): the context manager there would be held across the read, which cannot travel"
+        );
+    }
+
+    #[test]
     fn reads_that_cannot_be_split_keep_the_function_local_naming_the_construct() {
         let cases = [
             (

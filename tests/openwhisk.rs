@@ -477,6 +477,14 @@ fn the_deploy_client_puts_zipped_actions_that_run_main() {
 
 /// `lambada run --provider openwhisk` on a fixture against `python3` on it: stdout,
 /// stderr (normalised as in the differential tests) and exit status.
+/// The Python the fixtures run on, as originals and over OpenWhisk (the program and
+/// the host's workers): `python3`, or `LAMBADA_OPENWHISK_PYTHON` (a 3.12 one runs the
+/// fixtures that need 3.12 too).
+fn openwhisk_python() -> PathBuf {
+    std::env::var_os("LAMBADA_OPENWHISK_PYTHON")
+        .map_or_else(|| PathBuf::from("python3"), PathBuf::from)
+}
+
 fn run_over_openwhisk(fixture: &common::Fixture) -> Result<(), String> {
     let dir = fixture.file.parent().unwrap();
     let script = fixture
@@ -485,14 +493,15 @@ fn run_over_openwhisk(fixture: &common::Fixture) -> Result<(), String> {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let python = PathBuf::from("python3");
+    let python = openwhisk_python();
     let original = common::run_python(&python, dir, &script, fixture.stdin.as_deref());
     let stdin = match &fixture.stdin {
         Some(path) => std::process::Stdio::from(std::fs::File::open(path).unwrap()),
         None => std::process::Stdio::null(),
     };
     let out = Command::new(env!("CARGO_BIN_EXE_lambada"))
-        .args(["run", "-q", "--provider", "openwhisk"])
+        .args(["run", "-q", "--provider", "openwhisk", "--python"])
+        .arg(&python)
         .arg(&script)
         .current_dir(dir)
         .env("PYTHONHASHSEED", "0")
@@ -562,7 +571,7 @@ fn fixtures_behave_the_same_run_over_openwhisk() {
 #[test]
 #[ignore = "minutes: the measurement of the README's matrix; run with --ignored"]
 fn every_fixture_over_openwhisk() {
-    let modern = common::python_is_modern(&PathBuf::from("python3"));
+    let modern = common::python_is_modern(&openwhisk_python());
     let only = std::env::var("LAMBADA_PROVIDERS_ONLY").ok();
     let named = |name: &str| {
         only.as_deref()

@@ -122,6 +122,27 @@ pub struct StdinLoop {
     pub indent: String,
 }
 
+/// A context manager of a `with` whose body holds points, carried across them: it is
+/// entered once, when the `with` is first reached, and exited once, when the block is
+/// really left, never at a suspension (`lambada_runtime/split.py`, `Held`). Its wrapper
+/// (`_lambada_cm_N`) travels with the other locals.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub number: u32,
+    /// The context expression, replaced by the wrapper.
+    pub expr: TextRange,
+    /// The points inside the block: resuming at one of them re-enters it through the
+    /// wrapper that travelled instead of evaluating the expression again.
+    pub points: Vec<u32>,
+}
+
+/// The context managers carried across a read (qualified names): their `__enter__`
+/// and `__exit__` have no effect outside the manager itself, so entering one in one
+/// segment and leaving it in another (in another process) is the same as in one.
+/// Anything else (an open file, a lock, `redirect_stdout`, `localcontext()`, ...) holds
+/// a resource or changes the process, and keeps the function local.
+pub const CARRIED_MANAGERS: &[&str] = &["contextlib.suppress", "contextlib.nullcontext"];
+
 /// How to make a function resumable at its reads.
 #[derive(Debug, Clone)]
 pub struct SplitShape {
@@ -137,6 +158,8 @@ pub struct SplitShape {
     pub stdin_loops: Vec<StdinLoop>,
     /// The first statement of each `finally` block around a point, with its indentation.
     pub finals: Vec<(TextSize, String)>,
+    /// The context managers of the `with` statements around points.
+    pub helds: Vec<Held>,
     /// Multi-line string literals, whose continuation lines must not be re-indented.
     pub strings: Vec<TextRange>,
 }
@@ -409,6 +432,7 @@ struct Splitter<'p, 'r> {
     shape: SplitShape,
     next_point: u32,
     next_loop: u32,
+    next_held: u32,
 }
 
 impl<'p, 'r> Splitter<'p, 'r> {
@@ -429,10 +453,12 @@ impl<'p, 'r> Splitter<'p, 'r> {
                 loops: Vec::new(),
                 stdin_loops: Vec::new(),
                 finals: Vec::new(),
+                helds: Vec::new(),
                 strings: Vec::new(),
             },
             next_point: 1,
             next_loop: 1,
+            next_held: 1,
         }
     }
 
@@ -514,6 +540,12 @@ impl<'p, 'r> Splitter<'p, 'r> {
                 .loops
                 .iter()
                 .map(|l| format!("_lambada_it_{}", l.number)),
+        );
+        locals.extend(
+            self.shape
+                .helds
+                .iter()
+                .map(|h| format!("_lambada_cm_{}", h.number)),
         );
         self.shape.locals = locals;
         Ok(self.shape)
@@ -736,6 +768,30 @@ impl<'p, 'r> Splitter<'p, 'r> {
                 let Some(read) = reads.first() else {
                     return Ok(Vec::new());
                 };
+                if !with.is_async
+                    && with
+                        .items
+                        .iter()
+                        .all(|item| self.carried_manager(&item.context_expr))
+                {
+                    for item in &with.items {
+                        self.no_reads(item.range(), "in the header of `with`")?;
+                    }
+                    let body = self.block(&with.body)?;
+                    if !body.is_empty() {
+                        self.own_line(stmt.start(), "the `with` around it")?;
+                        for item in &with.items {
+                            let number = self.next_held;
+                            self.next_held += 1;
+                            self.shape.helds.push(Held {
+                                number,
+                                expr: item.context_expr.range(),
+                                points: body.clone(),
+                            });
+                        }
+                    }
+                    return Ok(body);
+                }
                 let held = with
                     .items
                     .iter()
@@ -769,6 +825,14 @@ impl<'p, 'r> Splitter<'p, 'r> {
                 }
             }
         }
+    }
+
+    /// Whether `expr` makes a context manager the split carries across a read (a call of
+    /// one of [`CARRIED_MANAGERS`]).
+    fn carried_manager(&self, expr: &Expr) -> bool {
+        matches!(expr, Expr::Call(call)
+            if qualified_name(&call.func, self.resolver)
+                .is_some_and(|name| CARRIED_MANAGERS.contains(&name.as_str())))
     }
 
     /// A simple statement: at most one read, evaluated before anything else with an effect.

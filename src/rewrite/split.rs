@@ -91,6 +91,7 @@ pub fn resumable(parsed: &ParsedModule, stmt: TextRange, shape: &SplitShape) -> 
     replaced.extend(shape.loops.iter().map(|l| l.iter));
     replaced.extend(shape.points.iter().map(|p| p.call));
     replaced.extend(shape.stdin_loops.iter().map(|l| l.header));
+    replaced.extend(shape.helds.iter().map(|h| h.expr));
     if let (Some(first), Some(last)) = (
         shape.guards.iter().map(|g| g.start).min(),
         shape.guards.iter().map(|g| g.end).max(),
@@ -124,6 +125,19 @@ pub fn resumable(parsed: &ParsedModule, stmt: TextRange, shape: &SplitShape) -> 
                 &source[lp.target],
                 tuple(&lp.body),
                 tuple(&lp.orelse)
+            ),
+        ));
+    }
+    for held in &shape.helds {
+        // Entered once, when the `with` is first reached; resumed, the wrapper that
+        // travelled takes its place (entering it again gives what the manager gave).
+        let n = held.number;
+        edits.push(Edit::replace(
+            held.expr,
+            format!(
+                "(_lambada_cm_{n} if _lambada_pt in {} else (_lambada_cm_{n} := _lambada.split.Held({})))",
+                tuple(&held.points),
+                &source[held.expr]
             ),
         ));
     }

@@ -65,6 +65,37 @@ def suspend(point, kind, args, frame_locals):
                    {k: v for k, v in frame_locals.items() if k not in _CONTROL})
 
 
+class Held:
+    """The context manager of a ``with`` around a suspension point (one of the
+    compiler's ``CARRIED_MANAGERS``, whose enter and exit touch nothing but the manager):
+    entered once, when the ``with`` is first reached; exited once, when the block is
+    really left, never when the function returns a suspension. It travels with the
+    locals (``_lambada_cm_N``), the manager inside it. As ``with`` does, it looks up
+    ``__exit__`` and ``__enter__`` on the manager's type."""
+
+    def __init__(self, manager):
+        kind = type(manager)
+        if not (hasattr(kind, "__enter__") and hasattr(kind, "__exit__")):
+            raise TypeError("'%s' object does not support the context manager protocol"
+                            % kind.__name__)
+        self.manager = manager
+        self.entered = False
+        self.value = None
+
+    def __enter__(self):
+        if not self.entered:
+            self.value = type(self.manager).__enter__(self.manager)
+            self.entered = True
+        return self.value
+
+    def __exit__(self, exc_type, exc, tb):
+        # Called from the resumable function's own frame: it is returning a suspension
+        # when its ``_lambada_sus`` holds one (``return _lambada_sus``).
+        if exc_type is None and sys._getframe(1).f_locals.get("_lambada_sus") is not None:
+            return False
+        return type(self.manager).__exit__(self.manager, exc_type, exc, tb)
+
+
 def call_args(name):
     """At a call of another function that reads stdin: a function taking the call's
     arguments, which gives (name, args, kwargs) for the driver to make the call with."""
