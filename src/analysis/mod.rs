@@ -401,13 +401,10 @@ impl<'p> Analyser<'p> {
                 function.split =
                     split::split_shape_with_calls(self.parsed, def, &resolver, &bound, &callees);
                 computed[i] = callees;
-                let reads = matches!(function.split, Some(Ok(_)));
-                if reads != readers.contains(&function.name) {
-                    if reads {
-                        readers.insert(function.name.clone());
-                    } else {
-                        readers.remove(&function.name);
-                    }
+                if matches!(function.split, Some(Ok(_))) {
+                    readers.insert(function.name.clone());
+                } else {
+                    readers.remove(&function.name);
                 }
                 changed = true;
             }

@@ -338,7 +338,7 @@ impl<'a> Visitor<'a> for ReadFinder<'_> {
 
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
-            Expr::Call(call) if self.callee_of(call).is_some() => {
+            Expr::Call(call) if let Some(callee) = self.callee_of(call) => {
                 let args = call.arguments.range();
                 self.reads.push(Read {
                     kind: ReadKind::Call,
@@ -348,7 +348,7 @@ impl<'a> Visitor<'a> for ReadFinder<'_> {
                         args.end() - TextSize::from(1),
                     ),
                     nested_in: self.scopes.last().copied(),
-                    callee: self.callee_of(call),
+                    callee: Some(callee),
                 });
                 // The arguments only: the callee's name is not another use of it.
                 self.visit_arguments(&call.arguments);

@@ -144,6 +144,12 @@ def resume(fn, point, frame_locals, outcome):
     for name, value in frame_locals.items():
         if name.startswith("_lambada_it_"):
             frame_locals[name] = copy.copy(value)
+    return _continue(fn, point, frame_locals, outcome)
+
+
+def _continue(fn, point, frame_locals, outcome):
+    """Calls the resumable function ``fn`` so that it continues at ``point`` with the
+    very objects of ``frame_locals``."""
     _pending.state = (point, frame_locals, outcome)
     try:
         return _call_with(fn, frame_locals)
@@ -241,16 +247,6 @@ def resumable_here(key, namespace):
     return decorate
 
 
-def _resume_here(resumable, suspended, outcome):
-    """Runs the next segment of a generator here, with the very objects of its locals
-    (no copies: nothing else holds them)."""
-    _pending.state = (suspended.point, suspended.locals, outcome)
-    try:
-        return _call_with(resumable, suspended.locals)
-    finally:
-        _pending.state = None
-
-
 def _generator(key, twin, args, kwargs, namespace):
     """The driver's side of a moved generator: a generator here whose every step resumes
     the function in the cloud. ``next()`` and ``send(v)`` resume it with the value of the
@@ -261,13 +257,15 @@ def _generator(key, twin, args, kwargs, namespace):
     result = caller.remote(fn, twin, args, kwargs, namespace)
     if inspect.isgenerator(result):  # the call ran through the local twin
         return (yield from result)
-    here = []  # the resumable version, once the generator runs here
+    running_here = False
 
     def segment_here(point, frame_locals, outcome):
         # The cloud could not take this segment (its state or outcome cannot travel):
-        # it runs here, from the state it would have started from, and so do the next.
-        here.append(_here[key])
-        return _resume_here(here[0], Suspend(point, "", (), frame_locals), outcome)
+        # it runs here, from the state it would have started from, and so do the next
+        # (with the very objects of its locals: nothing else holds them).
+        nonlocal running_here
+        running_here = True
+        return _continue(_here[key], point, frame_locals, outcome)
 
     while _is_suspend(result):
         if result.kind != "yield":
@@ -277,8 +275,8 @@ def _generator(key, twin, args, kwargs, namespace):
                 outcome = ("value", (yield result.args[0]))
             except BaseException as exc:  # throw() and close(): raised at the yield there
                 outcome = ("raise", exc)
-        if here:
-            result = _resume_here(here[0], result, outcome)
+        if running_here:
+            result = _continue(_here[key], result.point, result.locals, outcome)
         else:
             fallback = segment_here if key in _here else None
             result = caller.remote(fn, fallback, (result.point, result.locals, outcome), {},
